@@ -1,0 +1,1 @@
+"""casework: an event-sourced workflow engine for the customer-service process."""

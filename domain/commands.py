@@ -1,0 +1,134 @@
+"""Commands: what backends, agents, customers and supervisors ask a case to do.
+
+Each command's `kind` is also its Temporal update name (see docs/contract.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, TypeAdapter, model_validator
+
+from domain.model import Actor, Category, Channel, ClosureReason, Customer, Frozen, Priority, SourceRef
+
+Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class Command(Frozen):
+    command_id: str = Field(min_length=1, max_length=200)
+    actor: Actor
+    # When it happened, if the sender knows better than the engine's clock (imports, offline agents).
+    occurred_at: datetime | None = None
+
+
+class OpenCase(Command):
+    kind: Literal["open"] = "open"
+    case_id: str | None = Field(default=None, max_length=200)
+    source: SourceRef | None = None
+    customer: Customer
+    channel: Channel
+    category: Category
+    priority: Priority = Priority.normal
+    subject: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=20_000)
+    assignee: str | None = None
+    team: str | None = None
+
+
+class RequestClarification(Command):
+    kind: Literal["request_clarification"] = "request_clarification"
+    question: Text
+
+
+class RecordCustomerReply(Command):
+    kind: Literal["record_customer_reply"] = "record_customer_reply"
+    message: Text
+
+
+class Respond(Command):
+    kind: Literal["respond"] = "respond"
+    message: Text
+
+
+class Retriage(Command):
+    kind: Literal["retriage"] = "retriage"
+    priority: Priority | None = None
+    category: Category | None = None
+    reason: Text
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Retriage:
+        if self.priority is None and self.category is None:
+            raise ValueError("retriage needs a new priority or a new category")
+        return self
+
+
+class Reassign(Command):
+    kind: Literal["reassign"] = "reassign"
+    assignee: str | None = Field(default=None, max_length=200)
+    team: str | None = Field(default=None, max_length=200)
+    reason: str = Field(default="", max_length=2_000)
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> Reassign:
+        if not self.assignee and not self.team:
+            raise ValueError("reassign needs an assignee or a team")
+        return self
+
+
+class ProposeSolution(Command):
+    kind: Literal["propose_solution"] = "propose_solution"
+    summary: Text
+
+
+class ReviseSolution(Command):
+    kind: Literal["revise_solution"] = "revise_solution"
+    summary: Text
+
+
+class StartFollowUp(Command):
+    kind: Literal["start_follow_up"] = "start_follow_up"
+    # How long the customer has to confirm before the case closes as resolved_unconfirmed.
+    follow_up_hours: float = Field(default=7 * 24, gt=0, le=24 * 365)
+
+
+class ConfirmSolution(Command):
+    kind: Literal["confirm_solution"] = "confirm_solution"
+    comment: str = Field(default="", max_length=20_000)
+
+
+class RejectSolution(Command):
+    kind: Literal["reject_solution"] = "reject_solution"
+    reason: Text
+
+
+class AddNote(Command):
+    kind: Literal["add_note"] = "add_note"
+    text: Text
+
+
+class CloseCase(Command):
+    kind: Literal["close"] = "close"
+    reason: ClosureReason
+    note: str = Field(default="", max_length=20_000)
+
+
+class ExpireFollowUp(Command):
+    """Sent by the case's own timer when the follow-up period runs out."""
+
+    kind: Literal["expire_follow_up"] = "expire_follow_up"
+
+
+AnyCommand = Annotated[
+    Union[
+        OpenCase, RequestClarification, RecordCustomerReply, Respond, Retriage, Reassign,
+        ProposeSolution, ReviseSolution, StartFollowUp, ConfirmSolution, RejectSolution,
+        AddNote, CloseCase, ExpireFollowUp,
+    ],
+    Field(discriminator="kind"),
+]
+COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
+COMMAND_TYPES: dict[str, type[Command]] = {
+    t.model_fields["kind"].default: t for t in AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
+}

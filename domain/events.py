@@ -1,0 +1,117 @@
+"""Domain events: the facts about a case, in past tense. The event store holds these, nothing else."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, TypeAdapter
+
+from domain.model import Actor, Category, Channel, ClosureReason, Customer, Frozen, Priority, SourceRef, Stage
+
+
+class Event(Frozen):
+    case_id: str
+    command_id: str
+    actor: Actor
+    at: datetime  # when it happened
+    recorded_at: datetime  # when the engine decided it
+
+
+class CaseOpened(Event):
+    type: Literal["CaseOpened"] = "CaseOpened"
+    source: SourceRef | None
+    customer: Customer
+    channel: Channel
+    category: Category
+    priority: Priority
+    subject: str
+    description: str
+    assignee: str | None = None
+    team: str | None = None
+
+
+class ClarificationRequested(Event):
+    type: Literal["ClarificationRequested"] = "ClarificationRequested"
+    question: str
+    return_stage: Stage
+
+
+class CustomerReplied(Event):
+    type: Literal["CustomerReplied"] = "CustomerReplied"
+    message: str
+    resumed_stage: Stage | None  # set when the reply ends a clarification round
+
+
+class ResponseSent(Event):
+    type: Literal["ResponseSent"] = "ResponseSent"
+    message: str
+    first_response: bool
+
+
+class CaseRetriaged(Event):
+    type: Literal["CaseRetriaged"] = "CaseRetriaged"
+    priority: Priority
+    category: Category
+    previous_priority: Priority
+    previous_category: Category
+    reason: str
+
+
+class CaseReassigned(Event):
+    type: Literal["CaseReassigned"] = "CaseReassigned"
+    assignee: str | None
+    team: str | None
+    previous_assignee: str | None
+    previous_team: str | None
+    reason: str
+
+
+class SolutionProposed(Event):
+    type: Literal["SolutionProposed"] = "SolutionProposed"
+    summary: str
+
+
+class SolutionRevised(Event):
+    type: Literal["SolutionRevised"] = "SolutionRevised"
+    summary: str
+    revision: int
+
+
+class FollowUpStarted(Event):
+    type: Literal["FollowUpStarted"] = "FollowUpStarted"
+    due: datetime
+
+
+class SolutionConfirmed(Event):
+    type: Literal["SolutionConfirmed"] = "SolutionConfirmed"
+    comment: str
+
+
+class SolutionRejected(Event):
+    type: Literal["SolutionRejected"] = "SolutionRejected"
+    reason: str
+    reopen_count: int
+
+
+class NoteAdded(Event):
+    type: Literal["NoteAdded"] = "NoteAdded"
+    text: str
+
+
+class CaseClosed(Event):
+    type: Literal["CaseClosed"] = "CaseClosed"
+    reason: ClosureReason
+    note: str
+
+
+AnyEvent = Annotated[
+    Union[
+        CaseOpened, ClarificationRequested, CustomerReplied, ResponseSent, CaseRetriaged,
+        CaseReassigned, SolutionProposed, SolutionRevised, FollowUpStarted, SolutionConfirmed,
+        SolutionRejected, NoteAdded, CaseClosed,
+    ],
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__origin__.__args__  # type: ignore[attr-defined]

@@ -1,0 +1,199 @@
+"""The case lifecycle, once: `decide` (state + command -> events) and `evolve` (state + event -> state).
+
+The workflow decides with these; the event-sourced aggregate rebuilds with `evolve`; so the workflow
+and the store cannot disagree about what a case is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from domain import commands as c
+from domain import events as e
+from domain.model import CaseState, ClosureReason, Role, Stage
+
+OPEN_STAGES = frozenset(s for s in Stage if s is not Stage.closed)
+
+_STAFF = frozenset({Role.agent, Role.supervisor, Role.system})
+# An agent on the phone, or a gateway, may report what the customer said.
+_FOR_CUSTOMER = frozenset({Role.customer, Role.agent, Role.system})
+
+# kind -> (stages it is allowed in, roles allowed to send it)
+RULES: dict[str, tuple[frozenset[Stage], frozenset[Role]]] = {
+    "request_clarification": (frozenset({Stage.intake, Stage.response, Stage.solution}), _STAFF),
+    "record_customer_reply": (OPEN_STAGES, _FOR_CUSTOMER),
+    "respond": (frozenset({Stage.intake, Stage.response}), _STAFF),
+    "retriage": (OPEN_STAGES, _STAFF),
+    "reassign": (OPEN_STAGES, _STAFF),
+    "propose_solution": (frozenset({Stage.intake, Stage.response}), _STAFF),
+    "revise_solution": (frozenset({Stage.solution, Stage.follow_up}), _STAFF),
+    "start_follow_up": (frozenset({Stage.solution}), _STAFF),
+    "confirm_solution": (frozenset({Stage.solution, Stage.follow_up}), _FOR_CUSTOMER),
+    "reject_solution": (frozenset({Stage.solution, Stage.follow_up}), _FOR_CUSTOMER),
+    "add_note": (OPEN_STAGES, _STAFF),
+    "close": (OPEN_STAGES, _STAFF),
+    "expire_follow_up": (frozenset({Stage.follow_up}), frozenset({Role.system})),
+}
+
+
+class CommandRefused(Exception):
+    """A command the rules do not allow; `code` is stable for machines, the message is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def decide(state: CaseState | None, cmd: c.Command, now: datetime) -> list[e.Event]:
+    """The events a command produces, or CommandRefused saying why not."""
+    if isinstance(cmd, c.OpenCase):
+        if state is not None:
+            raise CommandRefused("already_open", f"case {state.case_id} is already open")
+        if not cmd.case_id:
+            raise CommandRefused("invalid", "command 'open' needs a case_id")
+        return [e.CaseOpened(**_base(cmd.case_id, cmd, now), **cmd.model_dump(
+            include={"source", "customer", "channel", "category", "priority", "subject",
+                     "description", "assignee", "team"}))]
+    kind = cmd.kind  # type: ignore[attr-defined]
+    if state is None:
+        raise CommandRefused("not_open", f"command '{kind}' refused: the case is not open yet")
+    check_allowed(state, cmd)
+    base = _base(state.case_id, cmd, now)
+    match cmd:
+        case c.RequestClarification():
+            return [e.ClarificationRequested(**base, question=cmd.question, return_stage=state.stage)]
+        case c.RecordCustomerReply():
+            resumed = state.return_stage if state.stage is Stage.needs_clarification else None
+            return [e.CustomerReplied(**base, message=cmd.message, resumed_stage=resumed)]
+        case c.Respond():
+            return [e.ResponseSent(**base, message=cmd.message,
+                                   first_response=state.first_response_at is None)]
+        case c.Retriage():
+            return [e.CaseRetriaged(**base, priority=cmd.priority or state.priority,
+                                    category=cmd.category or state.category,
+                                    previous_priority=state.priority,
+                                    previous_category=state.category, reason=cmd.reason)]
+        case c.Reassign():
+            return [e.CaseReassigned(**base, assignee=cmd.assignee or state.assignee,
+                                     team=cmd.team or state.team, previous_assignee=state.assignee,
+                                     previous_team=state.team, reason=cmd.reason)]
+        case c.ProposeSolution():
+            return [e.SolutionProposed(**base, summary=cmd.summary)]
+        case c.ReviseSolution():
+            return [e.SolutionRevised(**base, summary=cmd.summary,
+                                      revision=state.solution_revisions + 1)]
+        case c.StartFollowUp():
+            due = base["at"] + timedelta(hours=cmd.follow_up_hours)
+            return [e.FollowUpStarted(**base, due=due)]
+        case c.ConfirmSolution():
+            return [e.SolutionConfirmed(**base, comment=cmd.comment),
+                    e.CaseClosed(**base, reason=ClosureReason.resolved, note=cmd.comment)]
+        case c.RejectSolution():
+            return [e.SolutionRejected(**base, reason=cmd.reason,
+                                       reopen_count=state.reopen_count + 1)]
+        case c.AddNote():
+            return [e.NoteAdded(**base, text=cmd.text)]
+        case c.CloseCase():
+            return [e.CaseClosed(**base, reason=cmd.reason, note=cmd.note)]
+        case c.ExpireFollowUp():
+            return [e.CaseClosed(**base, reason=ClosureReason.resolved_unconfirmed,
+                                 note="follow-up period ran out without an answer from the customer")]
+    raise CommandRefused("unknown_command", f"unknown command '{kind}'")
+
+
+def check_allowed(state: CaseState, cmd: c.Command) -> None:
+    """Raise CommandRefused unless the command's stage, role and preconditions hold."""
+    kind = cmd.kind  # type: ignore[attr-defined]
+    if kind not in RULES:
+        raise CommandRefused("unknown_command", f"unknown command '{kind}'")
+    stages, roles = RULES[kind]
+    where = f"case {state.case_id} is in stage '{state.stage.value}'"
+    if state.stage is Stage.closed:
+        raise CommandRefused("case_closed", f"command '{kind}' refused: {where} (closed)")
+    if state.stage not in stages:
+        allowed = ", ".join(sorted(s.value for s in stages))
+        raise CommandRefused("not_allowed_in_stage",
+                             f"command '{kind}' is not allowed in stage '{state.stage.value}' "
+                             f"(case {state.case_id}; allowed in: {allowed})")
+    if cmd.actor.role not in roles:
+        allowed = ", ".join(sorted(r.value for r in roles))
+        raise CommandRefused("role_not_allowed",
+                             f"command '{kind}' refused: role '{cmd.actor.role.value}' of actor "
+                             f"'{cmd.actor.id}' may not send it (allowed roles: {allowed})")
+    if isinstance(cmd, c.CloseCase):
+        _check_close(state, cmd, where)
+
+
+def _check_close(state: CaseState, cmd: c.CloseCase, where: str) -> None:
+    if cmd.reason in (ClosureReason.resolved, ClosureReason.resolved_unconfirmed):
+        raise CommandRefused(
+            "not_confirmed",
+            f"command 'close' with reason '{cmd.reason.value}' refused: {where}; a case closes as "
+            "resolved only when the customer confirms the solution (confirm_solution) or the "
+            "follow-up period runs out")
+    if cmd.reason is ClosureReason.no_response and state.stage not in (
+            Stage.needs_clarification, Stage.follow_up):
+        raise CommandRefused(
+            "not_waiting_on_customer",
+            f"command 'close' with reason 'no_response' refused: {where}; only a case waiting on "
+            "the customer (needs_clarification or follow_up) can close for lack of response")
+
+
+def _base(case_id: str, cmd: c.Command, now: datetime) -> dict:
+    return {"case_id": case_id, "command_id": cmd.command_id, "actor": cmd.actor,
+            "at": cmd.occurred_at or now, "recorded_at": now}
+
+
+def evolve(state: CaseState | None, event: e.Event) -> CaseState:
+    """The state after one event. Pure: the same events always give the same state."""
+    if isinstance(event, e.CaseOpened):
+        state = CaseState(case_id=event.case_id, opened_at=event.at, **event.model_dump(
+            include={"source", "customer", "channel", "category", "priority", "subject",
+                     "description", "assignee", "team"}))
+        return _bump(state, event, {})
+    assert state is not None, f"{event.type} before CaseOpened"
+    changes: dict = {}
+    match event:
+        case e.ClarificationRequested():
+            changes = {"stage": Stage.needs_clarification, "return_stage": event.return_stage,
+                       "clarification_rounds": state.clarification_rounds + 1}
+        case e.CustomerReplied() if event.resumed_stage is not None:
+            changes = {"stage": event.resumed_stage, "return_stage": None}
+        case e.ResponseSent():
+            changes = {"stage": Stage.response}
+            if event.first_response:
+                changes["first_response_at"] = event.at
+        case e.CaseRetriaged():
+            changes = {"priority": event.priority, "category": event.category}
+        case e.CaseReassigned():
+            changes = {"assignee": event.assignee, "team": event.team}
+        case e.SolutionProposed():
+            changes = {"stage": Stage.solution, "solution": event.summary, "solved_at": event.at}
+        case e.SolutionRevised():
+            changes = {"stage": Stage.solution, "solution": event.summary, "follow_up_due": None,
+                       "solution_revisions": event.revision, "solved_at": event.at}
+        case e.FollowUpStarted():
+            changes = {"stage": Stage.follow_up, "follow_up_due": event.due}
+        case e.SolutionConfirmed():
+            changes = {"customer_confirmed": True}
+        case e.SolutionRejected():
+            changes = {"stage": Stage.response, "reopen_count": event.reopen_count,
+                       "follow_up_due": None, "solved_at": None, "customer_confirmed": False}
+        case e.NoteAdded():
+            changes = {"notes_count": state.notes_count + 1}
+        case e.CaseClosed():
+            changes = {"stage": Stage.closed, "closed_at": event.at, "closure_reason": event.reason,
+                       "return_stage": None, "follow_up_due": None}
+    return _bump(state, event, changes)
+
+
+def _bump(state: CaseState, event: e.Event, changes: dict) -> CaseState:
+    return state.model_copy(update={**changes, "version": state.version + 1})
+
+
+def replay(events: list[e.Event]) -> CaseState | None:
+    state: CaseState | None = None
+    for event in events:
+        state = evolve(state, event)
+    return state

@@ -1,0 +1,128 @@
+"""The nouns of a service case: who, what, through which channel, and where it stands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Stage(str, Enum):
+    intake = "intake"
+    needs_clarification = "needs_clarification"
+    response = "response"
+    solution = "solution"
+    follow_up = "follow_up"
+    closed = "closed"
+
+
+class Tier(str, Enum):
+    A = "A"
+    B = "B"
+    C = "C"
+    key_account = "key_account"
+
+
+class Channel(str, Enum):
+    phone = "phone"
+    email = "email"
+    chat = "chat"
+    web = "web"
+    sms = "sms"
+    on_site = "on_site"
+    social = "social"
+    other = "other"
+
+
+class Category(str, Enum):
+    enquiry = "enquiry"
+    fault = "fault"
+    complaint = "complaint"
+    suggestion = "suggestion"
+    warranty = "warranty"
+    problem = "problem"
+    other = "other"
+
+
+class Priority(str, Enum):
+    urgent = "urgent"
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+
+class Role(str, Enum):
+    agent = "agent"
+    customer = "customer"
+    supervisor = "supervisor"
+    system = "system"
+
+
+class ClosureReason(str, Enum):
+    resolved = "resolved"
+    # The follow-up period ran out without an answer from the customer.
+    resolved_unconfirmed = "resolved_unconfirmed"
+    duplicate = "duplicate"
+    invalid = "invalid"
+    cancelled = "cancelled"
+    no_response = "no_response"
+
+
+class Actor(Frozen):
+    id: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class SourceRef(Frozen):
+    """Where a case came from: the same (system, external_id) is always the same case."""
+
+    system: str = Field(min_length=1, max_length=100)
+    external_id: str = Field(min_length=1, max_length=200)
+
+
+class Customer(Frozen):
+    id: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=300)
+    contact: str | None = Field(default=None, max_length=300)
+    tier: Tier = Tier.C
+    dedicated_owner: str | None = Field(default=None, max_length=200)
+
+
+class CaseState(BaseModel):
+    """Everything the rules need to decide the next step; rebuilt from events by `evolve`."""
+
+    case_id: str
+    source: SourceRef | None = None
+    customer: Customer
+    channel: Channel
+    category: Category
+    priority: Priority
+    subject: str
+    description: str = ""
+    stage: Stage = Stage.intake
+    # The stage a clarification round interrupted, so the customer's reply returns there.
+    return_stage: Stage | None = None
+    assignee: str | None = None
+    team: str | None = None
+    opened_at: datetime
+    first_response_at: datetime | None = None
+    solved_at: datetime | None = None
+    closed_at: datetime | None = None
+    closure_reason: ClosureReason | None = None
+    solution: str | None = None
+    solution_revisions: int = 0
+    follow_up_due: datetime | None = None
+    customer_confirmed: bool = False
+    reopen_count: int = 0
+    clarification_rounds: int = 0
+    notes_count: int = 0
+    version: int = 0  # events applied so far
+
+    @property
+    def is_closed(self) -> bool:
+        return self.stage is Stage.closed

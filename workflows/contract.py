@@ -1,0 +1,46 @@
+"""The public Temporal contract: names and payloads any SDK or the `temporal` CLI can use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from domain.commands import OpenCase
+from domain.model import CaseState
+
+WORKFLOW_TYPE = "ServiceCase"
+DEFAULT_TASK_QUEUE = "casework"
+OPEN_UPDATE = "open"  # idempotent: returns the case, opening it on first use
+STATE_QUERY = "state"
+TIMELINE_QUERY = "timeline"
+# Every other update is a lifecycle command; its name is the command's `kind`.
+
+TIMELINE_KEPT = 500  # entries carried in the workflow; the full timeline is in the event store
+RECENT_COMMAND_IDS = 2000
+
+
+class Limits(BaseModel):
+    """When a long case continues as new, before Temporal's per-run limits (2,000 updates, 51,200 events)."""
+
+    max_commands_per_run: int = Field(default=1000, ge=1, le=1900)
+    max_history_events: int = Field(default=10_000, ge=50, le=40_000)
+
+
+class TimelineEntry(BaseModel):
+    type: str
+    at: datetime
+    actor_id: str
+    role: str
+    stage: str
+    command_id: str
+
+
+class CaseInput(BaseModel):
+    """Workflow input. A new case gives `open`; a continued run also carries what it had."""
+
+    open: OpenCase | None = None
+    state: CaseState | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    recent_command_ids: list[str] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
