@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowUpdateFailedError,
 )
@@ -59,6 +61,8 @@ class CaseworkClient:
             return await self.client.execute_update_with_start_workflow(
                 OPEN_UPDATE, cmd, start_workflow_operation=start, result_type=CaseState)
         except WorkflowAlreadyStartedError:
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await start.workflow_handle()  # the same refusal; collected so it is not reported as lost
             return await self.state(cmd.case_id)
 
     async def send(self, case_id: str, cmd: Command) -> CaseState:
@@ -83,6 +87,11 @@ class CaseworkClient:
         if state is None:
             raise CaseNotFound(case_id)
         return state
+
+    async def wait_closed(self, case_id: str) -> CaseState:
+        """Block until the case closes; returns its final state."""
+        handle = self.client.get_workflow_handle(workflow_id_for(case_id), result_type=CaseState)
+        return await handle.result()
 
     async def timeline(self, case_id: str) -> list[TimelineEntry]:
         handle = self.client.get_workflow_handle(workflow_id_for(case_id))
