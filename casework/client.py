@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from temporalio.client import (
@@ -19,6 +20,10 @@ from workflows.contract import (
     DEFAULT_TASK_QUEUE, OPEN_UPDATE, STATE_QUERY, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput, Limits,
     TimelineEntry,
 )
+
+
+# A long case hands over to a new run now and then; a command sent in that instant is sent again.
+HANDOVER_RETRIES = 100
 
 
 class CommandRefused(Exception):
@@ -67,6 +72,16 @@ class CaseworkClient:
 
     async def send(self, case_id: str, cmd: Command) -> CaseState:
         """Apply one lifecycle command; the update id is the command id, so a retry applies once."""
+        for attempt in range(HANDOVER_RETRIES):
+            try:
+                return await self._send_once(case_id, cmd)
+            except CommandRefused as err:
+                if err.code != "continuing_as_new" or attempt == HANDOVER_RETRIES - 1:
+                    raise
+                await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))
+        raise AssertionError("unreachable")
+
+    async def _send_once(self, case_id: str, cmd: Command) -> CaseState:
         kind = cmd.kind  # type: ignore[attr-defined]
         handle = self.client.get_workflow_handle(workflow_id_for(case_id))
         try:

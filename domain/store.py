@@ -68,26 +68,28 @@ class CaseStore(Application[uuid.UUID]):
     env = {"AGGREGATE_CACHE_MAXSIZE": "2000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 
     def append(self, command_id: str, events: list[Event]) -> int:
-        """Store the events of one command; a command already stored is a no-op. Returns events stored."""
-        if not events:
-            return 0
+        """Store the events of one command, once; returns how many events the case's stream then holds.
+
+        A command id already in the stream stores nothing, so the caller can tell a retry of its own
+        append (the count includes its events) from a stale duplicate (the count does not).
+        """
         case_id = events[0].case_id
         stream = self._get(case_id)
         if stream is not None and command_id in stream.command_ids:
-            return 0
+            return stream.version
         if stream is None:
             if not isinstance(events[0], CaseOpened):
                 raise ValueError(f"case {case_id} has no CaseOpened event to append {events[0].type} to")
             stream = CaseStream(events[0].model_dump(mode="json"))
             rest = events[1:]
         elif isinstance(events[0], CaseOpened):
-            return 0  # opened already, by another command id: opening is idempotent
+            return stream.version  # opened already, by another command id: opening is idempotent
         else:
             rest = events
         for event in rest:
             stream.record(event)
         self.save(stream)
-        return len(events)
+        return stream.version
 
     def history(self, case_id: str) -> list[Event]:
         return [EVENT_ADAPTER.validate_python(stored.fact)

@@ -101,6 +101,12 @@ class ServiceCaseWorkflow:
         if self.state is None:
             raise ApplicationError(f"command '{name}' refused: the case is still opening; retry",
                                    "not_open", type="CommandRefused")
+        if self._should_continue_as_new():
+            # The run is handing over to a fresh one (Temporal caps updates per run); nothing was
+            # stored, and the same command sent again lands on the new run.
+            raise ApplicationError(f"command '{name}' not taken: case {self.state.case_id} is "
+                                   "continuing as new; send it again", "continuing_as_new",
+                                   type="CommandRefused")
         try:
             decide(self.state, cmd, workflow.now())
         except CommandRefused as err:
@@ -115,6 +121,8 @@ class ServiceCaseWorkflow:
         return self.timeline
 
     async def _execute(self, cmd: Command) -> CaseState:
+        # Counted on entry, before the lock, so validators see commands still waiting their turn.
+        self.commands_this_run += 1
         async with self.lock:
             if cmd.command_id in self.recent_set:
                 return self._state  # a retried command: applied once already
@@ -123,9 +131,18 @@ class ServiceCaseWorkflow:
                 events = decide(self.state, cmd, workflow.now())
             except CommandRefused as err:
                 raise refusal(err) from None
-            await workflow.execute_activity_method(
+            stored = await workflow.execute_activity_method(
                 CaseStoreActivities.append_events, AppendEvents(command_id=cmd.command_id, events=events),
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
+            version = self.state.version if self.state else 0
+            if stored == version:
+                # Older than the remembered window, but the store knew it: applied once, long ago.
+                self._remember(cmd.command_id)
+                return self._state
+            if stored != version + len(events):
+                raise ApplicationError(
+                    f"event store holds {stored} events for the case, the workflow expected "
+                    f"{version + len(events)}", "store_diverged", type="StoreDiverged")
             for event in events:
                 self.state = evolve(self.state, event)
                 self.timeline.append(TimelineEntry(
@@ -133,7 +150,6 @@ class ServiceCaseWorkflow:
                     stage=self.state.stage.value, command_id=event.command_id))
             del self.timeline[:-TIMELINE_KEPT]
             self._remember(cmd.command_id)
-            self.commands_this_run += 1
             workflow.logger.info("command applied", extra={
                 "case_id": self.state.case_id, "command": cmd.kind, "stage": self.state.stage.value})
             return self.state
