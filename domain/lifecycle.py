@@ -84,7 +84,9 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime) -> list[e.Eve
             return [e.SolutionRevised(**base, summary=cmd.summary,
                                       revision=state.solution_revisions + 1)]
         case c.StartFollowUp():
-            due = base["at"] + timedelta(hours=cmd.follow_up_hours)
+            # Counted from the engine's clock, not a reported past time: an imported follow-up must
+            # not expire before the customer's recorded answer arrives.
+            due = now + timedelta(hours=cmd.follow_up_hours)
             return [e.FollowUpStarted(**base, due=due)]
         case c.ConfirmSolution():
             return [e.SolutionConfirmed(**base, comment=cmd.comment),
