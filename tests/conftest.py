@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from casework.client import CaseworkClient
 from casework.config import temporal_binary
 from domain.store import CaseStore
+from tests.pg import create_database, throwaway_cluster
 from worker import build_worker
 from workflows.contract import Limits
 
@@ -38,6 +39,30 @@ class Engine:
     store: CaseStore
     temporal: Client
     task_queue: str
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    with throwaway_cluster() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_store(postgres_server) -> CaseStore:
+    name = f"events_{uuid.uuid4().hex[:12]}"
+    create_database(postgres_server, name)
+    return CaseStore(env={
+        "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": name,
+        "POSTGRES_HOST": postgres_server["host"], "POSTGRES_PORT": postgres_server["port"],
+        "POSTGRES_USER": postgres_server["user"], "POSTGRES_PASSWORD": postgres_server["password"]})
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request, tmp_path) -> CaseStore:
+    """The same test against each event-store backend."""
+    if request.param == "sqlite":
+        return sqlite_store(tmp_path / "events.db")
+    return request.getfixturevalue("postgres_store")
 
 
 @pytest.fixture
