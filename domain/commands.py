@@ -23,6 +23,8 @@ class Command(Frozen):
 
 
 class OpenCase(Command):
+    """Open a case; the same source reference always opens the same case."""
+
     kind: Literal["open"] = "open"
     case_id: str | None = Field(default=None, max_length=200)
     source: SourceRef | None = None
@@ -37,21 +39,29 @@ class OpenCase(Command):
 
 
 class RequestClarification(Command):
+    """Ask the customer for missing information; the case waits on them."""
+
     kind: Literal["request_clarification"] = "request_clarification"
     question: Text
 
 
 class RecordCustomerReply(Command):
+    """Record what the customer said; ends a clarification round."""
+
     kind: Literal["record_customer_reply"] = "record_customer_reply"
     message: Text
 
 
 class Respond(Command):
+    """Send the customer a response (the first one ends intake)."""
+
     kind: Literal["respond"] = "respond"
     message: Text
 
 
 class Retriage(Command):
+    """Change priority and/or category, with a reason."""
+
     kind: Literal["retriage"] = "retriage"
     priority: Priority | None = None
     category: Category | None = None
@@ -65,6 +75,8 @@ class Retriage(Command):
 
 
 class Reassign(Command):
+    """Hand the case to another agent and/or team."""
+
     kind: Literal["reassign"] = "reassign"
     assignee: str | None = Field(default=None, max_length=200)
     team: str | None = Field(default=None, max_length=200)
@@ -78,37 +90,51 @@ class Reassign(Command):
 
 
 class ProposeSolution(Command):
+    """Propose a solution; the case moves to solution."""
+
     kind: Literal["propose_solution"] = "propose_solution"
     summary: Text
 
 
 class ReviseSolution(Command):
+    """Revise the proposed solution."""
+
     kind: Literal["revise_solution"] = "revise_solution"
     summary: Text
 
 
 class StartFollowUp(Command):
+    """Deliver the solution and ask the customer to confirm within a period."""
+
     kind: Literal["start_follow_up"] = "start_follow_up"
     # How long the customer has to confirm before the case closes as resolved_unconfirmed.
     follow_up_hours: float = Field(default=7 * 24, gt=0, le=24 * 365)
 
 
 class ConfirmSolution(Command):
+    """The customer confirms the solution; the case closes as resolved."""
+
     kind: Literal["confirm_solution"] = "confirm_solution"
     comment: str = Field(default="", max_length=20_000)
 
 
 class RejectSolution(Command):
+    """The customer says it is not solved; the case reopens to response."""
+
     kind: Literal["reject_solution"] = "reject_solution"
     reason: Text
 
 
 class AddNote(Command):
+    """Add an internal note."""
+
     kind: Literal["add_note"] = "add_note"
     text: Text
 
 
 class CloseCase(Command):
+    """Close without a confirmed solution: duplicate, invalid, cancelled or no response."""
+
     kind: Literal["close"] = "close"
     reason: ClosureReason
     note: str = Field(default="", max_length=20_000)

@@ -16,5 +16,12 @@ def case_id_for(source: SourceRef | None) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{source.system}\x1f{source.external_id}"))
 
 
+WORKFLOW_ID_PREFIX = "case-"
+
+
 def workflow_id_for(case_id: str) -> str:
-    return f"case-{case_id}"
+    return f"{WORKFLOW_ID_PREFIX}{case_id}"
+
+
+def case_id_of(workflow_id: str) -> str:
+    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.case_store import AppendEvents, CaseStoreActivities
     from domain.commands import COMMAND_TYPES, Command, ExpireFollowUp, OpenCase
+    from domain.ids import case_id_of
     from domain.lifecycle import CommandRefused, decide, evolve
     from domain.model import Actor, CaseState, Role, Stage
     from workflows.contract import (
@@ -51,7 +52,10 @@ class ServiceCaseWorkflow:
         if self.state is None:
             if inp.open is None:
                 raise ApplicationError("ServiceCase needs an 'open' command as input", non_retryable=True)
-            await self._execute(inp.open)
+            opening = inp.open
+            if not opening.case_id:  # started by hand (e.g. the temporal CLI): the id names the case
+                opening = opening.model_copy(update={"case_id": case_id_of(workflow.info().workflow_id)})
+            await self._execute(opening)
         while not self._state.is_closed:
             if self._should_continue_as_new():
                 # Let accepted commands finish, then carry everything to a fresh run.

@@ -1,0 +1,165 @@
+"""`casework`: run the engine, open cases, send lifecycle commands and show a case, from a shell.
+
+Every lifecycle command is a subcommand named after its kind (dashes for underscores); its options
+are the command's fields. `--json` prints machine-readable output; a refusal exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from enum import Enum
+from typing import Any
+
+from pydantic import ValidationError
+
+from casework.client import CaseworkClient, CommandRefused, connect
+from casework.config import ConfigError, load_settings
+from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, OpenCase
+from domain.model import Actor, CaseState
+
+INTERNAL = {"open", "expire_follow_up"}
+OPEN_FIELDS = {  # flattened options of `open`
+    "customer_id": True, "customer_name": True, "customer_contact": False, "tier": False,
+    "dedicated_owner": False, "source_system": False, "external_id": False, "channel": True,
+    "category": True, "priority": False, "subject": True, "description": False, "assignee": False,
+    "team": False, "case_id": False,
+}
+
+
+def parse_actor(text: str) -> Actor:
+    role, _, actor_id = text.partition(":")
+    if not actor_id:
+        raise argparse.ArgumentTypeError(f"actor must be ROLE:ID (e.g. agent:alice), got {text!r}")
+    try:
+        return Actor(id=actor_id, role=role)
+    except ValidationError as err:
+        raise argparse.ArgumentTypeError(f"bad actor {text!r}: {err.errors()[0]['msg']}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="casework", description=__doc__.splitlines()[0])
+    parser.add_argument("--address", help="Temporal server host:port (default: settings, else localhost:7233)")
+    parser.add_argument("--task-queue", help="task queue of the casework worker (default: settings)")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="run the worker (embedded Temporal unless CASEWORK_TEMPORAL_ADDRESS is set)")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--actor", type=parse_actor, default=Actor(id="cli", role="agent"),
+                       help="who sends it, ROLE:ID (agent, customer, supervisor, system); default agent:cli")
+        p.add_argument("--command-id", help="idempotency key; reuse it to retry safely (default: new)")
+        p.add_argument("--json", action="store_true", help="print the case state as JSON")
+
+    op = sub.add_parser("open", help="open a case (or get the existing one for the same source reference)")
+    for name, required in OPEN_FIELDS.items():
+        op.add_argument(f"--{name.replace('_', '-')}", required=required)
+    common(op)
+    for kind, model in COMMAND_TYPES.items():
+        if kind in INTERNAL:
+            continue
+        p = sub.add_parser(kind.replace("_", "-"), help=(model.__doc__ or kind).splitlines()[0])
+        p.add_argument("case_id")
+        for name, field in model.model_fields.items():
+            if name in ("kind", "command_id", "actor", "occurred_at"):
+                continue
+            choices = [e.value for e in _enum_of(field.annotation)] if _enum_of(field.annotation) else None
+            p.add_argument(f"--{name.replace('_', '-')}", required=field.is_required(), choices=choices)
+        common(p)
+    show = sub.add_parser("show", help="a case's state and timeline")
+    show.add_argument("case_id")
+    show.add_argument("--json", action="store_true")
+    return parser
+
+
+def _enum_of(annotation: Any) -> type[Enum] | None:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, Enum):
+            return candidate
+    return None
+
+
+def _open_command(args: argparse.Namespace) -> OpenCase:
+    source = None
+    if args.source_system or args.external_id:
+        source = {"system": args.source_system, "external_id": args.external_id}
+    customer = {"id": args.customer_id, "name": args.customer_name, "contact": args.customer_contact,
+                "tier": args.tier or "C", "dedicated_owner": args.dedicated_owner}
+    fields = {k: getattr(args, k) for k in ("channel", "category", "subject", "assignee", "team", "case_id")}
+    return OpenCase.model_validate({
+        "command_id": args.command_id or str(uuid.uuid4()), "actor": args.actor, "source": source,
+        "customer": customer, "priority": args.priority or "normal",
+        "description": args.description or "", **fields})
+
+
+def _lifecycle_command(kind: str, args: argparse.Namespace):
+    model = COMMAND_TYPES[kind]
+    fields = {n: getattr(args, n) for n in model.model_fields
+              if n not in ("kind", "command_id", "actor", "occurred_at") and getattr(args, n) is not None}
+    return COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": args.command_id or str(uuid.uuid4()),
+                                            "actor": args.actor, **fields})
+
+
+def _print_state(state: CaseState, as_json: bool, command_id: str | None = None) -> None:
+    if as_json:
+        out = state.model_dump(mode="json")
+        if command_id:
+            out["command_id"] = command_id
+        print(json.dumps(out, indent=2))
+        return
+    print(f"case {state.case_id}  stage={state.stage.value}  priority={state.priority.value}  "
+          f"assignee={state.assignee or '-'}  team={state.team or '-'}")
+    print(f"  {state.subject}  (customer {state.customer.name}, tier {state.customer.tier.value})")
+    if state.closure_reason:
+        print(f"  closed: {state.closure_reason.value} at {state.closed_at:%Y-%m-%d %H:%M}")
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    address = args.address or settings.temporal_address or f"localhost:{settings.embedded_port}"
+    cases = CaseworkClient(await connect(address, settings.temporal_namespace),
+                           args.task_queue or settings.task_queue)
+    if args.verb == "show":
+        state, timeline = await cases.state(args.case_id), await cases.timeline(args.case_id)
+        if args.json:
+            print(json.dumps({"state": state.model_dump(mode="json"),
+                              "timeline": [t.model_dump(mode="json") for t in timeline]}, indent=2))
+        else:
+            _print_state(state, False)
+            for t in timeline:
+                print(f"  {t.at:%Y-%m-%d %H:%M:%S}  {t.type:<24} {t.role}:{t.actor_id:<16} -> {t.stage}")
+        return 0
+    if args.verb == "open":
+        cmd = _open_command(args)
+        state = await cases.open_case(cmd)
+    else:
+        cmd = _lifecycle_command(args.verb.replace("-", "_"), args)
+        state = await cases.send(args.case_id, cmd)
+    _print_state(state, args.json, cmd.command_id)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.verb == "run":
+            import worker
+
+            worker.main()
+            return 0
+        return asyncio.run(_run(args))
+    except CommandRefused as err:
+        print(f"casework: refused ({err.code}): {err.message}", file=sys.stderr)
+        return 2
+    except (ValidationError, ConfigError) as err:
+        print(f"casework: invalid input: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # connection problems and the like
+        print(f"casework: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
