@@ -18,20 +18,40 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
 from activities.case_store import CaseStoreActivities
+from activities.notify import Notifier
+from activities.sla_policy import SlaPolicyActivities
 from casework.config import Settings, load_settings, temporal_binary
 from casework.logs import configure_logging
+from casework.policy import load_policy
 from domain.store import CaseStore
+from workflows.contract import SEARCH_ATTRIBUTES
 from workflows.service_case import ServiceCaseWorkflow
 
 log = structlog.get_logger("casework.worker")
 
 
-def build_worker(client: Client, store: CaseStore, task_queue: str, max_activities: int = 32) -> Worker:
+def build_worker(client: Client, store: CaseStore, task_queue: str, max_activities: int = 32,
+                 policy_path: str | None = None, webhook_url: str = "") -> Worker:
     acts = CaseStoreActivities(store)
     return Worker(
-        client, task_queue=task_queue, workflows=[ServiceCaseWorkflow], activities=[acts.append_events],
+        client, task_queue=task_queue, workflows=[ServiceCaseWorkflow],
+        activities=[acts.append_events, SlaPolicyActivities(policy_path).load_sla_terms,
+                    Notifier(webhook_url).notify],
         activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register casework's search attributes on the server (a no-op when they exist)."""
+    wanted = {k.name: k.indexed_value_type for k in SEARCH_ATTRIBUTES}
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace))
+    missing = {n: t for n, t in wanted.items() if n not in existing.custom_attributes}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))
 
 
 @contextlib.asynccontextmanager
@@ -49,7 +69,7 @@ async def temporal_client(settings: Settings) -> AsyncIterator[Client]:
         namespace=settings.temporal_namespace, port=settings.embedded_port, ui=True,
         ui_port=settings.embedded_ui_port, dev_server_existing_path=temporal,
         dev_server_database_filename=str(settings.data_dir / "temporal.db"),
-        data_converter=pydantic_data_converter)
+        data_converter=pydantic_data_converter, search_attributes=SEARCH_ATTRIBUTES)
     log.info("embedded_temporal_started", address=f"127.0.0.1:{settings.embedded_port}",
              ui=f"http://127.0.0.1:{settings.embedded_ui_port}")
     try:
@@ -64,8 +84,11 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    load_policy(settings.sla_policy or None)  # a bad policy file stops the engine here, named
     async with temporal_client(settings) as client:
-        worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities)
+        await ensure_search_attributes(client, settings.temporal_namespace)
+        worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities,
+                              settings.sla_policy or None, settings.webhook_url)
         async with worker:
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,
                      data_dir=str(settings.data_dir))

@@ -18,10 +18,11 @@ from pydantic import ValidationError
 
 from casework.client import CaseworkClient, CommandRefused, connect
 from casework.config import ConfigError, load_settings
+from casework.policy import PolicyError
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, OpenCase
 from domain.model import Actor, CaseState
 
-INTERNAL = {"open", "expire_follow_up"}
+INTERNAL = {"open", "expire_follow_up", "check_deadlines"}
 OPEN_FIELDS = {  # flattened options of `open`
     "customer_id": True, "customer_name": True, "customer_contact": False, "tier": False,
     "dedicated_owner": False, "source_system": False, "external_id": False, "channel": True,
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     except CommandRefused as err:
         print(f"casework: refused ({err.code}): {err.message}", file=sys.stderr)
         return 2
-    except (ValidationError, ConfigError) as err:
+    except (ValidationError, ConfigError, PolicyError) as err:
         print(f"casework: invalid input: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:  # connection problems and the like

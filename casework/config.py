@@ -36,6 +36,8 @@ class Settings(BaseModel):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_concurrent_activities: int = Field(default=32, ge=1, le=1000)
+    sla_policy: str = ""  # path of a TOML/YAML SLA policy; empty: the shipped default
+    webhook_url: str = ""  # where notifications are POSTed as JSON; empty: log only
 
     @property
     def events_db(self) -> Path:

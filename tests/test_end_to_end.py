@@ -16,6 +16,7 @@ import pytest
 
 from casework.config import temporal_binary
 from tests.conftest import sqlite_store
+from tests.workflows.helpers import SLA_TYPES
 
 BIN = Path(sys.executable).parent
 
@@ -81,9 +82,11 @@ def test_casework_command_opens_drives_and_shows_a_case(running_engine):
 
     shown = json.loads(casework(running_engine, "show", cid, "--json").stdout)
     assert shown["state"]["stage"] == "closed" and shown["state"]["closure_reason"] == "resolved"
-    assert [t["type"] for t in shown["timeline"]] == [
+    lifecycle = [t["type"] for t in shown["timeline"] if not t["type"].startswith(SLA_TYPES)]
+    assert lifecycle == [
         "CaseOpened", "ResponseSent", "ClarificationRequested", "CustomerReplied", "SolutionProposed",
         "FollowUpStarted", "SolutionConfirmed", "CaseClosed"]
+    assert "SlaPolicyPinned" in [t["type"] for t in shown["timeline"]]
     stored = sqlite_store(running_engine["data"] / "events.db").history(cid)
     assert [e.type for e in stored] == [t["type"] for t in shown["timeline"]]
 
@@ -123,8 +126,8 @@ def test_the_temporal_cli_alone_opens_drives_to_close_and_queries_a_case(running
 
     queried = temporal(running_engine, "workflow", "query", "--workflow-id", wid, "--name", "state", "-o", "json")
     state = json.loads(queried.stdout)["queryResult"][0]
-    assert (state["case_id"], state["stage"], state["closure_reason"], state["version"]) == (
-        cid, "closed", "resolved", 6)
+    assert (state["case_id"], state["stage"], state["closure_reason"]) == (cid, "closed", "resolved")
+    assert state["sla"]["policy_version"] == "default-2026.11"
     described = json.loads(temporal(running_engine, "workflow", "describe", "--workflow-id", wid, "-o", "json").stdout)
     assert described["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey
 
 from domain.commands import OpenCase
 from domain.model import CaseState
@@ -44,3 +45,12 @@ class CaseInput(BaseModel):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     recent_command_ids: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+
+
+# Operational listing in the Temporal UI and `temporal workflow list` (no personal data here).
+CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
+CASE_PRIORITY = SearchAttributeKey.for_keyword("CasePriority")
+CASE_TIER = SearchAttributeKey.for_keyword("CaseTier")
+CASE_ESCALATION_LEVEL = SearchAttributeKey.for_int("CaseEscalationLevel")
+CASE_SLA_BREACHED = SearchAttributeKey.for_bool("CaseSlaBreached")
+SEARCH_ATTRIBUTES = (CASE_STAGE, CASE_PRIORITY, CASE_TIER, CASE_ESCALATION_LEVEL, CASE_SLA_BREACHED)

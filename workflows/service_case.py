@@ -8,23 +8,32 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.case_store import AppendEvents, CaseStoreActivities
-    from domain.commands import COMMAND_TYPES, Command, ExpireFollowUp, OpenCase
+    from activities.notify import Notification, Notifier
+    from activities.sla_policy import SlaPolicyActivities, TermsFor
+    from domain.clocks import next_deadline
+    from domain.commands import COMMAND_TYPES, CheckDeadlines, Command, ExpireFollowUp, OpenCase
+    from domain.events import Event
     from domain.ids import case_id_of
     from domain.lifecycle import CommandRefused, decide, evolve
     from domain.model import Actor, CaseState, Role, Stage
+    from domain.sla import SlaTerms
     from workflows.contract import (
-        OPEN_UPDATE, RECENT_COMMAND_IDS, STATE_QUERY, TIMELINE_KEPT, TIMELINE_QUERY, WORKFLOW_TYPE,
-        CaseInput, TimelineEntry,
+        CASE_ESCALATION_LEVEL, CASE_PRIORITY, CASE_SLA_BREACHED, CASE_STAGE, CASE_TIER, OPEN_UPDATE,
+        RECENT_COMMAND_IDS, STATE_QUERY, TIMELINE_KEPT, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput,
+        TimelineEntry,
     )
 
 # `open` has its own update; the follow-up expiry is the case's own timer, not for senders.
-INTERNAL_COMMANDS = frozenset({"open", "expire_follow_up"})
+INTERNAL_COMMANDS = frozenset({"open", "expire_follow_up", "check_deadlines"})
+NOTIFIED = frozenset({"CaseEscalated", "SlaClockWarned", "SlaClockBreached", "CaseDeEscalated"})
+# A notification that cannot be delivered is logged and given up: it must never hold a case back.
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=8)
 ENGINE = Actor(id="casework", role=Role.system)
 # Storage outages are waited out, never turned into lost commands: retry without a cap on attempts.
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
@@ -55,7 +64,12 @@ class ServiceCaseWorkflow:
             opening = inp.open
             if not opening.case_id:  # started by hand (e.g. the temporal CLI): the id names the case
                 opening = opening.model_copy(update={"case_id": case_id_of(workflow.info().workflow_id)})
-            await self._execute(opening)
+            terms = await workflow.execute_activity_method(
+                SlaPolicyActivities.load_sla_terms,
+                TermsFor(priority=opening.priority, tier=opening.customer.tier, category=opening.category,
+                         channel=opening.channel),
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
+            await self._execute(opening, terms)
         while not self._state.is_closed:
             if self._should_continue_as_new():
                 # Let accepted commands finish, then carry everything to a fresh run.
@@ -68,23 +82,27 @@ class ServiceCaseWorkflow:
         return self._state
 
     async def _wait_for_change_or_follow_up_end(self) -> None:
+        """Sleep until the state changes or the next deadline (an SLA clock, the follow-up period)."""
         version = self._state.version
         changed = lambda: self._state.version != version or self._should_continue_as_new()  # noqa: E731
-        due = self._state.follow_up_due if self._state.stage is Stage.follow_up else None
-        if due is None:
+        follow_up = self._state.follow_up_due if self._state.stage is Stage.follow_up else None
+        clock = next_deadline(self._state)
+        wake = min((d for d in (follow_up, clock) if d is not None), default=None)
+        if wake is None:
             await workflow.wait_condition(changed)
             return
-        remaining = due - workflow.now()
+        remaining = wake - workflow.now()
         if remaining > timedelta(0):
             try:
-                await workflow.wait_condition(changed, timeout=remaining, timeout_summary="follow-up period")
+                await workflow.wait_condition(changed, timeout=remaining, timeout_summary="next deadline")
                 return
             except asyncio.TimeoutError:
                 pass
+        due = CheckDeadlines if clock is not None and clock <= workflow.now() else ExpireFollowUp
         try:
-            await self._execute(ExpireFollowUp(command_id=str(workflow.uuid4()), actor=ENGINE))
+            await self._execute(due(command_id=str(workflow.uuid4()), actor=ENGINE))
         except ApplicationError:
-            pass  # the customer answered in the same instant: their answer stands
+            pass  # a command in the same instant moved the case on: its outcome stands
 
     @workflow.update(name=OPEN_UPDATE)
     async def open(self, cmd: OpenCase) -> CaseState:
@@ -94,7 +112,9 @@ class ServiceCaseWorkflow:
 
     @workflow.update(dynamic=True)
     async def command(self, name: str, args: Sequence[RawValue]) -> CaseState:
-        return await self._execute(self._parse(name, args))
+        cmd = self._parse(name, args)
+        await workflow.wait_condition(lambda: self.state is not None)  # sent right after the start
+        return await self._execute(cmd)
 
     @command.validator
     def _validate(self, name: str, args: Sequence[RawValue]) -> None:
@@ -103,8 +123,7 @@ class ServiceCaseWorkflow:
         if cmd.command_id in self.recent_set:
             return
         if self.state is None:
-            raise ApplicationError(f"command '{name}' refused: the case is still opening; retry",
-                                   "not_open", type="CommandRefused")
+            return  # still opening (its policy is being read): decided once the case is open
         if self._should_continue_as_new():
             # The run is handing over to a fresh one (Temporal caps updates per run); nothing was
             # stored, and the same command sent again lands on the new run.
@@ -124,7 +143,7 @@ class ServiceCaseWorkflow:
     def get_timeline(self) -> list[TimelineEntry]:
         return self.timeline
 
-    async def _execute(self, cmd: Command) -> CaseState:
+    async def _execute(self, cmd: Command, terms: SlaTerms | None = None) -> CaseState:
         # Counted on entry, before the lock, so validators see commands still waiting their turn.
         self.commands_this_run += 1
         async with self.lock:
@@ -132,9 +151,11 @@ class ServiceCaseWorkflow:
                 return self._state  # a retried command: applied once already
             try:
                 # Decided again under the lock: another command may have moved the case since validation.
-                events = decide(self.state, cmd, workflow.now())
+                events = decide(self.state, cmd, workflow.now(), terms)
             except CommandRefused as err:
                 raise refusal(err) from None
+            if not events:
+                return self._state
             stored = await workflow.execute_activity_method(
                 CaseStoreActivities.append_events, AppendEvents(command_id=cmd.command_id, events=events),
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
@@ -154,6 +175,8 @@ class ServiceCaseWorkflow:
                     stage=self.state.stage.value, command_id=event.command_id))
             del self.timeline[:-TIMELINE_KEPT]
             self._remember(cmd.command_id)
+            self._publish_search_attributes()
+            await self._notify([ev for ev in events if ev.type in NOTIFIED])
             workflow.logger.info("command applied", extra={
                 "case_id": self.state.case_id, "command": cmd.kind, "stage": self.state.stage.value})
             return self.state
@@ -172,6 +195,28 @@ class ServiceCaseWorkflow:
         except (ValidationError, ValueError, TypeError) as err:
             raise ApplicationError(f"command '{name}' has a malformed payload: {err}",
                                    "malformed", type="CommandRefused") from None
+
+    async def _notify(self, events: list[Event]) -> None:
+        for i, ev in enumerate(events):
+            data = ev.model_dump(mode="json", exclude={"case_id", "command_id", "actor", "at", "recorded_at", "type"})
+            note = Notification(
+                idempotency_key=f"{ev.case_id}:{ev.command_id}:{ev.type}:{i}", case_id=ev.case_id, kind=ev.type,
+                at=ev.at, level=data.get("level"), owner=data.get("owner"), clock=data.get("clock"),
+                summary=f"case {ev.case_id}: {ev.type} {data}", details=data)
+            try:
+                await workflow.execute_activity_method(
+                    Notifier.notify, note, start_to_close_timeout=timedelta(seconds=15), retry_policy=NOTIFY_RETRY)
+            except ActivityError as err:
+                workflow.logger.error("notification not delivered", extra={"key": note.idempotency_key,
+                                                                            "error": str(err.cause)})
+
+    def _publish_search_attributes(self) -> None:
+        state = self._state
+        workflow.upsert_search_attributes([
+            CASE_STAGE.value_set(state.stage.value), CASE_PRIORITY.value_set(state.priority.value),
+            CASE_TIER.value_set(state.customer.tier.value),
+            CASE_ESCALATION_LEVEL.value_set(state.escalation_level),
+            CASE_SLA_BREACHED.value_set(bool(state.sla_breached))])
 
     def _remember(self, command_id: str) -> None:
         self.recent.append(command_id)

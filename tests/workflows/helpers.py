@@ -13,8 +13,12 @@ async def history_length(temporal: Client, case_id: str) -> int:
     return len(history.events)
 
 
-def stored_types(store: CaseStore, case_id: str) -> list[str]:
-    return [e.type for e in store.history(case_id)]
+SLA_TYPES = ("Sla", "CaseEscalated", "EscalationAcknowledged", "CaseDeEscalated")
+
+
+def stored_types(store: CaseStore, case_id: str, sla: bool = False) -> list[str]:
+    """The case's stored event types; the lifecycle ones only, unless `sla` asks for the clocks too."""
+    return [e.type for e in store.history(case_id) if sla or not e.type.startswith(SLA_TYPES)]
 
 
 def stored_command_ids(store: CaseStore, case_id: str) -> list[str]:

@@ -28,7 +28,7 @@ async def test_happy_path_closes_resolved_and_stores_each_step_in_order(engine):
         "CaseClosed"]
     assert engine.store.state(cid) == final
     timeline = await engine.cases.timeline(cid)
-    assert [t.type for t in timeline] == stored_types(engine.store, cid)
+    assert [t.type for t in timeline] == stored_types(engine.store, cid, sla=True)
 
 
 async def test_two_clarification_rounds_return_to_the_interrupted_stage(engine):

@@ -1,0 +1,174 @@
+"""SLA clocks as events: what each lifecycle fact does to the clocks, what the passing of time does,
+and how clock events change the state. Pure; the calendar arithmetic comes from domain.calendar."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from domain import events as e
+from domain.calendar import add_business_time, business_time_between
+from domain.escalation import escalation_for
+from domain.model import CaseState, Clock, Stage
+from domain.sla import SlaTerms
+
+WAITING_ON_CUSTOMER = "waiting on customer"
+
+
+def opening_events(base: dict, terms: SlaTerms) -> list[e.Event]:
+    at = base["at"]
+    return [e.SlaPolicyPinned(**base, terms=terms),
+            *(e.SlaClockStarted(**base, clock=name, target=terms.targets[name],
+                                due=add_business_time(terms.calendar, at, terms.targets[name]))
+              for name in ("first_response", "resolution"))]
+
+
+def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) -> list[e.Event]:
+    """The clock events a lifecycle fact implies (`state` before it, `after` once it is applied)."""
+    terms = state.sla
+    if terms is None:
+        return []
+    clocks, at, out = state.clocks, base["at"], []
+
+    def meet(*names: str) -> None:
+        out.extend(e.SlaClockMet(**base, clock=n, late=clocks[n].breached_at is not None)
+                   for n in names if n in clocks and clocks[n].active)
+
+    def resume(name: str, reason: str) -> None:
+        c = clocks.get(name)
+        if c is not None and c.state in ("paused", "met"):
+            due = add_business_time(terms.calendar, at, c.target - _elapsed_until_stop(terms, c, at))
+            out.append(e.SlaClockResumed(**base, clock=name, due=due, reason=reason))
+
+    match fact:
+        case e.ResponseSent():
+            meet("first_response", "next_response")
+        case e.ClarificationRequested():
+            meet("first_response", "next_response")
+            if "resolution" in clocks and clocks["resolution"].state == "running":
+                out.append(e.SlaClockPaused(**base, clock="resolution", reason=WAITING_ON_CUSTOMER))
+        case e.CustomerReplied():
+            if fact.resumed_stage is not None:
+                resume("resolution", "customer replied")
+            first_done = "first_response" in clocks and not clocks["first_response"].active
+            waiting = "next_response" in clocks and clocks["next_response"].active
+            if first_done and not waiting and after.stage not in (Stage.solution, Stage.follow_up):
+                target = terms.targets["next_response"]
+                out.append(e.SlaClockStarted(**base, clock="next_response", target=target,
+                                             due=add_business_time(terms.calendar, at, target)))
+        case e.SolutionProposed() | e.SolutionRevised():
+            meet("first_response", "next_response", "resolution")
+        case e.SolutionRejected():
+            resume("resolution", "solution rejected: case reopened")
+        case e.CaseClosed():
+            out.extend(e.SlaClockCancelled(**base, clock=n, reason=f"case closed ({fact.reason.value})")
+                       for n, c in sorted(clocks.items()) if c.active)
+    return out
+
+
+def _elapsed_until_stop(terms: SlaTerms, c: Clock, at: datetime) -> timedelta:
+    if c.running_since is None:
+        return c.elapsed_before
+    return c.elapsed_before + business_time_between(terms.calendar, c.running_since, at)
+
+
+def time_when(terms: SlaTerms, c: Clock, amount: timedelta) -> datetime:
+    """The instant a running clock's elapsed business time reaches `amount`."""
+    assert c.running_since is not None
+    return add_business_time(terms.calendar, c.running_since, amount - c.elapsed_before)
+
+
+def pending_deadlines(state: CaseState) -> list[tuple[datetime, str, float | None]]:
+    """(when, clock, warning share or None for the breach) still ahead for the running clocks."""
+    terms = state.sla
+    if terms is None or state.is_closed:
+        return []
+    found = []
+    for name, c in sorted(state.clocks.items()):
+        if c.state != "running":
+            continue
+        found += [(time_when(terms, c, c.target * share), name, share)
+                  for share in terms.warn_at if share not in c.warned]
+        if c.breached_at is None and c.due is not None:
+            found.append((c.due, name, None))
+    return sorted(found, key=lambda d: (d[0], d[1], d[2] if d[2] is not None else 2.0))
+
+
+def next_deadline(state: CaseState) -> datetime | None:
+    pending = pending_deadlines(state)
+    return pending[0][0] if pending else None
+
+
+def passing_time_events(state: CaseState, base: dict, now: datetime) -> list[e.Event]:
+    """Warnings and breaches now due, in the order they fell due, each escalating where the policy says.
+
+    An event's `at` is the moment it fell due, so a late wake-up (a worker was down) still records
+    the true time of the breach.
+    """
+    terms = state.sla
+    out: list[e.Event] = []
+    current = state
+    for when, name, share in pending_deadlines(state):
+        if when > now:
+            break
+        at = {**base, "at": when}
+        c = current.clocks[name]
+        fact: e.Event
+        if share is None:
+            fact = e.SlaClockBreached(**at, clock=name, due=c.due)
+            cause = "breach"
+        else:
+            fact = e.SlaClockWarned(**at, clock=name, share=share, due=c.due)
+            cause = "warning" if terms and share in terms.escalate_on_warning else None
+        out.append(fact)
+        current = evolve_clock(current, fact)
+        if cause:
+            escalation = escalation_for(current, at, cause=cause, clock=name)
+            if escalation is not None:
+                out.append(escalation)
+                current = evolve_clock(current, escalation)
+    return out
+
+
+def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
+    """Apply an SLA or escalation event; other events leave the state as it is."""
+    clocks = dict(state.clocks)
+    terms = state.sla
+    match event:
+        case e.SlaPolicyPinned():
+            return state.model_copy(update={"sla": event.terms})
+        case e.SlaClockStarted():
+            clocks[event.clock] = Clock(name=event.clock, target=event.target, started_at=event.at,
+                                        running_since=event.at, due=event.due)
+        case e.SlaClockPaused():
+            c = clocks[event.clock]
+            clocks[event.clock] = c.model_copy(update={
+                "state": "paused", "elapsed_before": _elapsed_until_stop(terms, c, event.at),
+                "running_since": None, "paused_since": event.at, "due": None})
+        case e.SlaClockResumed():
+            c = clocks[event.clock]
+            stopped_at = c.paused_since or c.met_at or event.at
+            clocks[event.clock] = c.model_copy(update={
+                "state": "running", "running_since": event.at, "paused_since": None, "met_at": None,
+                "paused_total": c.paused_total + (event.at - stopped_at), "due": event.due})
+        case e.SlaClockWarned():
+            c = clocks[event.clock]
+            clocks[event.clock] = c.model_copy(update={"warned": [*c.warned, event.share]})
+        case e.SlaClockBreached():
+            clocks[event.clock] = clocks[event.clock].model_copy(update={"breached_at": event.at})
+        case e.SlaClockMet() | e.SlaClockCancelled():
+            c = clocks[event.clock]
+            clocks[event.clock] = c.model_copy(update={
+                "state": "met" if isinstance(event, e.SlaClockMet) else "cancelled",
+                "met_at": event.at if isinstance(event, e.SlaClockMet) else None,
+                "elapsed_before": _elapsed_until_stop(terms, c, event.at), "running_since": None})
+        case e.CaseEscalated() | e.CaseDeEscalated():
+            changes = {"escalation_level": event.level, "escalation_level_name": event.level_name,
+                       "escalation_acknowledged": False}
+            if event.owner:
+                changes["assignee"] = event.owner
+            return state.model_copy(update=changes)
+        case e.EscalationAcknowledged():
+            return state.model_copy(update={"escalation_acknowledged": True})
+        case _:
+            return state
+    return state.model_copy(update={"clocks": clocks})
