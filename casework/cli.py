@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from enum import Enum
@@ -144,12 +145,26 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.verb == "run":
-            import worker
+    if args.verb == "run":
+        import worker
 
+        try:
             worker.main()
-            return 0
+        except (ConfigError, PolicyError) as err:
+            print(f"casework: invalid configuration: {err}", file=sys.stderr)
+            return 2
+        return 0
+    code = _client_command(args)
+    # The Temporal client's native runtime threads can crash the interpreter's finalisation
+    # ("PyGILState_Release ... finalizing", seen here once in a few hundred calls): the work is done
+    # and printed, so leave without finalising.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _client_command(args: argparse.Namespace) -> int:
+    try:
         return asyncio.run(_run(args))
     except CommandRefused as err:
         print(f"casework: refused ({err.code}): {err.message}", file=sys.stderr)
