@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowUpdateFailedError,
@@ -13,11 +14,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.clocks import ClockView
 from domain.commands import Command, OpenCase
 from domain.ids import case_id_for, workflow_id_for
 from domain.model import CaseState
 from workflows.contract import (
-    DEFAULT_TASK_QUEUE, OPEN_UPDATE, STATE_QUERY, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput, Limits,
+    CLOCKS_QUERY, DEFAULT_TASK_QUEUE, OPEN_UPDATE, STATE_QUERY, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput, Limits,
     TimelineEntry,
 )
 
@@ -102,6 +104,11 @@ class CaseworkClient:
         if state is None:
             raise CaseNotFound(case_id)
         return state
+
+    async def clocks(self, case_id: str, at: datetime | None = None) -> list[ClockView]:
+        """Each SLA clock measured at `at` (default: now)."""
+        handle = self.client.get_workflow_handle(workflow_id_for(case_id))
+        return await handle.query(CLOCKS_QUERY, at or datetime.now(UTC), result_type=list[ClockView])
 
     async def wait_closed(self, case_id: str) -> CaseState:
         """Block until the case closes; returns its final state."""

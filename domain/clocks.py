@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
+
 from domain import events as e
 from domain.calendar import add_business_time, business_time_between
 from domain.escalation import escalation_for
@@ -12,6 +14,29 @@ from domain.model import CaseState, Clock, Stage
 from domain.sla import SlaTerms
 
 WAITING_ON_CUSTOMER = "waiting on customer"
+
+
+class ClockView(BaseModel):
+    """A clock as a supervisor reads it, measured at a given instant."""
+
+    name: str
+    state: str
+    target: timedelta
+    elapsed: timedelta  # business time used
+    paused: timedelta  # calendar time spent waiting on the customer, the current wait included
+    due: datetime | None
+    breached_at: datetime | None
+    met_at: datetime | None
+    warned: list[float]
+
+
+def clock_views(state: CaseState, now: datetime) -> list[ClockView]:
+    if state.sla is None:
+        return []
+    return [ClockView(name=n, state=c.state, target=c.target, elapsed=_elapsed_until_stop(state.sla, c, now),
+                      paused=c.paused_total + (now - c.paused_since if c.paused_since else timedelta(0)),
+                      due=c.due, breached_at=c.breached_at, met_at=c.met_at, warned=c.warned)
+            for n, c in sorted(state.clocks.items())]
 
 
 def opening_events(base: dict, terms: SlaTerms) -> list[e.Event]:
@@ -62,6 +87,19 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
         case e.CaseClosed():
             out.extend(e.SlaClockCancelled(**base, clock=n, reason=f"case closed ({fact.reason.value})")
                        for n, c in sorted(clocks.items()) if c.active)
+    return out
+
+
+def retarget_events(state: CaseState, base: dict, terms: SlaTerms) -> list[e.Event]:
+    """Pin new terms; every active clock keeps the business time it has used and gets the new target."""
+    at, out = base["at"], [e.SlaPolicyPinned(**base, terms=terms)]
+    for name, c in sorted(state.clocks.items()):
+        if not c.active:
+            continue
+        elapsed = _elapsed_until_stop(state.sla, c, at)  # measured on the calendar it ran under
+        target = terms.targets[name]
+        due = add_business_time(terms.calendar, at, target - elapsed) if c.state == "running" else None
+        out.append(e.SlaClockRetargeted(**base, clock=name, target=target, elapsed=elapsed, due=due))
     return out
 
 
@@ -150,6 +188,11 @@ def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
             clocks[event.clock] = c.model_copy(update={
                 "state": "running", "running_since": event.at, "paused_since": None, "met_at": None,
                 "paused_total": c.paused_total + (event.at - stopped_at), "due": event.due})
+        case e.SlaClockRetargeted():
+            c = clocks[event.clock]
+            clocks[event.clock] = c.model_copy(update={
+                "target": event.target, "elapsed_before": event.elapsed, "due": event.due,
+                "running_since": event.at if c.state == "running" else None})
         case e.SlaClockWarned():
             c = clocks[event.clock]
             clocks[event.clock] = c.model_copy(update={"warned": [*c.warned, event.share]})

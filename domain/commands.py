@@ -163,6 +163,13 @@ class DeEscalate(Command):
     reason: Text
 
 
+class ReapplyPolicy(Command):
+    """A supervisor applies the current SLA policy file to this case (its clocks keep their elapsed time)."""
+
+    kind: Literal["reapply_policy"] = "reapply_policy"
+    reason: Text
+
+
 class CheckDeadlines(Command):
     """Sent by the case's own timer when an SLA warning or breach falls due."""
 
@@ -179,7 +186,7 @@ AnyCommand = Annotated[
     Union[
         OpenCase, RequestClarification, RecordCustomerReply, Respond, Retriage, Reassign,
         ProposeSolution, ReviseSolution, StartFollowUp, ConfirmSolution, RejectSolution,
-        AddNote, CloseCase, EscalateCase, AcknowledgeEscalation, DeEscalate, CheckDeadlines,
+        AddNote, CloseCase, EscalateCase, AcknowledgeEscalation, DeEscalate, ReapplyPolicy, CheckDeadlines,
         ExpireFollowUp,
     ],
     Field(discriminator="kind"),

@@ -150,6 +150,16 @@ class SlaClockMet(Event):
     late: bool
 
 
+class SlaClockRetargeted(Event):
+    """A supervisor re-applied the current policy: the clock keeps its elapsed time, gets new terms."""
+
+    type: Literal["SlaClockRetargeted"] = "SlaClockRetargeted"
+    clock: str
+    target: timedelta
+    elapsed: timedelta
+    due: datetime | None
+
+
 class SlaClockCancelled(Event):
     type: Literal["SlaClockCancelled"] = "SlaClockCancelled"
     clock: str
@@ -186,7 +196,7 @@ AnyEvent = Annotated[
         CaseReassigned, SolutionProposed, SolutionRevised, FollowUpStarted, SolutionConfirmed,
         SolutionRejected, NoteAdded, CaseClosed, SlaPolicyPinned, SlaClockStarted, SlaClockPaused,
         SlaClockResumed, SlaClockWarned, SlaClockBreached, SlaClockMet, SlaClockCancelled,
-        CaseEscalated, EscalationAcknowledged, CaseDeEscalated,
+        SlaClockRetargeted, CaseEscalated, EscalationAcknowledged, CaseDeEscalated,
     ],
     Field(discriminator="type"),
 ]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from domain import commands as c
 from domain import events as e
-from domain.clocks import clock_events, evolve_clock, opening_events, passing_time_events
+from domain.clocks import clock_events, evolve_clock, opening_events, passing_time_events, retarget_events
 from domain.escalation import escalation_for, is_emergency
 from domain.model import CaseState, ClosureReason, Role, Stage
 from domain.sla import SlaTerms
@@ -38,11 +38,12 @@ RULES: dict[str, tuple[frozenset[Stage], frozenset[Role]]] = {
     "escalate": (OPEN_STAGES, frozenset({Role.supervisor})),
     "acknowledge": (OPEN_STAGES, frozenset({Role.supervisor})),
     "de_escalate": (OPEN_STAGES, frozenset({Role.supervisor})),
+    "reapply_policy": (OPEN_STAGES, frozenset({Role.supervisor})),
     "check_deadlines": (OPEN_STAGES, frozenset({Role.system})),
     "expire_follow_up": (frozenset({Stage.follow_up}), frozenset({Role.system})),
 }
 SLA_EVENTS = (e.SlaPolicyPinned, e.SlaClockStarted, e.SlaClockPaused, e.SlaClockResumed, e.SlaClockWarned,
-              e.SlaClockBreached, e.SlaClockMet, e.SlaClockCancelled, e.CaseEscalated,
+              e.SlaClockBreached, e.SlaClockMet, e.SlaClockCancelled, e.SlaClockRetargeted, e.CaseEscalated,
               e.EscalationAcknowledged, e.CaseDeEscalated)
 
 
@@ -71,6 +72,10 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
     base = _base(state.case_id, cmd, now)
     if isinstance(cmd, c.CheckDeadlines):
         return passing_time_events(state, base, now)
+    if isinstance(cmd, c.ReapplyPolicy):
+        if terms is None:
+            raise CommandRefused("no_policy", "command 'reapply_policy' needs the current policy's terms")
+        return retarget_events(state, base, terms)
     out: list[e.Event] = []
     for fact in _facts(state, cmd, base):
         after = evolve(state, fact)
@@ -194,7 +199,7 @@ def check_allowed(state: CaseState, cmd: c.Command) -> None:
     _check_roster(state, cmd, kind)
     if isinstance(cmd, c.CloseCase):
         _check_close(state, cmd, where)
-    if kind in ("escalate", "acknowledge", "de_escalate"):
+    if kind in ("escalate", "acknowledge", "de_escalate", "reapply_policy"):
         _check_escalation(state, cmd, kind, where)
 
 
@@ -211,6 +216,8 @@ def _check_escalation(state: CaseState, cmd: c.Command, kind: str, where: str) -
         raise CommandRefused("no_sla", f"command '{kind}' refused: {where} and has no SLA policy "
                              "(and so no escalation ladder) pinned")
     top, level = len(state.sla.ladder) - 1, state.escalation_level
+    if isinstance(cmd, c.ReapplyPolicy):
+        return
     if isinstance(cmd, c.EscalateCase):
         if cmd.level is not None and not level < cmd.level <= top:
             raise CommandRefused("bad_level", f"command 'escalate' refused: level {cmd.level} is not "

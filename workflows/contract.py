@@ -15,6 +15,7 @@ DEFAULT_TASK_QUEUE = "casework"
 OPEN_UPDATE = "open"  # idempotent: returns the case, opening it on first use
 STATE_QUERY = "state"
 TIMELINE_QUERY = "timeline"
+CLOCKS_QUERY = "clocks"  # each SLA clock: target, elapsed business time, paused time, due, state
 # Every other update is a lifecycle command; its name is the command's `kind`.
 
 TIMELINE_KEPT = 500  # entries carried in the workflow; the full timeline is in the event store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -16,15 +16,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.case_store import AppendEvents, CaseStoreActivities
     from activities.notify import Notification, Notifier
     from activities.sla_policy import SlaPolicyActivities, TermsFor
-    from domain.clocks import next_deadline
-    from domain.commands import COMMAND_TYPES, CheckDeadlines, Command, ExpireFollowUp, OpenCase
+    from domain.clocks import ClockView, clock_views, next_deadline
+    from domain.commands import COMMAND_TYPES, CheckDeadlines, Command, ExpireFollowUp, OpenCase, ReapplyPolicy
     from domain.events import Event
     from domain.ids import case_id_of
-    from domain.lifecycle import CommandRefused, decide, evolve
+    from domain.lifecycle import CommandRefused, check_allowed, decide, evolve
     from domain.model import Actor, CaseState, Role, Stage
     from domain.sla import SlaTerms
     from workflows.contract import (
-        CASE_ESCALATION_LEVEL, CASE_PRIORITY, CASE_SLA_BREACHED, CASE_STAGE, CASE_TIER, OPEN_UPDATE,
+        CASE_ESCALATION_LEVEL, CASE_PRIORITY, CASE_SLA_BREACHED, CASE_STAGE, CASE_TIER, CLOCKS_QUERY, OPEN_UPDATE,
         RECENT_COMMAND_IDS, STATE_QUERY, TIMELINE_KEPT, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput,
         TimelineEntry,
     )
@@ -64,12 +64,7 @@ class ServiceCaseWorkflow:
             opening = inp.open
             if not opening.case_id:  # started by hand (e.g. the temporal CLI): the id names the case
                 opening = opening.model_copy(update={"case_id": case_id_of(workflow.info().workflow_id)})
-            terms = await workflow.execute_activity_method(
-                SlaPolicyActivities.load_sla_terms,
-                TermsFor(priority=opening.priority, tier=opening.customer.tier, category=opening.category,
-                         channel=opening.channel),
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
-            await self._execute(opening, terms)
+            await self._execute(opening, await self._load_terms(opening))
         while not self._state.is_closed:
             if self._should_continue_as_new():
                 # Let accepted commands finish, then carry everything to a fresh run.
@@ -114,7 +109,14 @@ class ServiceCaseWorkflow:
     async def command(self, name: str, args: Sequence[RawValue]) -> CaseState:
         cmd = self._parse(name, args)
         await workflow.wait_condition(lambda: self.state is not None)  # sent right after the start
-        return await self._execute(cmd)
+        terms = await self._load_terms(self._state) if isinstance(cmd, ReapplyPolicy) else None
+        return await self._execute(cmd, terms)
+
+    async def _load_terms(self, case: OpenCase | CaseState) -> SlaTerms:
+        return await workflow.execute_activity_method(
+            SlaPolicyActivities.load_sla_terms,
+            TermsFor(priority=case.priority, tier=case.customer.tier, category=case.category, channel=case.channel),
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
 
     @command.validator
     def _validate(self, name: str, args: Sequence[RawValue]) -> None:
@@ -131,13 +133,21 @@ class ServiceCaseWorkflow:
                                    "continuing as new; send it again", "continuing_as_new",
                                    type="CommandRefused")
         try:
-            decide(self.state, cmd, workflow.now())
+            if isinstance(cmd, ReapplyPolicy):
+                check_allowed(self.state, cmd)  # the terms are read after acceptance
+            else:
+                decide(self.state, cmd, workflow.now())
         except CommandRefused as err:
             raise refusal(err) from None
 
     @workflow.query(name=STATE_QUERY)
     def get_state(self) -> CaseState | None:
         return self.state
+
+    @workflow.query(name=CLOCKS_QUERY)
+    def get_clocks(self, at: datetime | None = None) -> list[ClockView]:
+        # A query sees the time of the case's last activity; the caller says when "now" is.
+        return clock_views(self.state, at or workflow.now()) if self.state else []
 
     @workflow.query(name=TIMELINE_QUERY)
     def get_timeline(self) -> list[TimelineEntry]:

@@ -88,10 +88,17 @@ async def test_waiting_on_the_customer_pauses_resolution_and_a_reply_resumes_it(
         await sla.cases.send(cid, command("request_clarification", question="Which unit?"))
         await sla.forward(cid, timedelta(hours=30))  # a long wait on the customer
         waiting = await sla.cases.state(cid)
+        virtual_now = await sla.env.get_current_time(sla.env.client.get_workflow_handle(workflow_id_for(cid)))
+        views = {v.name: v for v in await sla.cases.clocks(cid, virtual_now)}
         replied = await sla.cases.send(cid, command("record_customer_reply", CUSTOMER, message="Unit 7"))
 
     resolution = replied.clocks["resolution"]
     assert waiting.clocks["resolution"].state == "paused"
+    shown = views["resolution"]
+    assert (shown.state, shown.due, shown.target) == ("paused", None, timedelta(hours=4))
+    assert timedelta(hours=1) <= shown.elapsed < timedelta(hours=1, seconds=10)
+    assert shown.paused >= timedelta(hours=30)
+    assert views["first_response"].state == "met" and views["first_response"].met_at is not None
     assert not [e for e in sla.events(cid, "SlaClockBreached") if e.clock == "resolution"]
     assert resolution.state == "running"
     assert resolution.paused_total >= timedelta(hours=30)
@@ -246,3 +253,26 @@ async def test_the_deadline_counts_business_hours_of_the_pinned_calendar(tempora
     assert due == add_business_time(terms.calendar, state.opened_at, timedelta(hours=1))
     assert due.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).weekday() in (0, 1)
     assert due.date() != __import__("datetime").date(2026, 11, 24)
+
+
+async def test_a_supervisor_reapplies_the_current_policy_and_clocks_keep_their_elapsed_time(sla, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text(Path(POLICY).read_text())
+    async with build_worker(sla.env.client, sla.store, sla.task_queue, policy_path=str(policy)):
+        cid = (await sla.cases.open_case(open_case())).case_id
+        await sla.forward(cid, timedelta(hours=1, minutes=30))
+        # The policy file changes: the running case keeps its pinned terms...
+        policy.write_text(Path(POLICY).read_text().replace('version = "test-1"', 'version = "test-2"')
+                          .replace("resolution_hours = 4", "resolution_hours = 8"))
+        await sla.cases.send(cid, command("add_note", text="still pinned"))
+        assert (await sla.cases.state(cid)).sla.policy_version == "test-1"
+        with pytest.raises(CommandRefused):
+            await sla.cases.send(cid, command("reapply_policy", reason="new contract"))  # an agent
+        # ...until a supervisor re-applies it.
+        state = await sla.cases.send(cid, command("reapply_policy", SUPERVISOR, reason="new contract"))
+
+    resolution = state.clocks["resolution"]
+    retargeted = sla.events(cid, "SlaClockRetargeted")[-1]
+    assert state.sla.policy_version == "test-2" and resolution.target == timedelta(hours=8)
+    assert abs(retargeted.elapsed - timedelta(minutes=90)) < timedelta(seconds=10)
+    assert resolution.due == retargeted.at + timedelta(hours=8) - retargeted.elapsed
