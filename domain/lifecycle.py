@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from domain import commands as c
 from domain import events as e
 from domain.clocks import clock_events, evolve_clock, opening_events, passing_time_events, retarget_events
-from domain.escalation import escalation_for, is_emergency
+from domain.escalation import escalation_for
 from domain.model import CaseState, ClosureReason, Role, Stage
 from domain.sla import SlaTerms
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.lifecycle import CommandRefused, decide, replay
-from domain.model import ClosureReason, Stage
+from domain.lifecycle import CommandRefused, decide, replay, replay_on
+from domain.model import Actor, ClosureReason, Role, Stage
 from tests.factory import AGENT, CUSTOMER, SUPERVISOR, command, open_case
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -135,7 +135,6 @@ def test_resolved_closure_only_through_confirmation_or_the_timer(reason):
 
 
 def test_follow_up_expiry_is_for_the_engine_only_and_only_in_follow_up():
-    from domain.model import Actor, Role
     engine = Actor(id="casework", role=Role.system)
     events = decide(case_in("follow_up"), command("expire_follow_up", engine), NOW)
     assert events[0].reason is ClosureReason.resolved_unconfirmed
@@ -157,9 +156,3 @@ def test_occurred_at_from_the_sender_is_kept_beside_the_engine_time():
     [event] = decide(case_in("intake"), command("respond", message="hi", occurred_at=then), NOW)
     assert (event.at, event.recorded_at) == (then, NOW)
 
-
-def replay_on(state, events):
-    from domain.lifecycle import evolve
-    for e in events:
-        state = evolve(state, e)
-    return state

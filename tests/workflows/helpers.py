@@ -20,6 +20,3 @@ def stored_types(store: CaseStore, case_id: str, sla: bool = False) -> list[str]
     """The case's stored event types; the lifecycle ones only, unless `sla` asks for the clocks too."""
     return [e.type for e in store.history(case_id) if sla or not e.type.startswith(SLA_TYPES)]
 
-
-def stored_command_ids(store: CaseStore, case_id: str) -> list[str]:
-    return [e.command_id for e in store.history(case_id)]
