@@ -69,6 +69,7 @@ async def test_a_breach_escalates_exactly_once_after_its_warnings_in_order(sla):
         await sla.forward(cid, timedelta(minutes=70))
         await sla.forward(cid, timedelta(minutes=20))
         state = await sla.cases.state(cid)
+        closed = await sla.cases.send(cid, command("close", reason="cancelled"))
 
     first = [e for e in sla.events(cid, "SlaClockWarned", "SlaClockBreached") if e.clock == "first_response"]
     assert [(e.type, getattr(e, "share", None)) for e in first] == [
@@ -79,6 +80,25 @@ async def test_a_breach_escalates_exactly_once_after_its_warnings_in_order(sla):
     escalations = sla.events(cid, "CaseEscalated")
     assert [(e.level, e.owner, e.clock) for e in escalations] == [(1, "lead-li", "first_response")]
     assert (state.escalation_level, state.assignee, state.sla_breached) == (1, "lead-li", ["first_response"])
+    # A breach stays on the case after it closes (the osTicket bug in the anchors).
+    assert closed.sla_breached == ["first_response"]
+    assert {e.clock for e in sla.events(cid, "SlaClockCancelled")} == {"first_response", "resolution"}
+
+
+async def test_a_warning_escalates_where_the_policy_says(sla, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text(Path(POLICY).read_text().replace("warn_at = [0.5, 0.75, 0.9]",
+                                                       "warn_at = [0.5, 0.75, 0.9]\nescalate_on_warning = [0.75]"))
+    async with build_worker(sla.env.client, sla.store, sla.task_queue, policy_path=str(policy)):
+        cid = (await sla.cases.open_case(open_case())).case_id
+        await sla.forward(cid, timedelta(minutes=50))
+        warned = await sla.cases.state(cid)
+        await sla.forward(cid, timedelta(minutes=15))
+        breached = await sla.cases.state(cid)
+
+    assert (warned.escalation_level, warned.assignee) == (1, "lead-li")
+    assert (breached.escalation_level, breached.assignee) == (2, "manager-ma")
+    assert [(e.cause, e.level) for e in sla.events(cid, "CaseEscalated")] == [("warning", 1), ("breach", 2)]
 
 
 async def test_waiting_on_the_customer_pauses_resolution_and_a_reply_resumes_it(sla):
