@@ -1,0 +1,94 @@
+"""From one domain event and the case's state after it, the reporting rows to write. Pure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from domain.calendar import business_time_between
+from domain.clocks import clock_views
+from domain.events import Event
+from domain.model import CaseState
+
+STAFF_ROLES = ("agent", "supervisor")
+ESCALATION_KINDS = {"CaseEscalated": "escalated", "EscalationAcknowledged": "acknowledged",
+                    "CaseDeEscalated": "de_escalated"}
+
+
+def iso(t: datetime | None) -> str | None:
+    """UTC, fixed width, so text order is time order in every database."""
+    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def seconds(d: timedelta | None) -> float | None:
+    return None if d is None else d.total_seconds()
+
+
+def case_row(state: CaseState, event: Event) -> dict:
+    cal = state.sla.calendar if state.sla else None
+
+    def span(end: datetime | None) -> tuple[float | None, float | None]:
+        if end is None:
+            return None, None
+        business = business_time_between(cal, state.opened_at, end) if cal else end - state.opened_at
+        return seconds(end - state.opened_at), seconds(business)
+
+    first, first_b = span(state.first_response_at)
+    resolution, resolution_b = span(state.solved_at if state.closed_at is None else
+                                    (state.solved_at or state.closed_at))
+    breached = set(state.sla_breached)
+    return {
+        "case_id": state.case_id,
+        "source_system": state.source.system if state.source else None,
+        "external_id": state.source.external_id if state.source else None,
+        "stage": state.stage.value, "priority": state.priority.value, "tier": state.customer.tier.value,
+        "category": state.category.value, "channel": state.channel.value,
+        "customer_id": state.customer.id, "customer_name": state.customer.name,
+        "team": state.team, "assignee": state.assignee,
+        "opened_at": iso(state.opened_at), "first_response_at": iso(state.first_response_at),
+        "solved_at": iso(state.solved_at), "closed_at": iso(state.closed_at),
+        "closure_reason": state.closure_reason.value if state.closure_reason else None,
+        "first_response_seconds": first, "first_response_business_seconds": first_b,
+        "resolution_seconds": resolution, "resolution_business_seconds": resolution_b,
+        "escalation_level": state.escalation_level, "reopen_count": state.reopen_count,
+        "clarification_rounds": state.clarification_rounds, "notes_count": state.notes_count,
+        # Resolved at the first contact: closed resolved, never reopened, never asked back.
+        "first_contact_resolution": int(state.closure_reason is not None
+                                        and state.closure_reason.value.startswith("resolved")
+                                        and state.reopen_count == 0 and state.clarification_rounds == 0),
+        "sla_policy_version": state.sla.policy_version if state.sla else None,
+        "first_response_breached": int("first_response" in breached),
+        "next_response_breached": int("next_response" in breached),
+        "resolution_breached": int("resolution" in breached),
+        "satisfaction_score": None,
+        "updated_at": iso(event.recorded_at), "events": state.version,
+    }
+
+
+def clock_rows(state: CaseState, at: datetime) -> list[dict]:
+    return [{"case_id": state.case_id, "clock": v.name, "state": v.state, "target_seconds": seconds(v.target),
+             "started_at": iso(state.clocks[v.name].started_at), "due": iso(v.due),
+             "elapsed_business_seconds": seconds(v.elapsed), "paused_seconds": seconds(v.paused),
+             "met_at": iso(v.met_at), "breached_at": iso(v.breached_at), "breached": int(v.breached_at is not None),
+             "warned_shares": ",".join(f"{s:g}" for s in v.warned)}
+            for v in clock_views(state, at)]
+
+
+def escalation_row(state: CaseState, event: Event) -> dict | None:
+    kind = ESCALATION_KINDS.get(event.type)
+    if kind is None:
+        return None
+    data = event.model_dump()
+    return {"case_id": state.case_id, "seq": state.version, "at": iso(event.at), "kind": kind,
+            "level": data["level"], "level_name": data.get("level_name"), "owner": data.get("owner"),
+            "cause": data.get("cause"), "clock": data.get("clock"),
+            "reason": data.get("reason") or data.get("note"),
+            "actor_id": event.actor.id, "actor_role": event.actor.role.value}
+
+
+def activity_row(state: CaseState, event: Event) -> dict | None:
+    if event.actor.role.value not in STAFF_ROLES:
+        return None
+    return {"case_id": state.case_id, "seq": state.version, "at": iso(event.at), "actor_id": event.actor.id,
+            "actor_role": event.actor.role.value, "event_type": event.type, "stage_after": state.stage.value,
+            "team": state.team}
+

@@ -1,0 +1,58 @@
+"""The reporting tables: a public interface for analysts (documented in docs/reporting.md).
+
+Times are ISO 8601 UTC text (they sort and compare as text in SQLite and PostgreSQL alike);
+durations are seconds, both in calendar time and in the case's business time.
+"""
+
+TABLES = {
+    # The projection's own memory of each case (the domain state as JSON), so every event is
+    # applied with the domain's `evolve`: the read model and the engine cannot disagree.
+    "case_state": """
+        case_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL""",
+    "cases": """
+        case_id TEXT PRIMARY KEY,
+        source_system TEXT, external_id TEXT,
+        stage TEXT NOT NULL, priority TEXT NOT NULL, tier TEXT NOT NULL, category TEXT NOT NULL,
+        channel TEXT NOT NULL, customer_id TEXT NOT NULL, customer_name TEXT NOT NULL,
+        team TEXT, assignee TEXT,
+        opened_at TEXT NOT NULL, first_response_at TEXT, solved_at TEXT, closed_at TEXT,
+        closure_reason TEXT,
+        first_response_seconds REAL, first_response_business_seconds REAL,
+        resolution_seconds REAL, resolution_business_seconds REAL,
+        escalation_level INTEGER NOT NULL, reopen_count INTEGER NOT NULL,
+        clarification_rounds INTEGER NOT NULL, notes_count INTEGER NOT NULL,
+        first_contact_resolution INTEGER NOT NULL,
+        sla_policy_version TEXT,
+        first_response_breached INTEGER NOT NULL, next_response_breached INTEGER NOT NULL,
+        resolution_breached INTEGER NOT NULL,
+        satisfaction_score REAL,
+        updated_at TEXT NOT NULL, events INTEGER NOT NULL""",
+    "sla_clocks": """
+        case_id TEXT NOT NULL, clock TEXT NOT NULL,
+        state TEXT NOT NULL, target_seconds REAL NOT NULL, started_at TEXT NOT NULL, due TEXT,
+        elapsed_business_seconds REAL NOT NULL, paused_seconds REAL NOT NULL,
+        met_at TEXT, breached_at TEXT, breached INTEGER NOT NULL, warned_shares TEXT NOT NULL,
+        PRIMARY KEY (case_id, clock)""",
+    "escalations": """
+        case_id TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+        level INTEGER NOT NULL, level_name TEXT, owner TEXT, cause TEXT, clock TEXT, reason TEXT,
+        actor_id TEXT NOT NULL, actor_role TEXT NOT NULL,
+        PRIMARY KEY (case_id, seq)""",
+    "agent_activity": """
+        case_id TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, actor_id TEXT NOT NULL,
+        actor_role TEXT NOT NULL, event_type TEXT NOT NULL, stage_after TEXT NOT NULL,
+        team TEXT,
+        PRIMARY KEY (case_id, seq)""",
+}
+
+INDEXES = {
+    "cases_opened": "cases (opened_at)",
+    "clocks_due": "sla_clocks (state, due)",
+    "activity_actor": "agent_activity (actor_id, at)",
+}
+
+
+def create_statements() -> list[str]:
+    return ([f"CREATE TABLE IF NOT EXISTS {name} ({cols}\n)" for name, cols in TABLES.items()]
+            + [f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in INDEXES.items()])
