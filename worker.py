@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,10 +24,11 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from activities.case_store import CaseStoreActivities
 from activities.notify import Notifier
 from activities.sla_policy import SlaPolicyActivities
-from casework.config import Settings, load_settings, temporal_binary
+from casework.config import Settings, load_settings, reporting_env, temporal_binary
 from casework.logs import configure_logging
 from casework.policy import load_policy
 from domain.store import CaseStore
+from projections.runner import ReportProjection, open_view
 from workflows.contract import SEARCH_ATTRIBUTES
 from workflows.service_case import ServiceCaseWorkflow
 
@@ -89,11 +91,28 @@ async def serve(settings: Settings) -> None:
         await ensure_search_attributes(client, settings.temporal_namespace)
         worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities,
                               settings.sla_policy or None, settings.webhook_url)
-        async with worker:
+        async with worker, projection_thread(settings, store):
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,
-                     data_dir=str(settings.data_dir))
+                     data_dir=str(settings.data_dir), projections=settings.projections)
             await stop.wait()
             log.info("worker_stopping")
+
+
+@contextlib.asynccontextmanager
+async def projection_thread(settings: Settings, store: CaseStore) -> AsyncIterator[None]:
+    """The reporting projection, following the event store on a thread of its own (by default)."""
+    if not settings.projections:
+        yield
+        return
+    projection = ReportProjection(store, open_view(reporting_env(settings)))
+    stop = threading.Event()
+    thread = threading.Thread(target=projection.run, args=(stop,), name="projection", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 10)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from casework import report_cli
 from casework.client import CaseworkClient, CommandRefused, connect
 from casework.config import ConfigError, load_settings
 from casework.policy import PolicyError
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
             choices = [e.value for e in _enum_of(field.annotation)] if _enum_of(field.annotation) else None
             p.add_argument(f"--{name.replace('_', '-')}", required=field.is_required(), choices=choices)
         common(p)
+    report_cli.add_commands(sub)
     show = sub.add_parser("show", help="a case's state and timeline")
     show.add_argument("case_id")
     show.add_argument("--json", action="store_true")
@@ -120,6 +122,8 @@ def _print_state(state: CaseState, as_json: bool, command_id: str | None = None)
 
 async def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.verb in report_cli.VERBS:  # these read the reporting tables, not Temporal
+        return report_cli.run(args, settings)
     address = args.address or settings.temporal_address or f"localhost:{settings.embedded_port}"
     cases = CaseworkClient(await connect(address, settings.temporal_namespace),
                            args.task_queue or settings.task_queue)

@@ -36,6 +36,8 @@ class Settings(BaseModel):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_concurrent_activities: int = Field(default=32, ge=1, le=1000)
+    projections: bool = True  # run the reporting projection inside the worker
+    reporting_schema: str = "reporting"  # PostgreSQL schema of the reporting tables
     sla_policy: str = ""  # path of a TOML/YAML SLA policy; empty: the shipped default
     webhook_url: str = ""  # where notifications are POSTed as JSON; empty: log only
 
@@ -55,6 +57,16 @@ class Settings(BaseModel):
         if self.postgres_schema:
             env["POSTGRES_SCHEMA"] = self.postgres_schema
         return env
+
+
+def reporting_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing environment of the reporting tables: a file of their own beside the event
+    store (SQLite keeps one set of tracking tables per file), or a schema of their own (PostgreSQL)."""
+    if settings.event_store == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(settings.data_dir / "reporting.db"), "SQLITE_LOCK_TIMEOUT": "30"}
+    return {**settings.store_env(), "POSTGRES_SCHEMA": settings.reporting_schema}
 
 
 def load_settings(config_file: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:

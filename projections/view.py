@@ -124,8 +124,9 @@ class ReportView:
 
 
 class SQLiteReportView(ReportView, SQLiteTrackingRecorder):
-    def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *self.report_create_statements()]
+    def create_table(self) -> None:
+        super().create_table()
+        self.create_report_tables()
 
 
 class PostgresReportView(ReportView, PostgresTrackingRecorder):
@@ -140,5 +141,6 @@ class PostgresReportView(ReportView, PostgresTrackingRecorder):
     def tracking_table(self) -> str:
         return f'"{self.datastore.schema}".{self.tracking_table_name}'
 
-    def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *self.report_create_statements()]
+    def create_table(self) -> None:
+        super().create_table()
+        self.create_report_tables()

@@ -1,0 +1,119 @@
+"""The reporting tables and reports, on SQLite and PostgreSQL, against figures taken from the events."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from projections import reports
+from projections.runner import ReportProjection, open_view, rebuild
+from tests.conftest import sqlite_store
+from tests.pg import create_database
+from tests.projections.history import figures_from_events, p50, write_history
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path):
+    """(event store, reporting environment) on one backend."""
+    if request.param == "sqlite":
+        return sqlite_store(tmp_path / "events.db"), {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "reporting.db")}
+    server = request.getfixturevalue("postgres_server")
+    name = f"reports_{uuid.uuid4().hex[:10]}"
+    create_database(server, name)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": name,
+           "POSTGRES_HOST": server["host"], "POSTGRES_PORT": server["port"], "POSTGRES_USER": server["user"],
+           "POSTGRES_PASSWORD": server["password"]}
+    from domain.store import CaseStore
+    return CaseStore(env=env), {**env, "POSTGRES_SCHEMA": "reporting"}
+
+
+@pytest.fixture
+def projected(backend):
+    store, env = backend
+    case_ids = write_history(store, cases=60)
+    view = open_view(env)
+    projection = ReportProjection(store, view, batch_size=37)  # batches that split cases
+    projection.catch_up()
+    return store, env, view, projection, case_ids
+
+
+def test_every_event_is_applied_once_and_the_rows_match_the_events(projected):
+    store, _, view, projection, case_ids = projected
+    want = figures_from_events(store, case_ids)
+    lag = projection.lag()
+    assert lag.events_behind == 0 and lag.position == lag.head > 0
+
+    rows = {r["case_id"]: r for r in view.query("SELECT * FROM {cases}")}
+    assert set(rows) == set(case_ids)
+    for cid in case_ids:
+        row = rows[cid]
+        assert row["stage"] == want["stage"][cid], cid
+        assert (row["reopen_count"], row["clarification_rounds"]) == (want["reopens"][cid], want["rounds"][cid])
+        breached = [c for c in ("first_response", "next_response", "resolution") if row[f"{c}_breached"]]
+        assert breached == want["breached"][cid], cid
+        clocks = view.query("SELECT clock, breached FROM {sla_clocks} WHERE case_id = ?", [cid])
+        assert sorted(c["clock"] for c in clocks if c["breached"]) == want["breached"][cid]
+
+    escalated = view.query("SELECT level, cause, COUNT(*) AS n FROM {escalations} WHERE kind = 'escalated' "
+                           "GROUP BY level, cause")
+    assert {(r["level"], r["cause"]): r["n"] for r in escalated} == dict(want["escalations"])
+    activity = view.query("SELECT actor_id, COUNT(*) AS n FROM {agent_activity} GROUP BY actor_id")
+    assert {r["actor_id"]: r["n"] for r in activity} == dict(want["activity"])
+
+
+def test_reports_agree_with_figures_computed_from_the_events(projected):
+    store, _, view, _, case_ids = projected
+    want = figures_from_events(store, case_ids)
+
+    sla = {r["priority"]: r for r in reports.sla_compliance(view, "priority")}
+    for priority, row in sla.items():
+        cases = [c for c in case_ids if want["priority"][c] == priority]
+        clean = [c for c in cases if not want["breached"][c]]
+        assert row["cases"] == len(cases)
+        assert row["compliance_pct"] == round(100.0 * len(clean) / len(cases), 1)
+
+    totals = reports.outcomes(view, "tier")
+    assert sum(r["closed"] for r in totals) == want["closed"]
+    assert sum(r["first_contact_resolved"] for r in totals) == want["fcr"]
+    assert sum(r["reopened"] for r in totals) == want["reopened_cases"]
+
+    times = {r["priority"]: r for r in reports.response_times(view)}
+    for priority, hours in want["first_response_hours"].items():
+        assert times[priority]["first_response_hours_p50"] == round(p50(hours), 2)
+
+    backlog = {r["stage"]: r["total"] for r in reports.backlog(view)}
+    open_stages = [s for s in want["stage"].values() if s != "closed"]
+    assert backlog == {s: open_stages.count(s) for s in set(open_stages)}
+    assert sum(r["cases"] for r in reports.complaints(view)) == len(case_ids)
+
+
+def test_a_rebuild_into_fresh_tables_equals_the_live_ones(projected):
+    store, env, view, projection, _ = projected
+    tables = ("cases", "sla_clocks", "escalations", "agent_activity", "case_state")
+    order = {"cases": "case_id", "sla_clocks": "case_id, clock", "escalations": "case_id, seq",
+             "agent_activity": "case_id, seq", "case_state": "case_id"}
+    live = {t: view.query(f"SELECT * FROM {{{t}}} ORDER BY {order[t]}") for t in tables}
+
+    applied = rebuild(store, env)
+
+    assert applied == projection.lag().head
+    assert {t: view.query(f"SELECT * FROM {{{t}}} ORDER BY {order[t]}") for t in tables} == live
+    assert projection.lag().events_behind == 0
+    write_history(store, cases=3, seed=99)  # the live runner carries on after the swap
+    projection.catch_up()
+    assert len(view.query("SELECT case_id FROM {cases}")) == len(live["cases"]) + 3
+
+
+def test_replaying_an_applied_batch_is_refused_and_counts_nothing_twice(projected):
+    store, _, view, projection, _ = projected
+    def snapshot():
+        return [view.query(f"SELECT * FROM {{{t}}} ORDER BY 1, 2") for t in ("cases", "agent_activity")]
+
+    before = snapshot()
+    batch = projection._next(0, 10)
+    with pytest.raises(IntegrityError):  # the rows or the tracking position refuse it; all rolls back
+        view.apply_batch(batch, projection.upstream)
+    assert snapshot() == before
