@@ -18,11 +18,13 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	scripts/ensure-postgres.sh
+	scripts/ensure-chromium.sh
 	$(VENV)/bin/pytest -q
 
 # The long load and fault runs too (opt-in).
 test-all: $(VENV)/.installed
 	scripts/ensure-postgres.sh
+	scripts/ensure-chromium.sh
 	$(VENV)/bin/pytest -q -m "slow or not slow"
 
 schemas: $(VENV)/.installed

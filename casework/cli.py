@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from casework import report_cli
 from casework.client import CaseworkClient, CommandRefused, connect
 from casework.config import ConfigError, load_settings
+from casework.demo import drive
 from casework.policy import PolicyError
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, OpenCase
 from domain.model import Actor, CaseState
@@ -72,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{name.replace('_', '-')}", required=field.is_required(), choices=choices)
         common(p)
     report_cli.add_commands(sub)
+    demo = sub.add_parser("demo", help="drive a few dozen varied cases through the running engine")
+    demo.add_argument("--cases", type=int, default=36)
     show = sub.add_parser("show", help="a case's state and timeline")
     show.add_argument("case_id")
     show.add_argument("--json", action="store_true")
@@ -127,6 +130,10 @@ async def _run(args: argparse.Namespace) -> int:
     address = args.address or settings.temporal_address or f"localhost:{settings.embedded_port}"
     cases = CaseworkClient(await connect(address, settings.temporal_namespace),
                            args.task_queue or settings.task_queue)
+    if args.verb == "demo":
+        done = await drive(cases, args.cases)
+        print("drove " + ", ".join(f"{n} {path}" for path, n in sorted(done.items())))
+        return 0
     if args.verb == "show":
         state, timeline = await cases.state(args.case_id), await cases.timeline(args.case_id)
         if args.json:

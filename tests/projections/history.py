@@ -14,35 +14,17 @@ from domain.commands import CheckDeadlines
 from domain.lifecycle import CommandRefused, decide, replay_on
 from domain.model import Actor, Role
 from domain.store import CaseStore
-from tests.factory import AGENT, CUSTOMER, SUPERVISOR, command, open_case
+from casework.demo import FIELDS, PATHS, actor_for
+from tests.factory import command, open_case
 
 ENGINE = Actor(id="casework", role=Role.system)
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-PATH_STEPS = {
-    "resolved": ["respond", "propose_solution", "start_follow_up", "confirm_solution"],
-    "first_contact": ["propose_solution", "confirm_solution"],
-    "clarified": ["respond", "request_clarification", "record_customer_reply", "propose_solution",
-                  "start_follow_up", "confirm_solution"],
-    "reopened": ["respond", "propose_solution", "start_follow_up", "reject_solution", "propose_solution",
-                 "confirm_solution"],
-    "escalated": ["respond", "escalate", "acknowledge", "propose_solution", "confirm_solution"],
-    "cancelled": ["close"],
-    "open": ["respond"],
-    "waiting": ["request_clarification"],
-}
-FIELDS = {"respond": {"message": "m"}, "propose_solution": {"summary": "s"}, "start_follow_up": {},
-          "confirm_solution": {}, "request_clarification": {"question": "q"},
-          "record_customer_reply": {"message": "r"}, "reject_solution": {"reason": "no"},
-          "escalate": {"reason": "angry"}, "acknowledge": {}, "close": {"reason": "cancelled"}}
-AGENTS = ["agent-alice", "agent-bob", "agent-chen"]
-
-
 def write_history(store: CaseStore, cases: int = 60, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     policy = load_policy()
     ids = []
     for i in range(cases):
-        path = rng.choice(sorted(PATH_STEPS))
+        path = rng.choice(sorted(PATHS))
         now = START + timedelta(days=i % 45, hours=rng.randint(0, 23), minutes=rng.randint(0, 59))
         opening = open_case(case_id=str(uuid.UUID(int=rng.getrandbits(128))),
                             priority=rng.choice(["urgent", "high", "normal", "low"]),
@@ -53,15 +35,13 @@ def write_history(store: CaseStore, cases: int = 60, seed: int = 7) -> list[str]
         events = decide(None, opening, now, terms)
         store.append(opening.command_id, events)
         state = replay_on(None, events)
-        for kind in PATH_STEPS[path]:
+        for kind in PATHS[path]:
             now += timedelta(minutes=rng.randint(5, 60 * 30))
             tick = decide(state, CheckDeadlines(command_id=str(uuid.uuid4()), actor=ENGINE), now)
             if tick:
                 store.append(tick[0].command_id, tick)
                 state = replay_on(state, tick)
-            actor = {"confirm_solution": CUSTOMER, "reject_solution": CUSTOMER, "record_customer_reply": CUSTOMER,
-                     "escalate": SUPERVISOR, "acknowledge": SUPERVISOR}.get(
-                kind, Actor(id=rng.choice(AGENTS), role=Role.agent))
+            actor = actor_for(kind, rng, "cust-1")
             try:
                 events = decide(state, command(kind, actor, occurred_at=now, **FIELDS[kind]), now)
             except CommandRefused:
@@ -83,7 +63,7 @@ def figures_from_events(store: CaseStore, case_ids: list[str]) -> dict:
     for cid in case_ids:
         history = store.history(cid)
         opened = history[0]
-        stage, resumed, priority = "intake", None, opened.priority.value
+        stage, priority = "intake", opened.priority.value
         types = Counter(e.type for e in history)
         for e in history:
             if e.type == "CustomerReplied" and e.resumed_stage is not None:
