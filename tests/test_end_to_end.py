@@ -137,3 +137,29 @@ def test_a_bad_setting_is_named_and_stops_the_engine(tmp_path):
     result = subprocess.run([str(BIN / "casework"), "run"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "event_store" in result.stderr and "CASEWORK_EVENT_STORE" in result.stderr
+
+
+def test_the_engine_fills_the_reporting_tables_that_the_reports_read(running_engine, tmp_path):
+    drove = casework(running_engine, "demo", "--cases", "16")
+    assert "drove" in drove.stdout
+
+    deadline = time.monotonic() + 60
+    while True:  # the worker's projection thread follows the event store
+        status = json.loads(casework(running_engine, "projections", "status", "--json").stdout)
+        if status["events_behind"] == 0 and status["head"] > 0:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
+
+    sla = json.loads(casework(running_engine, "report", "sla", "--by", "priority", "--json").stdout)
+    assert sum(r["cases"] for r in sla) >= 16
+    backlog = casework(running_engine, "report", "backlog", "--format", "csv").stdout.splitlines()
+    assert backlog[0].startswith("stage,") and len(backlog) >= 2  # the demo leaves some cases open
+    at_risk = json.loads(casework(running_engine, "at-risk", "--within-hours", "100000", "--json").stdout)
+    assert at_risk and all(r["clock"] in ("first_response", "next_response", "resolution") for r in at_risk)
+    assert [r["due"] for r in at_risk] == sorted(r["due"] for r in at_risk)
+    table = casework(running_engine, "report", "escalations").stdout
+    assert "level_name" in table and "supervisor" in table
+    out = tmp_path / "report.html"
+    casework(running_engine, "report-html", "--out", str(out))
+    assert 'id="chart-sla"' in out.read_text()

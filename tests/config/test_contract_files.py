@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -38,3 +39,15 @@ def test_compose_describes_temporal_on_postgres_with_ui_and_the_worker():
     assert services["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     for name, service in services.items():
         assert "image" in service or "build" in service, name
+
+
+def test_every_reporting_table_and_column_is_documented():
+    from projections.schema import TABLES
+
+    doc = (ROOT / "docs" / "reporting.md").read_text()
+    for table, columns in TABLES.items():
+        section = doc.split(f"## {table}")[1].split("\n## ")[0]
+        names = re.findall(r"(\w+) (?:TEXT|REAL|INTEGER)", columns)
+        assert names
+        for column in names:
+            assert re.search(rf"\b{column}\b", section), f"{table}.{column}"
