@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
 from activities.case_store import CaseStoreActivities
+from activities.follow_up import FollowUpActivities
 from activities.notify import Notifier
 from activities.sla_policy import SlaPolicyActivities
 from casework.config import Settings, load_settings, reporting_env, temporal_binary
@@ -36,12 +37,13 @@ log = structlog.get_logger("casework.worker")
 
 
 def build_worker(client: Client, store: CaseStore, task_queue: str, max_activities: int = 32,
-                 policy_path: str | None = None, webhook_url: str = "") -> Worker:
+                 policy_path: str | None = None, webhook_url: str = "",
+                 reporting: dict[str, str] | None = None) -> Worker:
     acts = CaseStoreActivities(store)
     return Worker(
         client, task_queue=task_queue, workflows=[ServiceCaseWorkflow],
         activities=[acts.append_events, SlaPolicyActivities(policy_path).load_sla_terms,
-                    Notifier(webhook_url).notify],
+                    Notifier(webhook_url).notify, FollowUpActivities(reporting).last_survey_at],
         activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities)
 
 
@@ -90,7 +92,7 @@ async def serve(settings: Settings) -> None:
     async with temporal_client(settings) as client:
         await ensure_search_attributes(client, settings.temporal_namespace)
         worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities,
-                              settings.sla_policy or None, settings.webhook_url)
+                              settings.sla_policy or None, settings.webhook_url, reporting_env(settings))
         async with worker, projection_thread(settings, store):
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,
                      data_dir=str(settings.data_dir), projections=settings.projections)

@@ -22,10 +22,10 @@ from casework.client import CaseworkClient, CommandRefused, connect
 from casework.config import ConfigError, load_settings
 from casework.demo import drive
 from casework.policy import PolicyError
-from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, OpenCase
+from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, OpenCase
 from domain.model import Actor, CaseState
 
-INTERNAL = {"open", "expire_follow_up", "check_deadlines"}
+INTERNAL = TIMER_COMMANDS | {"open"}
 OPEN_FIELDS = {  # flattened options of `open`
     "customer_id": True, "customer_name": True, "customer_contact": False, "tier": False,
     "dedicated_owner": False, "source_system": False, "external_id": False, "channel": True,

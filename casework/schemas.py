@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from domain.commands import COMMAND_TYPES
+from domain.commands import COMMAND_TYPES, TIMER_COMMANDS
 from domain.events import AnyEvent
 from domain.model import CaseState
 from pydantic import TypeAdapter
@@ -26,7 +26,7 @@ def schemas() -> dict[str, dict]:
         "events.json": TypeAdapter(AnyEvent).json_schema(),
     }
     for kind, model in COMMAND_TYPES.items():
-        if kind not in ("expire_follow_up", "check_deadlines"):  # the case's own timers only
+        if kind not in TIMER_COMMANDS:
             found[f"update-{kind}.{model.__name__}.json"] = model.model_json_schema()
     return found
 

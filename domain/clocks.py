@@ -14,6 +14,7 @@ from domain.model import CaseState, Clock, Stage
 from domain.sla import SlaTerms
 
 WAITING_ON_CUSTOMER = "waiting on customer"
+AGREED_REPLY = "agreed_reply"  # a complaint's reply time agreed with the customer: no warnings, wall-clock due
 
 
 class ClockView(BaseModel):
@@ -66,7 +67,10 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
 
     match fact:
         case e.ResponseSent():
-            meet("first_response", "next_response")
+            meet("first_response", "next_response", AGREED_REPLY)
+        case e.ReplyTimeAgreed():
+            # A promise made to the customer is a clock of its own, due at the agreed instant.
+            out.append(e.SlaClockStarted(**base, clock=AGREED_REPLY, target=fact.reply_by - at, due=fact.reply_by))
         case e.ClarificationRequested():
             meet("first_response", "next_response")
             if "resolution" in clocks and clocks["resolution"].state == "running":
@@ -81,7 +85,7 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
                 out.append(e.SlaClockStarted(**base, clock="next_response", target=target,
                                              due=add_business_time(terms.calendar, at, target)))
         case e.SolutionProposed() | e.SolutionRevised():
-            meet("first_response", "next_response", "resolution")
+            meet("first_response", "next_response", "resolution", AGREED_REPLY)
         case e.SolutionRejected():
             resume("resolution", "solution rejected: case reopened")
         case e.CaseClosed():
@@ -124,8 +128,9 @@ def pending_deadlines(state: CaseState) -> list[tuple[datetime, str, float | Non
     for name, c in sorted(state.clocks.items()):
         if c.state != "running":
             continue
-        found += [(time_when(terms, c, c.target * share), name, share)
-                  for share in terms.warn_at if share not in c.warned]
+        if name != AGREED_REPLY:
+            found += [(time_when(terms, c, c.target * share), name, share)
+                      for share in terms.warn_at if share not in c.warned]
         if c.breached_at is None and c.due is not None:
             found.append((c.due, name, None))
     return sorted(found, key=lambda d: (d[0], d[1], d[2] if d[2] is not None else 2.0))

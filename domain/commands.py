@@ -104,25 +104,76 @@ class ReviseSolution(Command):
 
 
 class StartFollowUp(Command):
-    """Deliver the solution and ask the customer to confirm within a period."""
+    """Deliver the solution; the engine calls the customer back per policy (or waits a set period)."""
 
     kind: Literal["start_follow_up"] = "start_follow_up"
-    # How long the customer has to confirm before the case closes as resolved_unconfirmed.
-    follow_up_hours: float = Field(default=7 * 24, gt=0, le=24 * 365)
+    # An explicit period instead of the policy's callbacks: when it runs out without an answer, the
+    # case closes as resolved_unconfirmed.
+    follow_up_hours: float | None = Field(default=None, gt=0, le=24 * 365)
 
 
-class ConfirmSolution(Command):
-    """The customer confirms the solution; the case closes as resolved."""
+class SurveyAnswer(Frozen):
+    """Scores per dimension on the stated scale; converted to 0-100, the original kept."""
 
-    kind: Literal["confirm_solution"] = "confirm_solution"
+    scale: Literal["0-100", "1-5", "1-10"] = "0-100"
+    scores: dict[str, float] = Field(min_length=1)
+    overall: float | None = None  # default: the mean of the dimensions
+    safety_incident: bool = False  # the customer reports a safety incident (the seeds' 100-1=0 rule)
     comment: str = Field(default="", max_length=20_000)
 
 
+class ConfirmSolution(Command):
+    """The customer confirms the solution, with a survey if they gave one; the case closes as resolved."""
+
+    kind: Literal["confirm_solution"] = "confirm_solution"
+    comment: str = Field(default="", max_length=20_000)
+    survey: SurveyAnswer | None = None
+
+
 class RejectSolution(Command):
-    """The customer says it is not solved; the case reopens to response."""
+    """The customer says it is not solved (a survey may come with it); the case reopens to response."""
 
     kind: Literal["reject_solution"] = "reject_solution"
     reason: Text
+    survey: SurveyAnswer | None = None
+
+
+class RecordRectification(Command):
+    """After a bad survey result: what was put right. The case may close only once this is recorded."""
+
+    kind: Literal["record_rectification"] = "record_rectification"
+    note: Text
+
+
+class AgreeReplyTime(Command):
+    """A complaint that cannot be solved at once: the reply time agreed with the customer."""
+
+    kind: Literal["agree_reply_time"] = "agree_reply_time"
+    reply_by: datetime
+    note: str = Field(default="", max_length=20_000)
+
+
+class BookAppointment(Command):
+    """Book an on-site appointment: time, place and need; the customer then confirms it."""
+
+    kind: Literal["book_appointment"] = "book_appointment"
+    at: datetime
+    place: str = Field(min_length=1, max_length=500)
+    need: Text
+
+
+class ConfirmAppointment(Command):
+    """The customer confirms the appointment."""
+
+    kind: Literal["confirm_appointment"] = "confirm_appointment"
+
+
+class RecordServiceReport(Command):
+    """The on-site visit's report: what was done, parts used."""
+
+    kind: Literal["record_service_report"] = "record_service_report"
+    work_done: Text
+    parts_used: list[str] = Field(default_factory=list)
 
 
 class AddNote(Command):
@@ -176,6 +227,13 @@ class CheckDeadlines(Command):
     kind: Literal["check_deadlines"] = "check_deadlines"
 
 
+class AttemptCallback(Command):
+    """Sent by the case's own timer when a callback falls due; `last_survey_at` is read just before."""
+
+    kind: Literal["attempt_callback"] = "attempt_callback"
+    last_survey_at: datetime | None = None
+
+
 class ExpireFollowUp(Command):
     """Sent by the case's own timer when the follow-up period runs out."""
 
@@ -187,7 +245,8 @@ AnyCommand = Annotated[
         OpenCase, RequestClarification, RecordCustomerReply, Respond, Retriage, Reassign,
         ProposeSolution, ReviseSolution, StartFollowUp, ConfirmSolution, RejectSolution,
         AddNote, CloseCase, EscalateCase, AcknowledgeEscalation, DeEscalate, ReapplyPolicy, CheckDeadlines,
-        ExpireFollowUp,
+        ExpireFollowUp, RecordRectification, AgreeReplyTime, BookAppointment, ConfirmAppointment,
+        RecordServiceReport, AttemptCallback,
     ],
     Field(discriminator="kind"),
 ]
@@ -195,3 +254,6 @@ COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
 COMMAND_TYPES: dict[str, type[Command]] = {
     t.model_fields["kind"].default: t for t in AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
 }
+
+# Sent only by a case's own timers, never by a sender: refused when they come from outside.
+TIMER_COMMANDS = frozenset({"expire_follow_up", "check_deadlines", "attempt_callback"})

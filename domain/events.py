@@ -7,7 +7,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, TypeAdapter
 
-from domain.model import Actor, Category, Channel, ClosureReason, Customer, Frozen, Priority, SourceRef, Stage
+from domain.model import (
+    Actor, Appointment, Category, Channel, ClosureReason, Customer, Frozen, Priority, SourceRef, Stage, Survey,
+)
 from domain.sla import SlaTerms
 
 
@@ -81,7 +83,54 @@ class SolutionRevised(Event):
 
 class FollowUpStarted(Event):
     type: Literal["FollowUpStarted"] = "FollowUpStarted"
-    due: datetime
+    due: datetime | None  # an explicit follow-up period's end, if the agent set one
+    callback_due: datetime | None = None  # the first callback, per the pinned follow-up policy
+
+
+class CallbackAttempted(Event):
+    """The engine contacted the customer: a survey request, or a callback task for an agent."""
+
+    type: Literal["CallbackAttempted"] = "CallbackAttempted"
+    attempt: int
+    channel: str  # survey_request or agent_callback
+    survey_skipped: str = ""  # why no survey was sent, if none was
+    next_due: datetime  # the next attempt, or the end of the wait after the last
+
+
+class SurveyRecorded(Event):
+    type: Literal["SurveyRecorded"] = "SurveyRecorded"
+    survey: Survey
+
+
+class RectificationRequired(Event):
+    type: Literal["RectificationRequired"] = "RectificationRequired"
+    reason: str
+
+
+class RectificationRecorded(Event):
+    type: Literal["RectificationRecorded"] = "RectificationRecorded"
+    note: str
+
+
+class ReplyTimeAgreed(Event):
+    type: Literal["ReplyTimeAgreed"] = "ReplyTimeAgreed"
+    reply_by: datetime
+    note: str
+
+
+class AppointmentBooked(Event):
+    type: Literal["AppointmentBooked"] = "AppointmentBooked"
+    appointment: Appointment
+
+
+class AppointmentConfirmed(Event):
+    type: Literal["AppointmentConfirmed"] = "AppointmentConfirmed"
+
+
+class ServiceReportRecorded(Event):
+    type: Literal["ServiceReportRecorded"] = "ServiceReportRecorded"
+    work_done: str
+    parts_used: list[str]
 
 
 class SolutionConfirmed(Event):
@@ -196,7 +245,9 @@ AnyEvent = Annotated[
         CaseReassigned, SolutionProposed, SolutionRevised, FollowUpStarted, SolutionConfirmed,
         SolutionRejected, NoteAdded, CaseClosed, SlaPolicyPinned, SlaClockStarted, SlaClockPaused,
         SlaClockResumed, SlaClockWarned, SlaClockBreached, SlaClockMet, SlaClockCancelled,
-        SlaClockRetargeted, CaseEscalated, EscalationAcknowledged, CaseDeEscalated,
+        SlaClockRetargeted, CaseEscalated, EscalationAcknowledged, CaseDeEscalated, CallbackAttempted,
+        SurveyRecorded, RectificationRequired, RectificationRecorded, ReplyTimeAgreed, AppointmentBooked,
+        AppointmentConfirmed, ServiceReportRecorded,
     ],
     Field(discriminator="type"),
 ]

@@ -6,13 +6,14 @@ and the store cannot disagree about what a case is.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from domain import commands as c
 from domain import events as e
 from domain.clocks import clock_events, evolve_clock, opening_events, passing_time_events, retarget_events
 from domain.escalation import escalation_for
-from domain.model import CaseState, ClosureReason, Role, Stage
+from domain.followup import SurveyInvalid, callback_attempted, follow_up_started, survey_events
+from domain.model import Appointment, CaseState, ClosureReason, Role, Stage
 from domain.sla import SlaTerms
 
 OPEN_STAGES = frozenset(s for s in Stage if s is not Stage.closed)
@@ -39,6 +40,14 @@ RULES: dict[str, tuple[frozenset[Stage], frozenset[Role]]] = {
     "acknowledge": (OPEN_STAGES, frozenset({Role.supervisor})),
     "de_escalate": (OPEN_STAGES, frozenset({Role.supervisor})),
     "reapply_policy": (OPEN_STAGES, frozenset({Role.supervisor})),
+    # The team lead the bad result escalated to records it: a supervisor, or an agent in that post.
+    "record_rectification": (OPEN_STAGES, frozenset({Role.supervisor, Role.agent})),
+    "agree_reply_time": (frozenset({Stage.intake, Stage.needs_clarification, Stage.response, Stage.solution}),
+                         _STAFF),
+    "book_appointment": (frozenset({Stage.intake, Stage.response, Stage.solution}), _STAFF),
+    "confirm_appointment": (OPEN_STAGES, _FOR_CUSTOMER),
+    "record_service_report": (OPEN_STAGES, _STAFF),
+    "attempt_callback": (frozenset({Stage.follow_up}), frozenset({Role.system})),
     "check_deadlines": (OPEN_STAGES, frozenset({Role.system})),
     "expire_follow_up": (frozenset({Stage.follow_up}), frozenset({Role.system})),
 }
@@ -137,16 +146,34 @@ def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
             return [e.SolutionRevised(**base, summary=cmd.summary,
                                       revision=state.solution_revisions + 1)]
         case c.StartFollowUp():
-            # Counted from the engine's clock, not a reported past time: an imported follow-up must
-            # not expire before the customer's recorded answer arrives.
-            due = now + timedelta(hours=cmd.follow_up_hours)
-            return [e.FollowUpStarted(**base, due=due)]
+            return [follow_up_started(state, cmd, base, now)]
         case c.ConfirmSolution():
-            return [e.SolutionConfirmed(**base, comment=cmd.comment),
-                    e.CaseClosed(**base, reason=ClosureReason.resolved, note=cmd.comment)]
+            out = [e.SolutionConfirmed(**base, comment=cmd.comment), *_surveyed(state, cmd.survey, base)]
+            # A bad result, now or before, keeps the case open until the rectification is recorded.
+            if not (state.rectification_pending or any(isinstance(x, e.RectificationRequired) for x in out)):
+                out.append(e.CaseClosed(**base, reason=ClosureReason.resolved, note=cmd.comment))
+            return out
         case c.RejectSolution():
-            return [e.SolutionRejected(**base, reason=cmd.reason,
-                                       reopen_count=state.reopen_count + 1)]
+            return [*_surveyed(state, cmd.survey, base),  # rates the solution being rejected
+                    e.SolutionRejected(**base, reason=cmd.reason, reopen_count=state.reopen_count + 1)]
+        case c.RecordRectification():
+            out = [e.RectificationRecorded(**base, note=cmd.note)]
+            if state.customer_confirmed:
+                out.append(e.CaseClosed(**base, reason=ClosureReason.resolved, note="rectified: " + cmd.note))
+            return out
+        case c.AgreeReplyTime():
+            if cmd.reply_by <= base["at"]:
+                raise CommandRefused("invalid", f"command 'agree_reply_time' refused: reply_by {cmd.reply_by} "
+                                     "is not in the future")
+            return [e.ReplyTimeAgreed(**base, reply_by=cmd.reply_by, note=cmd.note)]
+        case c.BookAppointment():
+            return [e.AppointmentBooked(**base, appointment=Appointment(at=cmd.at, place=cmd.place, need=cmd.need))]
+        case c.ConfirmAppointment():
+            return [e.AppointmentConfirmed(**base)]
+        case c.RecordServiceReport():
+            return [e.ServiceReportRecorded(**base, work_done=cmd.work_done, parts_used=cmd.parts_used)]
+        case c.AttemptCallback():
+            return callback_attempted(state, cmd, base, now)
         case c.AddNote():
             return [e.NoteAdded(**base, text=cmd.text)]
         case c.CloseCase():
@@ -164,6 +191,15 @@ def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
             return [e.CaseDeEscalated(**base, level=level, level_name=step.name, owner=step.owner,
                                       reason=cmd.reason)]
     raise CommandRefused("unknown_command", f"unknown command '{kind}'")
+
+
+def _surveyed(state: CaseState, answer: c.SurveyAnswer | None, base: dict) -> list[e.Event]:
+    if answer is None:
+        return []
+    try:
+        return survey_events(state, answer, base)
+    except SurveyInvalid as err:
+        raise CommandRefused("invalid_survey", f"survey refused: {err}") from None
 
 
 def _supervisor_escalation(state: CaseState, cmd: c.EscalateCase, base: dict) -> e.CaseEscalated:
@@ -199,8 +235,28 @@ def check_allowed(state: CaseState, cmd: c.Command) -> None:
     _check_roster(state, cmd, kind)
     if isinstance(cmd, c.CloseCase):
         _check_close(state, cmd, where)
+    _check_follow_up(state, cmd, kind, where)
     if kind in ("escalate", "acknowledge", "de_escalate", "reapply_policy"):
         _check_escalation(state, cmd, kind, where)
+
+
+def _check_follow_up(state: CaseState, cmd: c.Command, kind: str, where: str) -> None:
+    """Preconditions of rectification, complaints' agreed reply time and appointments."""
+    problem = None
+    if isinstance(cmd, c.CloseCase) and state.rectification_pending:
+        problem = ("rectification_pending", "a bad survey result needs a rectification note first "
+                   "(record_rectification)")
+    elif isinstance(cmd, c.RecordRectification) and not state.rectification_pending:
+        problem = ("no_rectification", "no rectification is pending")
+    elif isinstance(cmd, c.AgreeReplyTime) and state.category.value != "complaint":
+        problem = ("not_a_complaint", f"only complaints get an agreed reply time (category "
+                   f"'{state.category.value}')")
+    elif isinstance(cmd, c.ConfirmAppointment) and (state.appointment is None or state.appointment.confirmed):
+        problem = ("no_appointment", "there is no unconfirmed appointment")
+    elif isinstance(cmd, c.RecordServiceReport) and state.appointment is None:
+        problem = ("no_appointment", "no appointment was booked")
+    if problem:
+        raise CommandRefused(problem[0], f"command '{kind}' refused: {where}; {problem[1]}")
 
 
 def _check_roster(state: CaseState, cmd: c.Command, kind: str) -> None:
@@ -281,19 +337,36 @@ def evolve(state: CaseState | None, event: e.Event) -> CaseState:
             changes = {"stage": Stage.solution, "solution": event.summary, "solved_at": event.at}
         case e.SolutionRevised():
             changes = {"stage": Stage.solution, "solution": event.summary, "follow_up_due": None,
-                       "solution_revisions": event.revision, "solved_at": event.at}
+                       "callback_due": None, "solution_revisions": event.revision, "solved_at": event.at}
         case e.FollowUpStarted():
-            changes = {"stage": Stage.follow_up, "follow_up_due": event.due}
+            changes = {"stage": Stage.follow_up, "follow_up_due": event.due, "callback_due": event.callback_due,
+                       "callback_attempts": 0}
+        case e.CallbackAttempted():
+            changes = {"callback_attempts": event.attempt, "callback_due": event.next_due}
+            if event.channel == "survey_request":
+                changes["survey_requested_round"] = state.reopen_count
+        case e.SurveyRecorded():
+            changes = {"surveys": [*state.surveys, event.survey]}
+        case e.RectificationRequired():
+            changes = {"rectification_pending": True}
+        case e.RectificationRecorded():
+            changes = {"rectification_pending": False, "rectification_notes": state.rectification_notes + 1}
+        case e.AppointmentBooked():
+            changes = {"appointment": event.appointment}
+        case e.AppointmentConfirmed():
+            changes = {"appointment": state.appointment.model_copy(update={"confirmed": True})}  # type: ignore[union-attr]
+        case e.ServiceReportRecorded():
+            changes = {"service_reports": state.service_reports + 1}
         case e.SolutionConfirmed():
             changes = {"customer_confirmed": True}
         case e.SolutionRejected():
-            changes = {"stage": Stage.response, "reopen_count": event.reopen_count,
+            changes = {"stage": Stage.response, "reopen_count": event.reopen_count, "callback_due": None,
                        "follow_up_due": None, "solved_at": None, "customer_confirmed": False}
         case e.NoteAdded():
             changes = {"notes_count": state.notes_count + 1}
         case e.CaseClosed():
             changes = {"stage": Stage.closed, "closed_at": event.at, "closure_reason": event.reason,
-                       "return_stage": None, "follow_up_due": None}
+                       "return_stage": None, "follow_up_due": None, "callback_due": None}
     return _bump(state, event, changes)
 
 

@@ -48,6 +48,7 @@ class Category(str, Enum):
     warranty = "warranty"
     problem = "problem"
     safety_incident = "safety_incident"
+    return_visit = "return_visit"
     other = "other"
 
 
@@ -116,6 +117,24 @@ class Clock(BaseModel):
         return self.state in ("running", "paused")
 
 
+class Survey(BaseModel):
+    """A satisfaction survey on the 0-100 scale, with what the customer actually gave."""
+
+    round: int  # the solution it rates: 0 for the first, +1 after each reopen
+    scores: dict[str, float]
+    overall: float
+    scale: str
+    original: dict[str, float]
+    safety_incident: bool = False
+
+
+class Appointment(BaseModel):
+    at: datetime
+    place: str
+    need: str
+    confirmed: bool = False
+
+
 class CaseState(BaseModel):
     """Everything the rules need to decide the next step; rebuilt from events by `evolve`."""
 
@@ -150,6 +169,14 @@ class CaseState(BaseModel):
     escalation_level: int = 0
     escalation_level_name: str = ""
     escalation_acknowledged: bool = False
+    callback_attempts: int = 0
+    callback_due: datetime | None = None
+    survey_requested_round: int | None = None
+    surveys: list[Survey] = Field(default_factory=list)
+    rectification_pending: bool = False
+    rectification_notes: int = 0
+    appointment: Appointment | None = None
+    service_reports: int = 0
 
     @property
     def sla_breached(self) -> list[str]:

@@ -44,6 +44,40 @@ class EscalationLevel(Strict):
     owner: str | None = None  # who the case is reassigned to at this level
 
 
+class FollowUpRule(Strict):
+    """A callback delay for some customers or categories; the most specific rule wins."""
+
+    tier: Tier | None = None
+    category: Category | None = None
+    delay_hours: float = Field(gt=0)
+
+
+class FollowUpPolicy(Strict):
+    """After a solution: when and how often to call back, and what a satisfaction survey asks."""
+
+    delay_hours: float = Field(default=24, gt=0)  # Zendesk sends its survey 24 h after solved
+    rules: tuple[FollowUpRule, ...] = ()
+    attempts: int = Field(default=3, ge=1, le=20)
+    spacing_hours: float = Field(default=24, gt=0)
+    survey_dimensions: tuple[str, ...] = ("response_speed", "problem_solving", "attitude")
+    bad_result_threshold: float = Field(default=60, ge=0, le=100)
+    survey_throttle_days: int = Field(default=30, ge=0)
+
+    def delay_for(self, tier: Tier, category: Category) -> timedelta:
+        rules = [r for r in self.rules if r.tier in (None, tier) and r.category in (None, category)]
+        best = max(rules, key=lambda r: (r.tier is not None) + (r.category is not None), default=None)
+        return timedelta(hours=best.delay_hours if best else self.delay_hours)
+
+
+class FollowUpTerms(Strict):
+    delay: timedelta
+    attempts: int
+    spacing: timedelta
+    survey_dimensions: tuple[str, ...]
+    bad_result_threshold: float
+    survey_throttle_days: int
+
+
 class SlaTerms(Strict):
     """What one case is held to, pinned when it opens: a later policy change never alters it."""
 
@@ -56,6 +90,7 @@ class SlaTerms(Strict):
     emergency_categories: tuple[Category, ...] = (Category.safety_incident,)
     roster: dict[str, tuple[Role, ...]] = Field(default_factory=dict)
     rule: str = ""
+    follow_up: FollowUpTerms | None = None
 
 
 class SlaPolicy(Strict):
@@ -68,6 +103,7 @@ class SlaPolicy(Strict):
     emergency_categories: tuple[Category, ...] = (Category.safety_incident,)
     # actor id -> the staff roles they hold; when given, staff actors must be listed with their role
     roster: dict[str, tuple[Role, ...]] = Field(default_factory=dict)
+    follow_up: FollowUpPolicy = Field(default_factory=FollowUpPolicy)
 
     @model_validator(mode="after")
     def _consistent(self) -> SlaPolicy:
@@ -92,4 +128,10 @@ class SlaPolicy(Strict):
                      "resolution": timedelta(hours=best.resolution_hours)},
             warn_at=tuple(sorted(self.warn_at)), escalate_on_warning=self.escalate_on_warning,
             ladder=self.ladder, emergency_categories=self.emergency_categories, roster=self.roster,
-            rule=best.source or f"targets[{self.targets.index(best)}]")
+            rule=best.source or f"targets[{self.targets.index(best)}]",
+            follow_up=FollowUpTerms(
+                delay=self.follow_up.delay_for(tier, category), attempts=self.follow_up.attempts,
+                spacing=timedelta(hours=self.follow_up.spacing_hours),
+                survey_dimensions=self.follow_up.survey_dimensions,
+                bad_result_threshold=self.follow_up.bad_result_threshold,
+                survey_throttle_days=self.follow_up.survey_throttle_days))

@@ -59,7 +59,7 @@ def case_row(state: CaseState, event: Event) -> dict:
         "first_response_breached": int("first_response" in breached),
         "next_response_breached": int("next_response" in breached),
         "resolution_breached": int("resolution" in breached),
-        "satisfaction_score": None,
+        "satisfaction_score": state.surveys[-1].overall if state.surveys else None,
         "updated_at": iso(event.recorded_at), "events": state.version,
     }
 
@@ -92,3 +92,20 @@ def activity_row(state: CaseState, event: Event) -> dict | None:
             "actor_role": event.actor.role.value, "event_type": event.type, "stage_after": state.stage.value,
             "team": state.team}
 
+
+
+def follow_up_rows(state: CaseState, event: Event) -> list[tuple[str, dict]]:
+    """Rows for the callbacks, surveys and survey_scores tables."""
+    if event.type == "CallbackAttempted":
+        return [("callbacks", {"case_id": state.case_id, "attempt": event.attempt, "at": iso(event.at),
+                               "channel": event.channel, "survey_skipped": event.survey_skipped or None,
+                               "customer_id": state.customer.id})]
+    if event.type != "SurveyRecorded":
+        return []
+    s = event.survey
+    return [("surveys", {"case_id": state.case_id, "round": s.round, "at": iso(event.at),
+                         "customer_id": state.customer.id, "overall": s.overall, "scale": s.scale,
+                         "original_overall": s.original.get("overall"), "safety_incident": int(s.safety_incident),
+                         "team": state.team, "assignee": state.assignee, "category": state.category.value}),
+            *(("survey_scores", {"case_id": state.case_id, "round": s.round, "dimension": d, "score": v,
+                                 "original": s.original[d]}) for d, v in s.scores.items())]

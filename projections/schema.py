@@ -44,12 +44,26 @@ TABLES = {
         actor_role TEXT NOT NULL, event_type TEXT NOT NULL, stage_after TEXT NOT NULL,
         team TEXT,
         PRIMARY KEY (case_id, seq)""",
+    "callbacks": """
+        case_id TEXT NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, channel TEXT NOT NULL,
+        survey_skipped TEXT, customer_id TEXT NOT NULL,
+        PRIMARY KEY (case_id, attempt, at)""",
+    "surveys": """
+        case_id TEXT NOT NULL, round INTEGER NOT NULL, at TEXT NOT NULL, customer_id TEXT NOT NULL,
+        overall REAL NOT NULL, scale TEXT NOT NULL, original_overall REAL, safety_incident INTEGER NOT NULL,
+        team TEXT, assignee TEXT, category TEXT NOT NULL,
+        PRIMARY KEY (case_id, round)""",
+    "survey_scores": """
+        case_id TEXT NOT NULL, round INTEGER NOT NULL, dimension TEXT NOT NULL, score REAL NOT NULL,
+        original REAL NOT NULL,
+        PRIMARY KEY (case_id, round, dimension)""",
 }
 
 INDEXES = {
     "cases_opened": "cases (opened_at)",
     "clocks_due": "sla_clocks (state, due)",
     "activity_actor": "agent_activity (actor_id, at)",
+    "surveys_customer": "surveys (customer_id, at)",
 }
 
 

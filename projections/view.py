@@ -12,7 +12,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from domain.events import Event
 from domain.lifecycle import evolve
 from domain.model import CaseState
-from projections.rows import activity_row, case_row, clock_rows, escalation_row
+from projections.rows import activity_row, case_row, clock_rows, escalation_row, follow_up_rows
 from projections.schema import INDEXES, TABLES, create_statements
 
 KEYS = {"case_state": ("case_id",), "cases": ("case_id",), "sla_clocks": ("case_id", "clock")}
@@ -103,6 +103,8 @@ class ReportView:
             extra = row_for(state, event)
             if extra is not None:
                 self._insert(c, name, extra)
+        for name, row in follow_up_rows(state, event):
+            self._insert(c, name, row)
 
     def _upsert(self, c: Any, name: str, row: dict) -> None:
         keys = KEYS[name]

@@ -14,10 +14,14 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.case_store import AppendEvents, CaseStoreActivities
+    from activities.follow_up import FollowUpActivities, LastSurvey
     from activities.notify import Notification, Notifier
     from activities.sla_policy import SlaPolicyActivities, TermsFor
     from domain.clocks import ClockView, clock_views, next_deadline
-    from domain.commands import COMMAND_TYPES, CheckDeadlines, Command, ExpireFollowUp, OpenCase, ReapplyPolicy
+    from domain.commands import (
+        COMMAND_TYPES, TIMER_COMMANDS, AttemptCallback, CheckDeadlines, Command, ExpireFollowUp, OpenCase,
+        ReapplyPolicy,
+    )
     from domain.events import Event
     from domain.ids import case_id_of
     from domain.lifecycle import CommandRefused, check_allowed, decide, evolve
@@ -30,8 +34,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 # `open` has its own update; the follow-up expiry is the case's own timer, not for senders.
-INTERNAL_COMMANDS = frozenset({"open", "expire_follow_up", "check_deadlines"})
-NOTIFIED = frozenset({"CaseEscalated", "SlaClockWarned", "SlaClockBreached", "CaseDeEscalated"})
+INTERNAL_COMMANDS = TIMER_COMMANDS | {"open"}
+NOTIFIED = frozenset({"CaseEscalated", "SlaClockWarned", "SlaClockBreached", "CaseDeEscalated",
+                      "CallbackAttempted", "RectificationRequired", "AppointmentBooked"})
 # A notification that cannot be delivered is logged and given up: it must never hold a case back.
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=8)
 ENGINE = Actor(id="casework", role=Role.system)
@@ -80,9 +85,11 @@ class ServiceCaseWorkflow:
         """Sleep until the state changes or the next deadline (an SLA clock, the follow-up period)."""
         version = self._state.version
         changed = lambda: self._state.version != version or self._should_continue_as_new()  # noqa: E731
-        follow_up = self._state.follow_up_due if self._state.stage is Stage.follow_up else None
+        in_follow_up = self._state.stage is Stage.follow_up
+        follow_up = self._state.follow_up_due if in_follow_up else None
+        callback = self._state.callback_due if in_follow_up else None
         clock = next_deadline(self._state)
-        wake = min((d for d in (follow_up, clock) if d is not None), default=None)
+        wake = min((d for d in (follow_up, callback, clock) if d is not None), default=None)
         if wake is None:
             await workflow.wait_condition(changed)
             return
@@ -93,9 +100,18 @@ class ServiceCaseWorkflow:
                 return
             except asyncio.TimeoutError:
                 pass
-        due = CheckDeadlines if clock is not None and clock <= workflow.now() else ExpireFollowUp
+        now, command_id = workflow.now(), str(workflow.uuid4())
+        if clock is not None and clock <= now:
+            due: Command = CheckDeadlines(command_id=command_id, actor=ENGINE)
+        elif callback is not None and callback <= now:
+            last = await workflow.execute_activity_method(
+                FollowUpActivities.last_survey_at, LastSurvey(customer_id=self._state.customer.id),
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
+            due = AttemptCallback(command_id=command_id, actor=ENGINE, last_survey_at=last)
+        else:
+            due = ExpireFollowUp(command_id=command_id, actor=ENGINE)
         try:
-            await self._execute(due(command_id=str(workflow.uuid4()), actor=ENGINE))
+            await self._execute(due)
         except ApplicationError:
             pass  # a command in the same instant moved the case on: its outcome stands
 

@@ -42,13 +42,14 @@ async def skipping_env():
 
 
 class SlaEngine:
-    def __init__(self, env, store, task_queue, webhook=""):
+    def __init__(self, env, store, task_queue, webhook="", reporting=None, policy=POLICY):
         self.env, self.store, self.task_queue, self.webhook = env, store, task_queue, webhook
+        self.reporting, self.policy = reporting, policy
         self.cases = CaseworkClient(env.client, task_queue)
 
     def worker(self):
-        return build_worker(self.env.client, self.store, self.task_queue, policy_path=POLICY,
-                            webhook_url=self.webhook)
+        return build_worker(self.env.client, self.store, self.task_queue, policy_path=self.policy,
+                            webhook_url=self.webhook, reporting=self.reporting)
 
     async def forward(self, case_id: str, duration: timedelta) -> None:
         await self.env.fast_forward(self.env.client.get_workflow_handle(workflow_id_for(case_id)), duration)
