@@ -24,6 +24,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from activities.case_store import CaseStoreActivities
 from activities.follow_up import FollowUpActivities
 from activities.notify import Notifier
+from activities.return_visits import ReturnVisitActivities
 from activities.sla_policy import SlaPolicyActivities
 from casework.config import Settings, load_settings, reporting_env, temporal_binary
 from casework.logs import configure_logging
@@ -31,6 +32,7 @@ from casework.policy import load_policy
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from workflows.contract import SEARCH_ATTRIBUTES
+from workflows.return_visits import ReturnVisitsWorkflow
 from workflows.service_case import ServiceCaseWorkflow
 
 log = structlog.get_logger("casework.worker")
@@ -41,9 +43,10 @@ def build_worker(client: Client, store: CaseStore, task_queue: str, max_activiti
                  reporting: dict[str, str] | None = None) -> Worker:
     acts = CaseStoreActivities(store)
     return Worker(
-        client, task_queue=task_queue, workflows=[ServiceCaseWorkflow],
+        client, task_queue=task_queue, workflows=[ServiceCaseWorkflow, ReturnVisitsWorkflow],
         activities=[acts.append_events, SlaPolicyActivities(policy_path).load_sla_terms,
-                    Notifier(webhook_url).notify, FollowUpActivities(reporting).last_survey_at],
+                    Notifier(webhook_url).notify, FollowUpActivities(reporting).last_survey_at,
+                    ReturnVisitActivities(client, task_queue).open_return_visit],
         activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities)
 
 

@@ -18,6 +18,10 @@ from domain.clocks import ClockView
 from domain.commands import Command, OpenCase
 from domain.ids import case_id_for, workflow_id_for
 from domain.model import CaseState
+from domain.return_visits import ReturnVisitPlan
+from workflows.return_visits import (
+    RETURN_VISITS_TYPE, PlanChange, PlanStatus, ReturnVisitsInput, return_visits_id,
+)
 from workflows.contract import (
     CLOCKS_QUERY, DEFAULT_TASK_QUEUE, OPEN_UPDATE, STATE_QUERY, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput, Limits,
     TimelineEntry,
@@ -123,6 +127,29 @@ class CaseworkClient:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise CaseNotFound(case_id) from None
             raise
+
+    async def schedule_return_visits(self, plan: ReturnVisitPlan) -> PlanStatus:
+        """Start (or find) the customer's return-visit plan."""
+        handle = await self.client.start_workflow(
+            RETURN_VISITS_TYPE, ReturnVisitsInput(plan=plan), id=return_visits_id(plan.customer.id),
+            task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        return await handle.query("status", result_type=PlanStatus)
+
+    async def change_return_visits(self, customer_id: str, action: str, change: PlanChange) -> PlanStatus:
+        handle = self.client.get_workflow_handle(return_visits_id(customer_id))
+        try:
+            return await handle.execute_update(action, change, result_type=PlanStatus)
+        except WorkflowUpdateFailedError as err:
+            raise _refusal(err) from None
+
+    async def return_visit_plans(self) -> list[PlanStatus]:
+        """Every running plan, as supervisors list them."""
+        found = []
+        async for wf in self.client.list_workflows(
+                f"WorkflowType = '{RETURN_VISITS_TYPE}' AND ExecutionStatus = 'Running' "
+                f"AND TaskQueue = '{self.task_queue}'"):
+            found.append(await self.client.get_workflow_handle(wf.id).query("status", result_type=PlanStatus))
+        return found
 
     async def _state_or_none(self, case_id: str) -> CaseState | None:
         handle = self.client.get_workflow_handle(workflow_id_for(case_id))
