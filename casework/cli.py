@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import uuid
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -24,6 +25,8 @@ from casework.demo import drive
 from casework.policy import PolicyError
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, OpenCase
 from domain.model import Actor, CaseState
+from domain.return_visits import PERIOD_MONTHS, ReturnVisitPlan, add_months
+from workflows.return_visits import PlanChange
 
 INTERNAL = TIMER_COMMANDS | {"open"}
 OPEN_FIELDS = {  # flattened options of `open`
@@ -73,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{name.replace('_', '-')}", required=field.is_required(), choices=choices)
         common(p)
     report_cli.add_commands(sub)
+    rv = sub.add_parser("return-visits", help="key accounts' periodic return visits: list, schedule, pause, resume")
+    rv.add_argument("action", choices=["list", "schedule", "pause", "resume"])
+    rv.add_argument("--customer-id")
+    rv.add_argument("--customer-name")
+    rv.add_argument("--dedicated-owner")
+    rv.add_argument("--basis", choices=["warranty", "ongoing_service"], default="warranty")
+    rv.add_argument("--first-due", help="RFC 3339 time of the first visit (default: one period from now)")
+    rv.add_argument("--reason", default="")
+    rv.add_argument("--actor", type=parse_actor, default=Actor(id="cli", role="supervisor"))
+    rv.add_argument("--json", action="store_true")
     demo = sub.add_parser("demo", help="drive a few dozen varied cases through the running engine")
     demo.add_argument("--cases", type=int, default=36)
     show = sub.add_parser("show", help="a case's state and timeline")
@@ -130,6 +143,8 @@ async def _run(args: argparse.Namespace) -> int:
     address = args.address or settings.temporal_address or f"localhost:{settings.embedded_port}"
     cases = CaseworkClient(await connect(address, settings.temporal_namespace),
                            args.task_queue or settings.task_queue)
+    if args.verb == "return-visits":
+        return await _return_visits(cases, args)
     if args.verb == "demo":
         done = await drive(cases, args.cases)
         print("drove " + ", ".join(f"{n} {path}" for path, n in sorted(done.items())))
@@ -151,6 +166,31 @@ async def _run(args: argparse.Namespace) -> int:
         cmd = _lifecycle_command(args.verb.replace("-", "_"), args)
         state = await cases.send(args.case_id, cmd)
     _print_state(state, args.json, cmd.command_id)
+    return 0
+
+
+async def _return_visits(cases: CaseworkClient, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        plans = await cases.return_visit_plans()
+    elif args.action == "schedule":
+        if not (args.customer_id and args.customer_name):
+            raise CommandRefused("invalid", "schedule needs --customer-id and --customer-name")
+        basis_months = PERIOD_MONTHS[args.basis]
+        first = (datetime.fromisoformat(args.first_due) if args.first_due
+                 else add_months(datetime.now(UTC), basis_months))
+        plans = [await cases.schedule_return_visits(ReturnVisitPlan(
+            customer={"id": args.customer_id, "name": args.customer_name, "tier": "key_account",
+                      "dedicated_owner": args.dedicated_owner}, basis=args.basis, first_due=first))]
+    else:
+        if not args.customer_id:
+            raise CommandRefused("invalid", f"{args.action} needs --customer-id")
+        plans = [await cases.change_return_visits(args.customer_id, args.action,
+                                                  PlanChange(actor=args.actor, reason=args.reason))]
+    if args.json:
+        print(json.dumps([p.model_dump(mode="json") for p in plans], indent=2))
+    for p in [] if args.json else plans:
+        print(f"{p.plan.customer.id:<20} {p.plan.basis:<16} every {p.plan.months} months  next "
+              f"{p.next_due:%Y-%m-%d}  {'PAUSED' if p.paused else 'active'}  visits opened: {p.next_visit}")
     return 0
 
 

@@ -163,3 +163,24 @@ def test_the_engine_fills_the_reporting_tables_that_the_reports_read(running_eng
     out = tmp_path / "report.html"
     casework(running_engine, "report-html", "--out", str(out))
     assert 'id="chart-sla"' in out.read_text()
+
+
+def test_supervisors_schedule_pause_and_list_return_visits_from_the_command_line(running_engine):
+    customer = f"ka-{uuid.uuid4().hex[:6]}"
+    scheduled = json.loads(casework(running_engine, "return-visits", "schedule", "--customer-id", customer,
+                                    "--customer-name", "Big Co", "--dedicated-owner", "owner-olga",
+                                    "--basis", "ongoing_service", "--json").stdout)
+    assert scheduled[0]["plan"]["customer"]["id"] == customer and not scheduled[0]["paused"]
+    refused = casework(running_engine, "return-visits", "pause", "--customer-id", customer,
+                       "--actor", "agent:alice", ok=False)
+    assert refused.returncode == 2 and "supervisors only" in refused.stderr
+    paused = json.loads(casework(running_engine, "return-visits", "pause", "--customer-id", customer,
+                                 "--reason", "site closed", "--json").stdout)
+    assert paused[0]["paused"]
+    deadline = time.monotonic() + 30
+    while True:
+        listed = json.loads(casework(running_engine, "return-visits", "list", "--json").stdout)
+        if any(p["plan"]["customer"]["id"] == customer and p["paused"] for p in listed):
+            break
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.5)
