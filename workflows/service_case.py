@@ -182,7 +182,9 @@ class ServiceCaseWorkflow:
                 raise refusal(err) from None
             if not events:
                 return self._state
-            stored = await workflow.execute_activity_method(
+            # A local activity: the append runs in this worker without a trip through the server's
+            # task queue (measured in bench/README.md); a retry stays idempotent by command id.
+            stored = await workflow.execute_local_activity_method(
                 CaseStoreActivities.append_events, AppendEvents(command_id=cmd.command_id, events=events),
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
             version = self.state.version if self.state else 0

@@ -1,0 +1,260 @@
+"""casework's benchmark: `python -m bench.run` prints a JSON summary (see bench/README.md).
+
+Sections: end-to-end cases against the floor (one update + one activity) on the same embedded
+dev server and worker settings; projection catch-up against raw SQLite inserts; projection lag
+under load; worker memory with many open cases; report query times over a large read model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench.floor import FloorWorkflow, floor_noop
+from bench.synthetic import write_cases, write_read_models
+from casework.client import CaseworkClient
+from casework.config import temporal_binary
+from casework.logs import configure_logging
+from domain.commands import COMMAND_ADAPTER, OpenCase
+from domain.model import Actor, Role
+from domain.store import CaseStore
+from projections import reports
+from projections.runner import ReportProjection, open_view
+from worker import build_worker
+from workflows.contract import SEARCH_ATTRIBUTES
+
+AGENT = Actor(id="bench-agent", role=Role.agent)
+CUSTOMER = Actor(id="bench-customer", role=Role.customer)
+LIFECYCLE = [("retriage", AGENT, {"priority": "high", "reason": "bench"}),
+             ("request_clarification", AGENT, {"question": "which?"}),
+             ("record_customer_reply", CUSTOMER, {"message": "this"}),
+             ("respond", AGENT, {"message": "on it"}),
+             ("propose_solution", AGENT, {"summary": "fixed"}),
+             ("start_follow_up", AGENT, {}),
+             ("confirm_solution", CUSTOMER, {"survey": {"scale": "1-5", "scores": {"attitude": 5}}})]
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def sqlite_env(path: Path) -> dict[str, str]:
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": "30"}
+
+
+async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int) -> dict:
+    store = CaseStore(env=sqlite_env(tmp / "events.db"))
+    reporting = sqlite_env(tmp / "reporting.db")
+    projection = ReportProjection(store, open_view(reporting))
+    queue = f"bench-{uuid.uuid4()}"
+    client = CaseworkClient(env.client, queue)
+    latencies: list[float] = []
+    lags: list[int] = []
+    stop = threading.Event()
+
+    def sample_lag() -> None:  # the projection follows in a thread, as inside the worker
+        while not stop.wait(0.5):
+            lags.append(projection.lag().events_behind)
+
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            opening = OpenCase(command_id=str(uuid.uuid4()), actor=AGENT, customer={"id": f"c{i}", "name": "Bench"},
+                               channel="email", category="fault", subject="bench",
+                               source={"system": "bench", "external_id": str(uuid.uuid4())})
+            t = time.perf_counter()
+            state = await client.open_case(opening)
+            latencies.append(time.perf_counter() - t)
+            for kind, actor, fields in LIFECYCLE:
+                cmd = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": str(uuid.uuid4()),
+                                                       "actor": actor, **fields})
+                t = time.perf_counter()
+                state = await client.send(state.case_id, cmd)
+                latencies.append(time.perf_counter() - t)
+            assert state.stage.value == "closed"
+
+    async with build_worker(env.client, store, queue, reporting=reporting):
+        runner = threading.Thread(target=projection.run, args=(stop,), daemon=True)
+        sampler = threading.Thread(target=sample_lag, daemon=True)
+        runner.start()
+        sampler.start()
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(cases)))
+        elapsed = time.perf_counter() - start
+        while projection.lag().events_behind:
+            await asyncio.sleep(0.1)
+        stop.set()
+    return {"cases": cases, "concurrency": concurrency, "commands": len(latencies), "seconds": round(elapsed, 2),
+            "cases_per_s": round(cases / elapsed, 2), "commands_per_s": round(len(latencies) / elapsed, 1),
+            "latency_ms": {p: round(percentile(latencies, q) * 1000, 1)
+                           for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
+            "events_stored": store.recorder.max_notification_id(),
+            "projection_lag_events": {"median": statistics.median(lags) if lags else 0,
+                                      "max": max(lags) if lags else 0}}
+
+
+async def floor(env: WorkflowEnvironment, round_trips: int, concurrency: int) -> dict:
+    queue = f"floor-{uuid.uuid4()}"
+    per_workflow = len(LIFECYCLE) + 1
+    workflows = max(1, round_trips // per_workflow)
+    latencies: list[float] = []
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            handle = await env.client.start_workflow(FloorWorkflow.run, id=f"floor-{uuid.uuid4()}", task_queue=queue)
+            for n in range(per_workflow):
+                t = time.perf_counter()
+                await handle.execute_update(FloorWorkflow.ping, n)
+                latencies.append(time.perf_counter() - t)
+            await handle.signal(FloorWorkflow.finish)
+
+    async with Worker(env.client, task_queue=queue, workflows=[FloorWorkflow], activities=[floor_noop],
+                      activity_executor=ThreadPoolExecutor(32), max_concurrent_activities=32):
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(workflows)))
+        elapsed = time.perf_counter() - start
+    return {"round_trips": len(latencies), "seconds": round(elapsed, 2),
+            "round_trips_per_s": round(len(latencies) / elapsed, 1),
+            "latency_ms": {"p50": round(percentile(latencies, 50) * 1000, 1),
+                           "p95": round(percentile(latencies, 95) * 1000, 1)}}
+
+
+def projection_catch_up(tmp: Path, events: int) -> dict:
+    store = CaseStore(env=sqlite_env(tmp / "catchup-events.db"))
+    written = write_cases(store, target_events=events)
+    view = open_view(sqlite_env(tmp / "catchup-reporting.db"))
+    start = time.perf_counter()
+    applied = ReportProjection(store, view, batch_size=1000).catch_up()
+    elapsed = time.perf_counter() - start
+    # Raw SQLite, same machine, same run: the stored events' payloads inserted in one transaction each 1,000.
+    raw = sqlite3.connect(tmp / "raw.db")
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, topic TEXT, state BLOB)")
+    rows = [(n.id, n.topic, n.state) for n in store.recorder.select_notifications(0, written, inclusive_of_start=False)]
+    start = time.perf_counter()
+    for i in range(0, len(rows), 1000):
+        with raw:
+            raw.executemany("INSERT INTO t VALUES (?, ?, ?)", rows[i:i + 1000])
+    raw_elapsed = time.perf_counter() - start
+    return {"events": applied, "seconds": round(elapsed, 1), "events_per_s": round(applied / elapsed),
+            "raw_sqlite_inserts_per_s": round(len(rows) / raw_elapsed),
+            "ratio_to_raw_sqlite": round((applied / elapsed) / (len(rows) / raw_elapsed), 4)}
+
+
+def report_queries(tmp: Path, events: int) -> dict:
+    view = open_view(sqlite_env(tmp / "big-reporting.db"))
+    sizes = write_read_models(view, target_events=events)
+    timings = {}
+    for name, fn in reports.REPORTS.items():
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            fn(view)
+            runs.append(time.perf_counter() - start)
+        timings[name] = round(statistics.median(runs) * 1000, 1)
+    start = time.perf_counter()
+    reports.at_risk(view)
+    timings["at_risk"] = round((time.perf_counter() - start) * 1000, 1)
+    return {"read_model_rows": sizes, "events_equivalent": events, "median_ms": timings}
+
+
+async def worker_memory(address: str, tmp: Path, cases: int) -> dict:
+    """RSS of a separate `casework run` worker process holding `cases` open cases on timers."""
+    data = tmp / "memory"
+    env = {**os.environ, "CASEWORK_TEMPORAL_ADDRESS": address, "CASEWORK_DATA_DIR": str(data),
+           "CASEWORK_TASK_QUEUE": "memory", "CASEWORK_LOG_LEVEL": "warning", "CASEWORK_PROJECTIONS": "false"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "casework"), "run"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def rss_mib() -> float:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+            return 0.0
+
+        await asyncio.sleep(3)
+        idle = rss_mib()
+        from casework.client import connect
+
+        client = CaseworkClient(await connect(address), "memory")
+        sem = asyncio.Semaphore(40)
+
+        async def one(i: int) -> None:
+            async with sem:
+                await client.open_case(OpenCase(command_id=str(uuid.uuid4()), actor=AGENT,
+                                                customer={"id": f"m{i}", "name": "M"}, channel="web",
+                                                category="enquiry", subject="waiting on timers"))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(cases)))
+        opened = time.perf_counter() - start
+        await asyncio.sleep(2)
+        loaded = rss_mib()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return {"open_cases": cases, "rss_idle_mib": round(idle, 1), "rss_with_cases_mib": round(loaded, 1),
+            "kib_per_case": round((loaded - idle) * 1024 / cases, 1), "opened_per_s": round(cases / opened, 1)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--projection-events", type=int, default=100_000)
+    parser.add_argument("--report-events", type=int, default=1_000_000)
+    parser.add_argument("--memory-cases", type=int, default=10_000)
+    parser.add_argument("--only", nargs="*", default=["e2e", "projection", "reports", "memory"])
+    args = parser.parse_args()
+    random.seed(1)
+    configure_logging("console", "warning")
+    summary: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+                     "command": "python -m bench.run " + " ".join(sys.argv[1:]),
+                     "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    with tempfile.TemporaryDirectory(prefix="casework-bench-") as d:
+        tmp = Path(d)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
+            dev_server_database_filename=str(tmp / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
+        try:
+            if "e2e" in args.only:
+                e2e = await end_to_end(env, tmp, args.cases, args.concurrency)
+                base = await floor(env, e2e["commands"], args.concurrency)
+                summary["end_to_end"] = e2e
+                summary["floor"] = base
+                summary["commands_per_s_ratio_to_floor"] = round(e2e["commands_per_s"] / base["round_trips_per_s"], 3)
+            if "memory" in args.only:
+                address = env.client.service_client.config.target_host
+                summary["worker_memory"] = await worker_memory(address, tmp, args.memory_cases)
+        finally:
+            await env.shutdown()
+        if "projection" in args.only:
+            summary["projection_catch_up"] = projection_catch_up(tmp, args.projection_events)
+        if "reports" in args.only:
+            summary["report_queries"] = report_queries(tmp, args.report_events)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
