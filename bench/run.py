@@ -226,6 +226,7 @@ async def main() -> None:
     parser.add_argument("--report-events", type=int, default=1_000_000)
     parser.add_argument("--memory-cases", type=int, default=10_000)
     parser.add_argument("--only", nargs="*", default=["e2e", "projection", "reports", "memory"])
+    parser.add_argument("--out", help="also write the JSON summary to this file (the dev server prints to stdout)")
     args = parser.parse_args()
     random.seed(1)
     configure_logging("console", "warning")
@@ -254,6 +255,8 @@ async def main() -> None:
         if "reports" in args.only:
             summary["report_queries"] = report_queries(tmp, args.report_events)
     print(json.dumps(summary, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":
