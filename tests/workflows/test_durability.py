@@ -67,8 +67,10 @@ async def test_a_long_case_continues_as_new_with_state_clock_and_pending_command
     assert await _runs_so_far(engine, cid) >= 3  # 2,100 commands at 400 a run
     # Notes retried after the hand-overs are still recognised as applied: the last one from the
     # workflow's memory, the first from the event store (it is older than the remembered window).
-    assert (await engine.cases.send(cid, notes[-1])).notes_count == 2100
-    assert (await engine.cases.send(cid, notes[0])).notes_count == 2100
+    # (A retry may answer with the state as it was when the command first applied.)
+    await engine.cases.send(cid, notes[-1])
+    await engine.cases.send(cid, notes[0])
+    assert (await engine.cases.state(cid)).notes_count == 2100
     types = stored_types(engine.store, cid)
     assert types.count("NoteAdded") == 2100 and len(types) == 2103
     assert len(engine.store.history(cid)) == (await engine.cases.state(cid)).version
