@@ -23,12 +23,11 @@ from pathlib import Path
 
 from domain.commands import COMMAND_ADAPTER, CheckDeadlines, Command, OpenCase
 from domain.lifecycle import decide, replay_on
-from domain.model import Actor, Role
+from domain.model import ENGINE, Actor, Role
 from domain.ids import case_id_for
 from domain.sla import SlaPolicy
 from domain.store import CaseStore
 
-ENGINE = Actor(id="casework", role=Role.system)
 
 SOURCE_SYSTEM = "bpic2013"
 PRIORITY = {"Major": "urgent", "High": "high", "Medium": "normal", "Low": "low"}

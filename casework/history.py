@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 from casework.policy import load_policy
 from domain.commands import COMMAND_ADAPTER, CheckDeadlines, OpenCase
 from domain.lifecycle import CommandRefused, decide, replay_on
-from domain.model import Actor, Role
+from domain.model import ENGINE, Actor, Role
 from domain.store import CaseStore
 from casework.demo import FIELDS, PATHS, actor_for
 
-ENGINE = Actor(id="casework", role=Role.system)
 GATEWAY = Actor(id="gateway", role=Role.system)
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 def write_history(store: CaseStore, cases: int = 60, seed: int = 7) -> list[str]:

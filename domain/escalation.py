@@ -14,21 +14,30 @@ def is_emergency(state: CaseState) -> bool:
     return state.priority is Priority.urgent or state.category in state.sla.emergency_categories
 
 
+def top_level(state: CaseState) -> int:
+    assert state.sla is not None
+    return len(state.sla.ladder) - 1
+
+
+def escalation_to(state: CaseState, base: dict, level: int, cause: str, owner: str | None = None,
+                  clock: str | None = None, reason: str = "") -> e.CaseEscalated:
+    """An escalation to a ladder level, reassigned to that level's owner unless one is named."""
+    assert state.sla is not None
+    step = state.sla.ladder[level]
+    return e.CaseEscalated(**base, level=level, level_name=step.name, owner=owner or step.owner, cause=cause,
+                           clock=clock, reason=reason or (f"{clock} {cause}" if clock else cause))
+
+
 def escalation_for(state: CaseState, base: dict, cause: str, clock: str | None = None,
                    reason: str = "") -> e.CaseEscalated | None:
     """The next automatic escalation, or None when the case is already at the top of the ladder."""
-    assert state.sla is not None
-    ladder, level = state.sla.ladder, state.escalation_level
-    top = len(ladder) - 1
+    level, top = state.escalation_level, top_level(state)
     if level >= top:
         return None
-    reason = reason or (f"{clock} {cause}" if clock else cause)
     if is_emergency(state):
-        return e.CaseEscalated(**base, level=top, level_name=ladder[top].name, owner=ladder[top].owner,
-                               cause=cause, clock=clock, reason=reason)
+        return escalation_to(state, base, top, cause, clock=clock, reason=reason)
     owner = state.customer.dedicated_owner
     if level == 0 and state.customer.tier is Tier.key_account and owner:
-        return e.CaseEscalated(**base, level=1, level_name=KEY_ACCOUNT_OWNER, owner=owner, cause=cause,
-                               clock=clock, reason=reason)
-    return e.CaseEscalated(**base, level=level + 1, level_name=ladder[level + 1].name,
-                           owner=ladder[level + 1].owner, cause=cause, clock=clock, reason=reason)
+        step = escalation_to(state, base, 1, cause, owner=owner, clock=clock, reason=reason)
+        return step.model_copy(update={"level_name": KEY_ACCOUNT_OWNER})
+    return escalation_to(state, base, level + 1, cause, clock=clock, reason=reason)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from domain import commands as c
 from domain import events as e
+from domain.escalation import escalation_to, top_level
 from domain.model import CaseState, ClosureReason, Survey
 
 SCALES = {"0-100": (0.0, 100.0), "1-5": (1.0, 5.0), "1-10": (1.0, 10.0)}
@@ -78,15 +79,12 @@ def survey_events(state: CaseState, answer: c.SurveyAnswer, base: dict) -> list[
     survey = to_survey(state, answer)
     out: list[e.Event] = [e.SurveyRecorded(**base, survey=survey)]
     threshold = state.sla.follow_up.bad_result_threshold if state.sla and state.sla.follow_up else 60.0
-    if survey.safety_incident and state.sla:
-        top = len(state.sla.ladder) - 1
-        step = state.sla.ladder[top]
-        out.append(e.CaseEscalated(**base, level=top, level_name=step.name, owner=step.owner,
-                                   cause="safety_incident", reason="safety incident reported in a survey"))
+    if survey.safety_incident and state.sla:  # the seeds' 100-1=0 rule: emergency response at once
+        out.append(escalation_to(state, base, top_level(state), "safety_incident",
+                                 reason="safety incident reported in a survey"))
     if survey.overall < threshold:
         out.append(e.RectificationRequired(**base, reason=f"survey score {survey.overall:g} below {threshold:g}"))
         if state.sla and state.escalation_level < 1 and not survey.safety_incident:
-            lead = state.sla.ladder[1]  # the team lead, who must record the rectification
-            out.append(e.CaseEscalated(**base, level=1, level_name=lead.name, owner=lead.owner,
-                                       cause="bad_survey", reason=f"survey score {survey.overall:g}"))
+            # The team lead (level 1) must record the rectification.
+            out.append(escalation_to(state, base, 1, "bad_survey", reason=f"survey score {survey.overall:g}"))
     return out

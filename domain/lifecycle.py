@@ -11,7 +11,7 @@ from datetime import datetime
 from domain import commands as c
 from domain import events as e
 from domain.clocks import clock_events, evolve_clock, opening_events, passing_time_events, retarget_events
-from domain.escalation import escalation_for
+from domain.escalation import escalation_for, escalation_to, top_level
 from domain.followup import SurveyInvalid, callback_attempted, follow_up_started, survey_events
 from domain.model import Appointment, CaseState, ClosureReason, Role, Stage
 from domain.sla import SlaTerms
@@ -107,8 +107,8 @@ def _open(state: CaseState | None, cmd: c.OpenCase, now: datetime, terms: SlaTer
         out += opening_events(base, terms)
         opened = replay_on(None, out)
         if opened.category in terms.emergency_categories:  # a safety incident: emergency response at once
-            out.append(escalation_for(opened, base, cause="emergency", reason=f"{opened.category.value}"))
-    return [x for x in out if x is not None]
+            out.append(escalation_to(opened, base, top_level(opened), "emergency", reason=opened.category.value))
+    return out
 
 
 def replay_on(state: CaseState | None, events: list[e.Event]) -> CaseState:
@@ -203,14 +203,12 @@ def _surveyed(state: CaseState, answer: c.SurveyAnswer | None, base: dict) -> li
 
 
 def _supervisor_escalation(state: CaseState, cmd: c.EscalateCase, base: dict) -> e.CaseEscalated:
-    ladder = state.sla.ladder  # type: ignore[union-attr]
     if cmd.level is None and cmd.owner is None:
         auto = escalation_for(state, base, cause="supervisor", reason=cmd.reason)
         assert auto is not None  # the top of the ladder is refused in check_allowed
         return auto
-    level = cmd.level or min(state.escalation_level + 1, len(ladder) - 1)
-    return e.CaseEscalated(**base, level=level, level_name=ladder[level].name,
-                           owner=cmd.owner or ladder[level].owner, cause="supervisor", reason=cmd.reason)
+    level = cmd.level or min(state.escalation_level + 1, top_level(state))
+    return escalation_to(state, base, level, "supervisor", owner=cmd.owner, reason=cmd.reason)
 
 
 def check_allowed(state: CaseState, cmd: c.Command) -> None:

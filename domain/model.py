@@ -81,6 +81,10 @@ class Actor(Frozen):
     role: Role
 
 
+# The engine itself, as the actor of what its timers decide (breaches, callbacks, expiries).
+ENGINE = Actor(id="casework", role=Role.system)
+
+
 class SourceRef(Frozen):
     """Where a case came from: the same (system, external_id) is always the same case."""
 

@@ -10,10 +10,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from domain.commands import OpenCase
-from domain.model import Actor, Customer, Role
+from domain.model import ENGINE, Customer
 
 PERIOD_MONTHS = {"warranty": 6, "ongoing_service": 3}
-ENGINE = Actor(id="casework", role=Role.system)
 
 
 class ReturnVisitPlan(BaseModel):

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.events import Event
     from domain.ids import case_id_of
     from domain.lifecycle import CommandRefused, check_allowed, decide, evolve
-    from domain.model import Actor, CaseState, Role, Stage
+    from domain.model import ENGINE, CaseState, Stage
     from domain.sla import SlaTerms
     from workflows.contract import (
         CASE_ESCALATION_LEVEL, CASE_PRIORITY, CASE_SLA_BREACHED, CASE_STAGE, CASE_TIER, CLOCKS_QUERY, OPEN_UPDATE,
@@ -39,7 +39,6 @@ NOTIFIED = frozenset({"CaseEscalated", "SlaClockWarned", "SlaClockBreached", "Ca
                       "CallbackAttempted", "RectificationRequired", "AppointmentBooked"})
 # A notification that cannot be delivered is logged and given up: it must never hold a case back.
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=8)
-ENGINE = Actor(id="casework", role=Role.system)
 # Storage outages are waited out, never turned into lost commands: retry without a cap on attempts.
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 

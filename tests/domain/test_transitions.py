@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.lifecycle import CommandRefused, decide, replay, replay_on
-from domain.model import Actor, ClosureReason, Role, Stage
+from domain.model import ENGINE, ClosureReason, Stage
 from tests.factory import AGENT, CUSTOMER, SUPERVISOR, command, open_case
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -135,7 +135,7 @@ def test_resolved_closure_only_through_confirmation_or_the_timer(reason):
 
 
 def test_follow_up_expiry_is_for_the_engine_only_and_only_in_follow_up():
-    engine = Actor(id="casework", role=Role.system)
+    engine = ENGINE
     events = decide(case_in("follow_up"), command("expire_follow_up", engine), NOW)
     assert events[0].reason is ClosureReason.resolved_unconfirmed
     with pytest.raises(CommandRefused):
