@@ -31,8 +31,6 @@ def callback_attempted(state: CaseState, cmd: c.AttemptCallback, base: dict, now
     terms = state.sla.follow_up  # type: ignore[union-attr]
     assert terms is not None
     if state.callback_attempts >= terms.attempts:
-        if state.rectification_pending:
-            return []  # it may not close before the rectification note; the team lead has it
         return [e.CaseClosed(**base, reason=ClosureReason.no_response,
                              note=f"follow-up: {terms.attempts} callbacks went unanswered")]
     skipped = survey_skip_reason(state, cmd.last_survey_at, now)

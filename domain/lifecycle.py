@@ -241,7 +241,7 @@ def check_allowed(state: CaseState, cmd: c.Command) -> None:
 def _check_follow_up(state: CaseState, cmd: c.Command, kind: str, where: str) -> None:
     """Preconditions of rectification, complaints' agreed reply time and appointments."""
     problem = None
-    if isinstance(cmd, c.CloseCase) and state.rectification_pending:
+    if isinstance(cmd, (c.CloseCase, c.AttemptCallback, c.ExpireFollowUp)) and state.rectification_pending:
         problem = ("rectification_pending", "a bad survey result needs a rectification note first "
                    "(record_rectification)")
     elif isinstance(cmd, c.RecordRectification) and not state.rectification_pending:

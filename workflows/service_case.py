@@ -17,16 +17,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.follow_up import FollowUpActivities, LastSurvey
     from activities.notify import Notification, Notifier
     from activities.sla_policy import SlaPolicyActivities, TermsFor
-    from domain.clocks import ClockView, clock_views, next_deadline
-    from domain.commands import (
-        COMMAND_TYPES, TIMER_COMMANDS, AttemptCallback, CheckDeadlines, Command, ExpireFollowUp, OpenCase,
-        ReapplyPolicy,
-    )
+    from domain.clocks import ClockView, clock_views
+    from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, Command, OpenCase, ReapplyPolicy
     from domain.events import Event
     from domain.ids import case_id_of
     from domain.lifecycle import CommandRefused, check_allowed, decide, evolve
-    from domain.model import ENGINE, CaseState, Stage
+    from domain.model import ENGINE, CaseState
     from domain.sla import SlaTerms
+    from domain.timers import next_timer
     from workflows.contract import (
         CASE_ESCALATION_LEVEL, CASE_PRIORITY, CASE_SLA_BREACHED, CASE_STAGE, CASE_TIER, CLOCKS_QUERY, OPEN_UPDATE,
         RECENT_COMMAND_IDS, STATE_QUERY, TIMELINE_KEPT, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput,
@@ -76,39 +74,33 @@ class ServiceCaseWorkflow:
                 workflow.continue_as_new(CaseInput(
                     state=self.state, timeline=self.timeline[-TIMELINE_KEPT:],
                     recent_command_ids=self.recent, limits=inp.limits))
-            await self._wait_for_change_or_follow_up_end()
+            await self._wait_for_change_or_deadline()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
-    async def _wait_for_change_or_follow_up_end(self) -> None:
-        """Sleep until the state changes or the next deadline (an SLA clock, the follow-up period)."""
+    async def _wait_for_change_or_deadline(self) -> None:
+        """Sleep until the state changes or the case's next timer falls due, then send its command."""
         version = self._state.version
         changed = lambda: self._state.version != version or self._should_continue_as_new()  # noqa: E731
-        in_follow_up = self._state.stage is Stage.follow_up
-        follow_up = self._state.follow_up_due if in_follow_up else None
-        callback = self._state.callback_due if in_follow_up else None
-        clock = next_deadline(self._state)
-        wake = min((d for d in (follow_up, callback, clock) if d is not None), default=None)
-        if wake is None:
+        timer = next_timer(self._state)
+        if timer is None:
             await workflow.wait_condition(changed)
             return
+        wake, kind = timer
         remaining = wake - workflow.now()
         if remaining > timedelta(0):
             try:
-                await workflow.wait_condition(changed, timeout=remaining, timeout_summary="next deadline")
+                await workflow.wait_condition(changed, timeout=remaining, timeout_summary=kind)
                 return
             except asyncio.TimeoutError:
                 pass
-        now, command_id = workflow.now(), str(workflow.uuid4())
-        if clock is not None and clock <= now:
-            due: Command = CheckDeadlines(command_id=command_id, actor=ENGINE)
-        elif callback is not None and callback <= now:
-            last = await workflow.execute_activity_method(
+        extra = {}
+        if kind == "attempt_callback":  # the survey throttle needs the customer's last survey
+            extra["last_survey_at"] = await workflow.execute_activity_method(
                 FollowUpActivities.last_survey_at, LastSurvey(customer_id=self._state.customer.id),
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
-            due = AttemptCallback(command_id=command_id, actor=ENGINE, last_survey_at=last)
-        else:
-            due = ExpireFollowUp(command_id=command_id, actor=ENGINE)
+        due = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": str(workflow.uuid4()),
+                                               "actor": ENGINE, **extra})
         try:
             await self._execute(due)
         except ApplicationError:
