@@ -23,7 +23,7 @@ from pathlib import Path
 from temporalio.client import WorkflowUpdateFailedError
 
 from casework.client import CaseNotFound, CaseworkClient, CommandRefused, connect
-from casework.config import temporal_binary
+from casework.config import sqlite_env, temporal_binary
 from casework.demo import FIELDS, PATHS, actor_for, demo_opening
 from domain.commands import COMMAND_ADAPTER
 from domain.ids import workflow_id_for
@@ -203,7 +203,7 @@ async def run(cases_n: int, concurrency: int, seed: int, kill_every: tuple[float
         cluster.start_worker()
 
     # Checks: every case where its path says, each expected lifecycle event stored exactly once.
-    store = CaseStore(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "events.db")})
+    store = CaseStore(env=sqlite_env(tmp / "events.db"))
     wrong_state = lost = doubled = 0
     lifecycle = {t for ts in LIFECYCLE_EVENTS.values() for t in ts} - {"CaseEscalated"} | {"CaseOpened"}
     for case_id, (path, sent) in plan.items():
@@ -219,7 +219,7 @@ async def run(cases_n: int, concurrency: int, seed: int, kill_every: tuple[float
         doubled += sum(n - 1 for n in once.values() if n > 1)
 
     # The read models the worker kept equal a rebuild from the events.
-    reporting = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "reporting.db")}
+    reporting = sqlite_env(tmp / "reporting.db")
     view = open_view(reporting)
     projection = ReportProjection(store, view)
     deadline = time.monotonic() + 120

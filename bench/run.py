@@ -31,7 +31,7 @@ from temporalio.worker import Worker
 from bench.floor import FloorWorkflow, floor_noop
 from bench.synthetic import write_cases, write_read_models
 from casework.client import CaseworkClient
-from casework.config import temporal_binary
+from casework.config import sqlite_env, temporal_binary
 from casework.logs import configure_logging
 from domain.commands import COMMAND_ADAPTER, OpenCase
 from domain.model import Actor, Role
@@ -55,10 +55,6 @@ LIFECYCLE = [("retriage", AGENT, {"priority": "high", "reason": "bench"}),
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-def sqlite_env(path: Path) -> dict[str, str]:
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": "30"}
 
 
 async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int) -> dict:

@@ -49,8 +49,7 @@ class Settings(BaseModel):
         """The eventsourcing environment for the case store (prefix CASESTORE_ is the app's name)."""
         if self.event_store == "sqlite":
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.events_db),
-                    "SQLITE_LOCK_TIMEOUT": "30"}
+            return sqlite_env(self.events_db)
         env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_HOST": self.postgres_host,
                "POSTGRES_PORT": str(self.postgres_port), "POSTGRES_DBNAME": self.postgres_dbname,
                "POSTGRES_USER": self.postgres_user, "POSTGRES_PASSWORD": self.postgres_password}
@@ -59,13 +58,18 @@ class Settings(BaseModel):
         return env
 
 
+def sqlite_env(path: str | Path) -> dict[str, str]:
+    """The eventsourcing environment of a SQLite file (the worker and the projection share files,
+    so a writer waits for the lock rather than failing)."""
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": "30"}
+
+
 def reporting_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing environment of the reporting tables: a file of their own beside the event
     store (SQLite keeps one set of tracking tables per file), or a schema of their own (PostgreSQL)."""
     if settings.event_store == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": str(settings.data_dir / "reporting.db"), "SQLITE_LOCK_TIMEOUT": "30"}
+        return sqlite_env(settings.data_dir / "reporting.db")
     return {**settings.store_env(), "POSTGRES_SCHEMA": settings.reporting_schema}
 
 

@@ -11,7 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from casework.client import CaseworkClient
-from casework.config import temporal_binary
+from casework.config import sqlite_env, temporal_binary
 from domain.store import CaseStore
 from tests.pg import create_database, throwaway_cluster
 from worker import build_worker
@@ -19,8 +19,7 @@ from workflows.contract import SEARCH_ATTRIBUTES, Limits
 
 
 def sqlite_store(path) -> CaseStore:
-    return CaseStore(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
-                          "SQLITE_LOCK_TIMEOUT": "30"})
+    return CaseStore(env=sqlite_env(path))
 
 
 @pytest.fixture(scope="session")

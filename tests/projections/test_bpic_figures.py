@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from casework.config import sqlite_env
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -28,7 +29,7 @@ def bpic(tmp_path_factory):
     traces = dict(list(read_traces(DATA).items())[:TRACES])
     store = sqlite_store(tmp / "events.db")
     import_history(store, [replay_for(k, rows) for k, rows in traces.items()], load_policy())
-    view = open_view({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "reporting.db")})
+    view = open_view(sqlite_env(tmp / "reporting.db"))
     ReportProjection(store, view, batch_size=1000).catch_up()
     return traces, view
 

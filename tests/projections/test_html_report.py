@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 
+from casework.config import sqlite_env
 from projections import html
 from projections.runner import ReportProjection, open_view
 from tests.conftest import sqlite_store
@@ -20,7 +21,7 @@ def test_the_html_report_renders_its_charts_in_chromium(tmp_path):
     assert chromium, "Chromium is needed (apt-get install chromium; make test installs it)"
     store = sqlite_store(tmp_path / "events.db")
     write_history(store, cases=40)
-    view = open_view({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "r.db")})
+    view = open_view(sqlite_env(tmp_path / "r.db"))
     ReportProjection(store, view).catch_up()
     page = tmp_path / "report.html"
     page.write_text(html.render(view))

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from casework.config import sqlite_env
 from pathlib import Path
 
 from projections.runner import ReportProjection, open_view
@@ -20,7 +21,7 @@ def test_killed_projection_resumes_without_a_double_count(tmp_path):
     store = sqlite_store(tmp_path / "events.db")
     case_ids = write_history(store, cases=150, seed=3)
     env = {**os.environ, "CASEWORK_DATA_DIR": str(tmp_path), "CASEWORK_LOG_FORMAT": "json"}
-    view = open_view({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "reporting.db")})
+    view = open_view(sqlite_env(tmp_path / "reporting.db"))
     projection = ReportProjection(store, view)
     head = projection.lag().head
 

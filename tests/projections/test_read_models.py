@@ -7,6 +7,7 @@ import uuid
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from casework.config import sqlite_env
 from projections import reports
 from projections.runner import ReportProjection, open_view, rebuild
 from tests.conftest import sqlite_store
@@ -18,8 +19,7 @@ from tests.projections.history import figures_from_events, p50, write_history
 def backend(request, tmp_path):
     """(event store, reporting environment) on one backend."""
     if request.param == "sqlite":
-        return sqlite_store(tmp_path / "events.db"), {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "reporting.db")}
+        return sqlite_store(tmp_path / "events.db"), sqlite_env(tmp_path / "reporting.db")
     server = request.getfixturevalue("postgres_server")
     name = f"reports_{uuid.uuid4().hex[:10]}"
     create_database(server, name)

@@ -4,6 +4,7 @@ appointments. Offline time skipping on the real dev server."""
 from __future__ import annotations
 
 import uuid
+from casework.config import sqlite_env
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,7 @@ BAD = {"scale": "0-100", "scores": {"response_speed": 30, "problem_solving": 40,
 
 @pytest.fixture
 def engine(skipping_env, tmp_path):  # noqa: F811
-    reporting = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "reporting.db")}
+    reporting = sqlite_env(tmp_path / "reporting.db")
     return SlaEngine(skipping_env, sqlite_store(tmp_path / "events.db"), f"fu-{uuid.uuid4()}", reporting=reporting)
 
 
