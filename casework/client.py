@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowUpdateFailedError,
@@ -30,6 +30,13 @@ from workflows.contract import (
 
 # A long case hands over to a new run now and then; a command sent in that instant is sent again.
 HANDOVER_RETRIES = 100
+# An update aborted because its workflow task was lost (worker killed), or a server restarting.
+# A poll that timed out (CANCELLED "Timeout expired") is asked again: the same update id attaches to
+# the same update, or, if its case closed meanwhile, finds whether it was applied.
+TRANSIENT = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.ABORTED, RPCStatusCode.DEADLINE_EXCEEDED,
+                       RPCStatusCode.CANCELLED,
+                       RPCStatusCode.RESOURCE_EXHAUSTED})  # and the per-case cap on updates in flight
+UPDATE_POLL = timedelta(seconds=10)
 
 
 class CommandRefused(Exception):
@@ -77,31 +84,53 @@ class CaseworkClient:
             return await self.state(cmd.case_id)
 
     async def send(self, case_id: str, cmd: Command) -> CaseState:
-        """Apply one lifecycle command; the update id is the command id, so a retry applies once."""
+        """Apply one lifecycle command; the update id is the command id, so a retry applies once.
+
+        Sent again, with the same id, when the case hands over to a new run or when the server aborts
+        the update because the worker running it died: the answer is the command's one outcome.
+        """
         for attempt in range(HANDOVER_RETRIES):
             try:
                 return await self._send_once(case_id, cmd)
             except CommandRefused as err:
                 if err.code != "continuing_as_new" or attempt == HANDOVER_RETRIES - 1:
                     raise
-                await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))
+            except RPCError as err:
+                if err.status not in TRANSIENT or attempt == HANDOVER_RETRIES - 1:
+                    raise
+            await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))
         raise AssertionError("unreachable")
 
     async def _send_once(self, case_id: str, cmd: Command) -> CaseState:
         kind = cmd.kind  # type: ignore[attr-defined]
         handle = self.client.get_workflow_handle(workflow_id_for(case_id))
+        # The update id carries the digest: the server answers a repeated update id from its own record,
+        # so a command id reused for another command must reach the case as another update (refused).
+        update_id = f"{cmd.command_id}#{cmd.digest()}"
         try:
-            return await handle.execute_update(kind, cmd, id=cmd.command_id, result_type=CaseState)
+            return await handle.execute_update(kind, cmd, id=update_id, result_type=CaseState,
+                                               rpc_timeout=UPDATE_POLL)
         except WorkflowUpdateFailedError as err:
             raise _refusal(err) from None
         except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        # No running case: unknown, or closed — perhaps by this very command, whose answer was lost.
+        # Its outcome is in the closed run's history; polling it needs no worker (a query would).
+        try:
+            return await handle.get_update_handle(update_id).result(result_type=CaseState, rpc_timeout=UPDATE_POLL)
+        except WorkflowUpdateFailedError as err:
+            raise _refusal(err) from None
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        try:
+            await handle.describe()
+        except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
-                state = await self._state_or_none(case_id)
-                if state is None:
-                    raise CaseNotFound(case_id) from None
-                raise CommandRefused("case_closed", f"command '{kind}' refused: case {case_id} is in "
-                                     f"stage '{state.stage.value}' (closed)") from None
+                raise CaseNotFound(case_id) from None
             raise
+        raise CommandRefused("case_closed", f"command '{kind}' refused: case {case_id} is closed")
 
     async def state(self, case_id: str) -> CaseState:
         state = await self._state_or_none(case_id)

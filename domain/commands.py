@@ -5,8 +5,11 @@ Each command's `kind` is also its Temporal update name (see docs/contract.md).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, TypeAdapter, model_validator
 
@@ -15,11 +18,44 @@ from domain.model import Actor, Category, Channel, ClosureReason, Customer, Froz
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 
 
+# C0 and C1 control characters except tab and line breaks: NUL and friends break databases, terminals
+# and reports far from where they came in, so they are refused where they come in.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _strings(value: Any, path: str = "") -> Any:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k, path)
+            yield from _strings(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+
+
 class Command(Frozen):
     command_id: str = Field(min_length=1, max_length=200)
     actor: Actor
     # When it happened, if the sender knows better than the engine's clock (imports, offline agents).
     occurred_at: datetime | None = None
+    # Fields that are not the sender's intent (read by the engine just before deciding): a retry may
+    # carry another value and is still the same command.
+    NOT_INTENT: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_control_characters(self) -> Command:
+        for path, text in _strings(self.model_dump(mode="json")):
+            if _CONTROL.search(text):
+                raise ValueError(f"field '{path or 'key'}' contains a control character "
+                                 f"({_CONTROL.search(text).group()!r}); only tab and line breaks are allowed")
+        return self
+
+    def digest(self) -> str:
+        """What the command asks, without its id: the same id with another digest is another command."""
+        intent = self.model_dump(mode="json", exclude={"command_id", *self.NOT_INTENT})
+        return hashlib.sha256(json.dumps(intent, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
 
 
 class OpenCase(Command):
@@ -232,6 +268,7 @@ class AttemptCallback(Command):
 
     kind: Literal["attempt_callback"] = "attempt_callback"
     last_survey_at: datetime | None = None
+    NOT_INTENT: ClassVar[frozenset[str]] = frozenset({"last_survey_at"})
 
 
 class ExpireFollowUp(Command):
@@ -257,3 +294,9 @@ COMMAND_TYPES: dict[str, type[Command]] = {
 
 # Sent only by a case's own timers, never by a sender: refused when they come from outside.
 TIMER_COMMANDS = frozenset({"expire_follow_up", "check_deadlines", "attempt_callback"})
+
+
+def timer_command_id(kind: str, version: int) -> str:
+    """A timer's command id, derived from the case's own state (the version it fired at), so that a
+    retried or replayed workflow task sends the same command, and the store sees a retry as a retry."""
+    return f"timer:{kind}@{version}"

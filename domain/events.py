@@ -16,6 +16,8 @@ from domain.sla import SlaTerms
 class Event(Frozen):
     case_id: str
     command_id: str
+    # The digest of the command that decided it: the same command id with another digest is refused.
+    command_digest: str = ""
     actor: Actor
     at: datetime  # when it happened
     recorded_at: datetime  # when the engine decided it

@@ -302,8 +302,8 @@ def _check_close(state: CaseState, cmd: c.CloseCase, where: str) -> None:
 
 
 def _base(case_id: str, cmd: c.Command, now: datetime) -> dict:
-    return {"case_id": case_id, "command_id": cmd.command_id, "actor": cmd.actor,
-            "at": cmd.occurred_at or now, "recorded_at": now}
+    return {"case_id": case_id, "command_id": cmd.command_id, "command_digest": cmd.digest(),
+            "actor": cmd.actor, "at": cmd.occurred_at or now, "recorded_at": now}
 
 
 def evolve(state: CaseState | None, event: e.Event) -> CaseState:

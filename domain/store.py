@@ -1,20 +1,28 @@
 """The event store: one eventsourcing stream per case, holding the domain events as facts.
 
-The aggregate rebuilds its state with the same `evolve` the workflow uses, and remembers every
-command id it has stored, so that a retried append stores nothing twice.
+The store is the case's source of truth (docs/exactly-once.md): `execute` decides a command on the
+stream's own state and appends its events with expected-version concurrency, in one step, and the
+workflow adopts whatever the store returns. The aggregate remembers every command id it has stored
+with the digest of what that command asked, so a retry stores nothing twice, forever, and a command
+id reused for another command is refused.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+from pydantic import BaseModel
 
-from domain.events import EVENT_ADAPTER, EVENT_TYPES, CaseOpened, Event
-from domain.lifecycle import evolve
+from domain.commands import AnyCommand, Command, OpenCase
+from domain.events import EVENT_ADAPTER, EVENT_TYPES, AnyEvent, CaseOpened, Event
+from domain.lifecycle import CommandRefused, decide, evolve
 from domain.model import CaseState
+from domain.sla import SlaTerms
 
 _STREAM_NAMESPACE = uuid.UUID("0c3e9f52-8d1a-4b7e-a2c4-96f1d3e5b708")
 
@@ -37,7 +45,7 @@ class CaseStream(Aggregate):
 
     def __init__(self, fact: dict[str, Any]) -> None:
         self.state: CaseState | None = None
-        self.command_ids: set[str] = set()
+        self.command_ids: dict[str, str] = {}  # command id -> digest of what it asked
         self.take(fact)
 
     @staticmethod
@@ -46,7 +54,7 @@ class CaseStream(Aggregate):
 
     def take(self, fact: dict[str, Any]) -> None:
         self.state = evolve(self.state, EVENT_ADAPTER.validate_python(fact))
-        self.command_ids.add(fact["command_id"])
+        self.command_ids.setdefault(fact["command_id"], fact.get("command_digest", ""))
 
     def record(self, event: Event) -> None:
         self.trigger_event(getattr(CaseStream, event.type), fact=event.model_dump(mode="json"))
@@ -62,10 +70,64 @@ for _t in EVENT_TYPES:
         setattr(CaseStream, _name, _cls)
 
 
+class Refusal(BaseModel):
+    code: str
+    message: str
+
+
+class Outcome(BaseModel):
+    """What the store holds for a case after the position the caller knew (`after`), in order, and
+    whether the command was refused (nothing of it stored)."""
+
+    after: int
+    events: list[AnyEvent] = []
+    refusal: Refusal | None = None
+
+    @property
+    def version(self) -> int:
+        return self.after + len(self.events)
+
+
 class CaseStore(Application[uuid.UUID]):
-    """Appends a command's events once, and reads a case's history back."""
+    """Decides and appends a command's events once, and reads a case's history back."""
 
     env = {"AGGREGATE_CACHE_MAXSIZE": "2000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+    CONFLICT_RETRIES = 50
+
+    def execute(self, case_id: str, cmd: AnyCommand | Command | None, now: datetime, after: int,
+                terms: SlaTerms | None = None) -> Outcome:
+        """Decide `cmd` on the stream's state and append its events if the stream has not moved
+        meanwhile (expected version); on a concurrent append, decide again on the newer state.
+
+        Returns every event after position `after` (the caller's version), the command's included, so
+        the caller adopts what the store holds. `cmd=None` only reads. A command id already stored
+        stores nothing: with the same digest it is a retry, with another it is refused.
+        """
+        for _ in range(self.CONFLICT_RETRIES):
+            stream = self._get(case_id)
+            version = stream.version if stream else 0
+            refusal = None
+            if cmd is None or (isinstance(cmd, OpenCase) and stream is not None):
+                events: list[Event] = []  # a read, or an opening of a case that exists: adopt it
+            elif stream is not None and cmd.command_id in stream.command_ids:
+                events = []
+                if stream.command_ids[cmd.command_id] not in ("", cmd.digest()):
+                    refusal = Refusal(code="command_id_reused", message=(
+                        f"command id '{cmd.command_id}' was used before for another command on case "
+                        f"{case_id}; a retry must repeat the same command, a new command needs a new id"))
+            else:
+                try:
+                    events = decide(stream.state if stream else None, cmd, now, terms)
+                except CommandRefused as err:
+                    events, refusal = [], Refusal(code=err.code, message=err.message)
+            if events:
+                try:
+                    self._save_new(stream, events)
+                except IntegrityError:
+                    continue  # another writer appended first: decide again on what it stored
+            return Outcome(after=after, events=[*self._since(case_id, after, version), *events],
+                           refusal=refusal)
+        raise RuntimeError(f"case {case_id}: {self.CONFLICT_RETRIES} concurrent appends in a row won")
 
     def append(self, command_id: str, events: list[Event]) -> int:
         """Store the events of one command, once; returns how many events the case's stream then holds.
@@ -90,6 +152,21 @@ class CaseStore(Application[uuid.UUID]):
             stream.record(event)
         self.save(stream)
         return stream.version
+
+    def _save_new(self, stream: CaseStream | None, events: list[Event]) -> None:
+        if stream is None:
+            stream = CaseStream(events[0].model_dump(mode="json"))
+            events = events[1:]
+        for event in events:
+            stream.record(event)
+        self.save(stream)
+
+    def _since(self, case_id: str, after: int, version: int) -> list[Event]:
+        """The stored events at positions after+1 .. version."""
+        if version <= after:
+            return []
+        return [EVENT_ADAPTER.validate_python(stored.fact) for stored in
+                self.repository.event_store.get(stream_id(case_id), gt=after, lte=version)]
 
     def history(self, case_id: str) -> list[Event]:
         return [EVENT_ADAPTER.validate_python(stored.fact)

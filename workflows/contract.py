@@ -19,7 +19,8 @@ CLOCKS_QUERY = "clocks"  # each SLA clock: target, elapsed business time, paused
 # Every other update is a lifecycle command; its name is the command's `kind`.
 
 TIMELINE_KEPT = 500  # entries carried in the workflow; the full timeline is in the event store
-RECENT_COMMAND_IDS = 2000
+# Command ids (with their digests) a run carries; past this a case answers retries from the store.
+KNOWN_COMMAND_IDS = 20_000
 
 
 class Limits(BaseModel):
@@ -44,7 +45,8 @@ class CaseInput(BaseModel):
     open: OpenCase | None = None
     state: CaseState | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
-    recent_command_ids: list[str] = Field(default_factory=list)
+    known_commands: dict[str, str] = Field(default_factory=dict)  # command id -> digest, oldest first
+    forgot_commands: bool = False  # some ids fell out of `known_commands`: the store still knows them
     limits: Limits = Field(default_factory=Limits)
 
 

@@ -8,81 +8,121 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.case_store import AppendEvents, CaseStoreActivities
+    from activities.case_store import CaseStoreActivities, ExecuteCommand
     from activities.follow_up import FollowUpActivities, LastSurvey
-    from activities.notify import Notification, Notifier
     from activities.sla_policy import SlaPolicyActivities, TermsFor
     from domain.clocks import ClockView, clock_views
-    from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, Command, OpenCase, ReapplyPolicy
-    from domain.events import Event
+    from domain.commands import (
+        COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, Command, OpenCase, ReapplyPolicy, timer_command_id,
+    )
     from domain.ids import case_id_of
     from domain.lifecycle import CommandRefused, check_allowed, decide, evolve
     from domain.model import ENGINE, CaseState
     from domain.sla import SlaTerms
+    from domain.store import Outcome
     from domain.timers import next_timer
     from workflows.contract import (
-        CASE_ESCALATION_LEVEL, CASE_PRIORITY, CASE_SLA_BREACHED, CASE_STAGE, CASE_TIER, CLOCKS_QUERY, OPEN_UPDATE,
-        RECENT_COMMAND_IDS, STATE_QUERY, TIMELINE_KEPT, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput,
+        CASE_ESCALATION_LEVEL, CASE_PRIORITY, CASE_SLA_BREACHED, CASE_STAGE, CASE_TIER, CLOCKS_QUERY,
+        KNOWN_COMMAND_IDS, OPEN_UPDATE, STATE_QUERY, TIMELINE_KEPT, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput,
         TimelineEntry,
     )
 
 # `open` has its own update; the follow-up expiry is the case's own timer, not for senders.
 INTERNAL_COMMANDS = TIMER_COMMANDS | {"open"}
-NOTIFIED = frozenset({"CaseEscalated", "SlaClockWarned", "SlaClockBreached", "CaseDeEscalated",
-                      "CallbackAttempted", "RectificationRequired", "AppointmentBooked"})
-# A notification that cannot be delivered is logged and given up: it must never hold a case back.
-NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=8)
 # Storage outages are waited out, never turned into lost commands: retry without a cap on attempts.
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 
 
-def refusal(err: CommandRefused) -> ApplicationError:
-    return ApplicationError(err.message, err.code, type="CommandRefused", non_retryable=True)
+def refusal(code: str, message: str) -> ApplicationError:
+    return ApplicationError(message, code, type="CommandRefused", non_retryable=True)
+
+
+def reused(command_id: str, case_id: str) -> ApplicationError:
+    return refusal("command_id_reused", f"command id '{command_id}' was used before for another command on "
+                   f"case {case_id}; a retry must repeat the same command, a new command needs a new id")
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class ServiceCaseWorkflow:
+    """Drives one case: takes commands as updates, sleeps to its deadlines, and keeps a copy of the
+    case as the event store holds it. The store decides and appends (activities.case_store); this
+    workflow adopts what the store returns, so a lost, retried, re-ordered or reset workflow task
+    can never make the two disagree (docs/exactly-once.md)."""
+
     @workflow.init
-    def __init__(self, inp: CaseInput) -> None:
+    def __init__(self, raw: RawValue) -> None:
+        # The input is parsed here, not by the SDK, so a malformed start fails the workflow at once
+        # (in `run`) instead of failing its first task forever while holding the case's id.
+        self.malformed: str | None = None
+        try:
+            inp = workflow.payload_converter().from_payload(raw.payload, CaseInput)
+        except Exception as err:  # noqa: BLE001 - any decoding error is the sender's
+            inp, self.malformed = CaseInput(), str(err).splitlines()[0][:500]
         self.inp = inp
         self.state: CaseState | None = inp.state
         self.timeline = list(inp.timeline)
-        self.recent = list(inp.recent_command_ids)
-        self.recent_set = set(self.recent)
-        # Update handlers run concurrently; one command at a time keeps decide/append/evolve atomic.
+        self.known: dict[str, str] = dict(inp.known_commands)  # command id -> digest
+        self.forgot = inp.forgot_commands
+        # Update handlers run concurrently; one store step at a time keeps `after` exact.
         self.lock = asyncio.Lock()
         self.commands_this_run = 0
+        self.spent_timer: tuple[str, int] | None = None
+        # A reset gives the run a new random seed (also when its history is replayed), and may have
+        # cut off events the store holds: the case then reads them back before anything else.
+        self.resync = False
+        workflow.register_random_seed_callback(self._on_reset)
+
+    def _on_reset(self, _seed: int) -> None:
+        self.resync = True
 
     @workflow.run
-    async def run(self, inp: CaseInput) -> CaseState:
+    async def run(self, raw: RawValue) -> CaseState:
+        if self.malformed is not None:
+            raise ApplicationError(f"ServiceCase input is malformed: {self.malformed}", "malformed",
+                                   type="CommandRefused", non_retryable=True)
         if self.state is None:
-            if inp.open is None:
-                raise ApplicationError("ServiceCase needs an 'open' command as input", non_retryable=True)
-            opening = inp.open
-            if not opening.case_id:  # started by hand (e.g. the temporal CLI): the id names the case
-                opening = opening.model_copy(update={"case_id": case_id_of(workflow.info().workflow_id)})
-            await self._execute(opening, await self._load_terms(opening))
+            await self._open(self.inp.open)
         while not self._state.is_closed:
+            if self.resync:
+                await self._sync()
+                continue
             if self._should_continue_as_new():
                 # Let accepted commands finish, then carry everything to a fresh run.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(CaseInput(
-                    state=self.state, timeline=self.timeline[-TIMELINE_KEPT:],
-                    recent_command_ids=self.recent, limits=inp.limits))
+                    state=self.state, timeline=self.timeline[-TIMELINE_KEPT:], known_commands=self.known,
+                    forgot_commands=self.forgot, limits=self.inp.limits))
             await self._wait_for_change_or_deadline()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
+    async def _open(self, opening: OpenCase | None) -> None:
+        if opening is None:
+            raise ApplicationError("ServiceCase needs an 'open' command as input", "malformed",
+                                   type="CommandRefused", non_retryable=True)
+        # The workflow id names the case: a workflow may only ever write its own case's stream.
+        case_id = case_id_of(workflow.info().workflow_id)
+        if opening.case_id and opening.case_id != case_id:
+            raise ApplicationError(
+                f"open.case_id '{opening.case_id}' does not match the workflow id "
+                f"'{workflow.info().workflow_id}' (case {case_id})", "case_id_mismatch",
+                type="CommandRefused", non_retryable=True)
+        opening = opening.model_copy(update={"case_id": case_id})
+        await self._execute(opening, await self._load_terms(opening))  # a refusal ends the workflow
+
     async def _wait_for_change_or_deadline(self) -> None:
         """Sleep until the state changes or the case's next timer falls due, then send its command."""
         version = self._state.version
-        changed = lambda: self._state.version != version or self._should_continue_as_new()  # noqa: E731
+        changed = lambda: (self._state.version != version or self.resync  # noqa: E731
+                           or self._should_continue_as_new())
         timer = next_timer(self._state)
+        if timer is not None and self.spent_timer == (timer[1], version):
+            timer = None  # sent at this version already and it changed nothing: wait for a change
         if timer is None:
             await workflow.wait_condition(changed)
             return
@@ -99,12 +139,16 @@ class ServiceCaseWorkflow:
             extra["last_survey_at"] = await workflow.execute_activity_method(
                 FollowUpActivities.last_survey_at, LastSurvey(customer_id=self._state.customer.id),
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
-        due = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": str(workflow.uuid4()),
+        # The id comes from the case's own state, so a retried or replayed task sends the same command.
+        due = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": timer_command_id(kind, version),
                                                "actor": ENGINE, **extra})
         try:
             await self._execute(due)
-        except ApplicationError:
-            pass  # a command in the same instant moved the case on: its outcome stands
+        except ApplicationError as err:  # a command in the same instant moved the case on
+            workflow.logger.info("timer command refused", extra={"kind": kind, "reason": str(err)})
+        if self._state.version == version:
+            self.spent_timer = (kind, version)
+            workflow.logger.warning("timer command changed nothing", extra={"kind": kind, "version": version})
 
     @workflow.update(name=OPEN_UPDATE)
     async def open(self, cmd: OpenCase) -> CaseState:
@@ -129,8 +173,8 @@ class ServiceCaseWorkflow:
     def _validate(self, name: str, args: Sequence[RawValue]) -> None:
         # Runs before the update is written to history: a refusal here leaves no trace anywhere.
         cmd = self._parse(name, args)
-        if cmd.command_id in self.recent_set:
-            return
+        if self._known(cmd):
+            return  # a retry: answered with the case as it is
         if self.state is None:
             return  # still opening (its policy is being read): decided once the case is open
         if self._should_continue_as_new():
@@ -145,7 +189,17 @@ class ServiceCaseWorkflow:
             else:
                 decide(self.state, cmd, workflow.now())
         except CommandRefused as err:
-            raise refusal(err) from None
+            if self.forgot or self.resync:
+                return  # it may be a retry of a command this run no longer knows: the store decides
+            raise refusal(err.code, err.message) from None
+
+    def _known(self, cmd: Command) -> bool:
+        digest = self.known.get(cmd.command_id)
+        if digest is None:
+            return False
+        if digest not in ("", cmd.digest()):
+            raise reused(cmd.command_id, self.state.case_id if self.state else "?")
+        return True
 
     @workflow.query(name=STATE_QUERY)
     def get_state(self) -> CaseState | None:
@@ -164,41 +218,46 @@ class ServiceCaseWorkflow:
         # Counted on entry, before the lock, so validators see commands still waiting their turn.
         self.commands_this_run += 1
         async with self.lock:
-            if cmd.command_id in self.recent_set:
+            if self._known(cmd):
                 return self._state  # a retried command: applied once already
-            try:
-                # Decided again under the lock: another command may have moved the case since validation.
-                events = decide(self.state, cmd, workflow.now(), terms)
-            except CommandRefused as err:
-                raise refusal(err) from None
-            if not events:
-                return self._state
-            # A local activity: the append runs in this worker without a trip through the server's
-            # task queue (measured in bench/README.md); a retry stays idempotent by command id.
-            stored = await workflow.execute_local_activity_method(
-                CaseStoreActivities.append_events, AppendEvents(command_id=cmd.command_id, events=events),
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
-            version = self.state.version if self.state else 0
-            if stored == version:
-                # Older than the remembered window, but the store knew it: applied once, long ago.
-                self._remember(cmd.command_id)
-                return self._state
-            if stored != version + len(events):
-                raise ApplicationError(
-                    f"event store holds {stored} events for the case, the workflow expected "
-                    f"{version + len(events)}", "store_diverged", type="StoreDiverged")
-            for event in events:
-                self.state = evolve(self.state, event)
-                self.timeline.append(TimelineEntry(
-                    type=event.type, at=event.at, actor_id=event.actor.id, role=event.actor.role.value,
-                    stage=self.state.stage.value, command_id=event.command_id))
-            del self.timeline[:-TIMELINE_KEPT]
-            self._remember(cmd.command_id)
-            self._publish_search_attributes()
-            await self._notify([ev for ev in events if ev.type in NOTIFIED])
+            outcome = await self._store_step(cmd, terms)
+            if outcome.refusal is not None:
+                raise refusal(outcome.refusal.code, outcome.refusal.message)
             workflow.logger.info("command applied", extra={
-                "case_id": self.state.case_id, "command": cmd.kind, "stage": self.state.stage.value})
-            return self.state
+                "case_id": self._state.case_id, "command": cmd.kind, "stage": self._state.stage.value})  # type: ignore[attr-defined]
+            return self._state
+
+    async def _sync(self) -> None:
+        """Adopt what the store holds beyond this workflow's version (after a reset)."""
+        async with self.lock:
+            self.resync = False
+            await self._store_step(None)
+
+    async def _store_step(self, cmd: Command | None, terms: SlaTerms | None = None) -> Outcome:
+        case_id = self.state.case_id if self.state else cmd.case_id  # type: ignore[union-attr]
+        # A local activity: the step runs in this worker without a trip through the server's task
+        # queue (measured in bench/README.md). It may run again when this task is retried; the store
+        # answers a retry with what it stored the first time.
+        outcome = await workflow.execute_local_activity_method(
+            CaseStoreActivities.execute_command,
+            ExecuteCommand(case_id=case_id, command=cmd, now=workflow.now(), after=self._version, terms=terms),
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
+        self._adopt(outcome)
+        return outcome
+
+    def _adopt(self, outcome: Outcome) -> None:
+        if outcome.after != self._version:
+            # Cannot happen under the lock; a plain error fails the task (retried), never the case.
+            raise RuntimeError(f"store step answered after {outcome.after}, case at {self._version}")
+        for event in outcome.events:
+            self.state = evolve(self.state, event)
+            self.timeline.append(TimelineEntry(
+                type=event.type, at=event.at, actor_id=event.actor.id, role=event.actor.role.value,
+                stage=self.state.stage.value, command_id=event.command_id))
+            self._remember(event.command_id, event.command_digest)
+        if outcome.events:
+            del self.timeline[:-TIMELINE_KEPT]
+            self._publish_search_attributes()
 
     def _parse(self, name: str, args: Sequence[RawValue]) -> Command:
         model = COMMAND_TYPES.get(name)
@@ -215,20 +274,6 @@ class ServiceCaseWorkflow:
             raise ApplicationError(f"command '{name}' has a malformed payload: {err}",
                                    "malformed", type="CommandRefused") from None
 
-    async def _notify(self, events: list[Event]) -> None:
-        for i, ev in enumerate(events):
-            data = ev.model_dump(mode="json", exclude={"case_id", "command_id", "actor", "at", "recorded_at", "type"})
-            note = Notification(
-                idempotency_key=f"{ev.case_id}:{ev.command_id}:{ev.type}:{i}", case_id=ev.case_id, kind=ev.type,
-                at=ev.at, level=data.get("level"), owner=data.get("owner"), clock=data.get("clock"),
-                summary=f"case {ev.case_id}: {ev.type} {data}", details=data)
-            try:
-                await workflow.execute_activity_method(
-                    Notifier.notify, note, start_to_close_timeout=timedelta(seconds=15), retry_policy=NOTIFY_RETRY)
-            except ActivityError as err:
-                workflow.logger.error("notification not delivered", extra={"key": note.idempotency_key,
-                                                                            "error": str(err.cause)})
-
     def _publish_search_attributes(self) -> None:
         state = self._state
         workflow.upsert_search_attributes([
@@ -237,17 +282,23 @@ class ServiceCaseWorkflow:
             CASE_ESCALATION_LEVEL.value_set(state.escalation_level),
             CASE_SLA_BREACHED.value_set(bool(state.sla_breached))])
 
-    def _remember(self, command_id: str) -> None:
-        self.recent.append(command_id)
-        self.recent_set.add(command_id)
-        if len(self.recent) > RECENT_COMMAND_IDS:
-            self.recent_set.discard(self.recent.pop(0))
+    def _remember(self, command_id: str, digest: str) -> None:
+        if command_id in self.known:
+            return
+        self.known[command_id] = digest
+        if len(self.known) > KNOWN_COMMAND_IDS:
+            del self.known[next(iter(self.known))]
+            self.forgot = True
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
         return (self.commands_this_run >= self.inp.limits.max_commands_per_run
                 or info.get_current_history_length() >= self.inp.limits.max_history_events
                 or info.is_continue_as_new_suggested())
+
+    @property
+    def _version(self) -> int:
+        return self.state.version if self.state else 0
 
     @property
     def _state(self) -> CaseState:

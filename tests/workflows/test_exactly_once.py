@@ -1,0 +1,246 @@
+"""Exactly once for real: the store and the workflow never disagree, whatever the interleaving.
+
+Each test reproduces one of the observations of the exactly-once issue against the real dev server
+and a real SQLite store: many commands in flight on one case, a worker SIGKILLed mid-command, a
+`temporal workflow reset`, a workflow started by hand for another case, a command id reused, a
+malformed start. The expectation is always counted from what was sent, never from the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+from casework.client import CaseNotFound, CaseworkClient, CommandRefused
+from casework.config import temporal_binary
+from domain.commands import timer_command_id
+from domain.ids import workflow_id_for
+from domain.lifecycle import replay
+from tests.conftest import sqlite_store
+from tests.factory import AGENT, command, open_case
+from workflows.contract import WORKFLOW_TYPE, CaseInput
+
+BIN = Path(sys.executable).parent
+
+
+async def store_and_workflow_agree(engine_or_cases, store, case_id: str, timeout: float = 30.0) -> None:
+    """Every event the store holds for the case, the workflow holds too (same state, same version)."""
+    cases = getattr(engine_or_cases, "cases", engine_or_cases)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        stored = replay(store.history(case_id))
+        try:
+            held = await cases.state(case_id)
+        except CaseNotFound:  # a reset run re-opening the case: it holds nothing for a moment
+            held = None
+        if stored is not None and held is not None and held.model_dump() == stored.model_dump():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            assert held is not None, "the workflow holds no case"
+            assert held.version == stored.version, f"workflow at {held.version}, store at {stored.version}"
+            assert held.model_dump() == stored.model_dump()
+        await asyncio.sleep(0.2)
+
+
+def no_command_stored_twice(store, case_id: str) -> None:
+    """A command's events are stored once: no (command id, event type, clock) appears twice."""
+    seen = Counter((e.command_id, e.type, getattr(e, "clock", None), getattr(e, "threshold", None))
+                   for e in store.history(case_id))
+    doubled = {k: n for k, n in seen.items() if n > 1}
+    assert not doubled, f"stored more than once: {doubled}"
+
+
+async def test_fifty_commands_in_flight_on_one_case_are_each_stored_once(engine):
+    cid = (await engine.cases.open_case(open_case())).case_id
+    notes = [command("add_note", text=f"note {i}") for i in range(50)]
+    results = await asyncio.gather(*(engine.cases.send(cid, n) for n in notes), return_exceptions=True)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+
+    texts = sorted(e.text for e in engine.store.history(cid) if e.type == "NoteAdded")
+    assert texts == sorted(f"note {i}" for i in range(50))
+    await store_and_workflow_agree(engine, engine.store, cid)
+    # The case still takes commands afterwards (it was wedged with store_diverged before).
+    assert (await engine.cases.send(cid, command("respond", message="On it"))).stage.value == "response"
+    await store_and_workflow_agree(engine, engine.store, cid)
+
+
+async def test_concurrent_lifecycle_commands_are_decided_in_some_order_and_the_refused_leave_nothing(engine):
+    cid = (await engine.cases.open_case(open_case())).case_id
+    # Twenty closes and twenty responses at once: exactly one close wins, every later command is refused.
+    cmds = [command("close", reason="duplicate") for _ in range(20)]
+    cmds += [command("respond", message=f"r{i}") for i in range(20)]
+    results = await asyncio.gather(*(engine.cases.send(cid, c) for c in cmds), return_exceptions=True)
+    accepted = [c for c, r in zip(cmds, results) if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert [r for r in refused if not isinstance(r, CommandRefused)] == []
+    history = engine.store.history(cid)
+    assert sum(e.type == "CaseClosed" for e in history) == 1
+    stored_ids = {e.command_id for e in history}
+    assert {c.command_id for c in accepted} <= stored_ids
+    refused_ids = {c.command_id for c, r in zip(cmds, results) if isinstance(r, BaseException)}
+    assert not refused_ids & stored_ids
+    assert history[-1].type in ("CaseClosed", "SlaClockCancelled")  # nothing after the close
+    no_command_stored_twice(engine.store, cid)
+
+
+async def test_a_workflow_started_by_hand_cannot_write_into_another_case(engine):
+    victim = (await engine.cases.open_case(open_case())).case_id
+    before = [e.model_dump() for e in engine.store.history(victim)]
+    forged = open_case(case_id=victim)
+    handle = await engine.temporal.start_workflow(
+        WORKFLOW_TYPE, CaseInput(open=forged), id=workflow_id_for(str(uuid.uuid4())),
+        task_queue=engine.task_queue)
+    with pytest.raises(WorkflowFailureError) as err:
+        await asyncio.wait_for(handle.result(), 30)
+    assert isinstance(err.value.cause, ApplicationError)
+    assert "case_id_mismatch" in (err.value.cause.details or ()) or "does not match" in str(err.value.cause)
+    assert [e.model_dump() for e in engine.store.history(victim)] == before
+
+
+async def test_a_command_id_reused_for_another_command_is_refused(engine):
+    cid = (await engine.cases.open_case(open_case())).case_id
+    note = command("add_note", text="first")
+    await engine.cases.send(cid, note)
+    other = command("add_note", command_id=note.command_id, text="something else")
+    with pytest.raises(CommandRefused) as err:
+        await engine.cases.send(cid, other)
+    assert err.value.code == "command_id_reused"
+    kind_changed = command("respond", command_id=note.command_id, message="hello")
+    with pytest.raises(CommandRefused) as err:
+        await engine.cases.send(cid, kind_changed)
+    assert err.value.code == "command_id_reused"
+    # The same command again is a retry: applied once.
+    await engine.cases.send(cid, note)
+    assert [e.text for e in engine.store.history(cid) if e.type == "NoteAdded"] == ["first"]
+    assert (await engine.cases.state(cid)).stage.value == "intake"
+
+
+def test_the_store_refuses_a_reused_command_id_and_answers_a_retry_forever(store):
+    """Beyond any window a workflow carries: the store itself keeps every command id and digest."""
+    from datetime import UTC, datetime
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    opening = open_case(case_id="c-1")
+    assert store.execute("c-1", opening, now, 0).version == 1
+    first = command("add_note", text="one")
+    assert [e.type for e in store.execute("c-1", first, now, 1).events] == ["NoteAdded"]
+    for i in range(30):
+        store.execute("c-1", command("add_note", text=f"more {i}"), now, 2 + i)
+    again = store.execute("c-1", first, now, 32)  # retried much later: nothing new
+    assert again.refusal is None and again.events == []
+    reused = store.execute("c-1", command("add_note", command_id=first.command_id, text="two"), now, 32)
+    assert reused.refusal is not None and reused.refusal.code == "command_id_reused"
+    assert len(store.history("c-1")) == 32
+    # A timer's id is derived from the state it fired at: fired twice, it stores once.
+    tick = command("check_deadlines", actor=AGENT.model_copy(update={"id": "casework", "role": "system"}),
+                   command_id=timer_command_id("check_deadlines", 32))
+    first_tick = store.execute("c-1", tick, now, 32)
+    again_tick = store.execute("c-1", tick, now, first_tick.version)
+    assert again_tick.events == [] and len(store.history("c-1")) == first_tick.version
+    assert timer_command_id("check_deadlines", 32) == timer_command_id("check_deadlines", 32) != \
+        timer_command_id("check_deadlines", 33)
+
+
+async def test_a_malformed_start_fails_the_workflow_at_once(engine):
+    handle = await engine.temporal.start_workflow(
+        WORKFLOW_TYPE, RawValue(engine.temporal.data_converter.payload_converter.to_payloads(
+            [{"open": {"kind": "open", "subject": 42}}])[0]),
+        id=workflow_id_for(str(uuid.uuid4())), task_queue=engine.task_queue)
+    with pytest.raises(WorkflowFailureError) as err:
+        await asyncio.wait_for(handle.result(), 30)
+    assert "malformed" in str(err.value.cause)
+
+
+@pytest.mark.parametrize("text", ["nul\x00byte", "bell\x07", "escape\x1b[31m"])
+async def test_control_characters_are_refused_at_the_command_boundary(engine, text):
+    cid = (await engine.cases.open_case(open_case())).case_id
+    with pytest.raises((CommandRefused, ValueError)):
+        await engine.cases.send(cid, command("add_note", text=text))
+    # Also when a sender bypasses the Python models (any SDK sends JSON).
+    handle = engine.temporal.get_workflow_handle(workflow_id_for(cid))
+    payload = {"command_id": str(uuid.uuid4()), "actor": AGENT.model_dump(), "text": text}
+    with pytest.raises(Exception) as err:
+        await handle.execute_update("add_note", payload)
+    assert "control character" in str(err.value.cause if hasattr(err.value, "cause") else err.value)
+    assert [e.type for e in engine.store.history(cid) if e.type == "NoteAdded"] == []
+    # Tabs and line breaks are text.
+    await engine.cases.send(cid, command("add_note", text="line one\nline\ttwo"))
+
+
+async def test_after_a_reset_the_case_adopts_what_the_store_holds(engine):
+    cid = (await engine.cases.open_case(open_case())).case_id
+    for i in range(5):
+        await engine.cases.send(cid, command("add_note", text=f"before reset {i}"))
+    await engine.cases.send(cid, command("respond", message="On it"))
+    held = (await engine.cases.state(cid)).version
+    wf = workflow_id_for(cid)
+    proc = await asyncio.create_subprocess_exec(
+        temporal_binary(), "workflow", "reset", "--address", engine.temporal.service_client.config.target_host,
+        "--workflow-id", wf, "--type", "FirstWorkflowTask", "--reason", "test", "--yes",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    # The reset run replays only the opening; the store holds more, and the case must adopt it.
+    await store_and_workflow_agree(engine, engine.store, cid)
+    assert (await engine.cases.state(cid)).version == held
+    await engine.cases.send(cid, command("propose_solution", summary="Rebooted"))
+    await store_and_workflow_agree(engine, engine.store, cid)
+    no_command_stored_twice(engine.store, cid)
+
+
+async def test_a_worker_killed_with_many_commands_in_flight_loses_and_doubles_nothing(temporal_env, tmp_path):
+    """A real worker process SIGKILLed while thirty commands are in flight on one case."""
+    task_queue = f"kill-{uuid.uuid4()}"
+    env = {**os.environ, "CASEWORK_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+           "CASEWORK_DATA_DIR": str(tmp_path), "CASEWORK_TASK_QUEUE": task_queue,
+           "CASEWORK_PROJECTIONS": "false", "CASEWORK_LOG_FORMAT": "json"}
+
+    def start_worker() -> subprocess.Popen:
+        return subprocess.Popen([str(BIN / "casework"), "run"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    cases = CaseworkClient(temporal_env.client, task_queue)
+    worker = start_worker()
+    try:
+        cid = (await asyncio.wait_for(cases.open_case(open_case()), 60)).case_id
+        for round_ in range(3):
+            notes = [command("add_note", text=f"round {round_} note {i}") for i in range(30)]
+            sends = [asyncio.create_task(cases.send(cid, n)) for n in notes]
+            await asyncio.sleep(0.3 + 0.2 * round_)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            worker = start_worker()
+            results = await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 120)
+            assert [r for r in results if isinstance(r, BaseException)] == []
+        store = sqlite_store(tmp_path / "events.db")
+        texts = Counter(e.text for e in store.history(cid) if e.type == "NoteAdded")
+        assert texts == Counter(f"round {r} note {i}" for r in range(3) for i in range(30))
+        await store_and_workflow_agree(cases, store, cid)
+        no_command_stored_twice(store, cid)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def test_payload_json_of_a_timer_command_is_stable():
+    # Two decisions of the same timer at the same version carry the same id and digest.
+    sys_actor = {"id": "casework", "role": "system"}
+    a = command("attempt_callback", actor=sys_actor, command_id=timer_command_id("attempt_callback", 7),
+                last_survey_at="2026-01-01T00:00:00Z")
+    b = command("attempt_callback", actor=sys_actor, command_id=timer_command_id("attempt_callback", 7))
+    assert a.command_id == b.command_id and a.digest() == b.digest()
+    assert json.loads(json.dumps(a.model_dump(mode="json")))["kind"] == "attempt_callback"
