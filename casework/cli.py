@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from casework import report_cli
+from casework import notify_cli, report_cli
 from casework.client import CaseworkClient, CommandRefused, connect
 from casework.config import ConfigError, load_settings
 from casework.demo import drive
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{name.replace('_', '-')}", required=field.is_required(), choices=choices)
         common(p)
     report_cli.add_commands(sub)
+    notify_cli.add_commands(sub)
     rv = sub.add_parser("return-visits", help="key accounts' periodic return visits: list, schedule, pause, resume")
     rv.add_argument("action", choices=["list", "schedule", "pause", "resume"])
     rv.add_argument("--customer-id")
@@ -205,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"casework: invalid configuration: {err}", file=sys.stderr)
             return 2
         return 0
+    if args.verb == "notifications":  # the outbox alone: no Temporal
+        try:
+            return notify_cli.run(args)
+        except ConfigError as err:
+            print(f"casework: invalid configuration: {err}", file=sys.stderr)
+            return 2
     code = _client_command(args)
     # The Temporal client's native runtime threads can crash the interpreter's finalisation
     # ("PyGILState_Release ... finalizing", seen here once in a few hundred calls): the work is done

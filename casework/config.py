@@ -39,7 +39,15 @@ class Settings(BaseModel):
     projections: bool = True  # run the reporting projection inside the worker
     reporting_schema: str = "reporting"  # PostgreSQL schema of the reporting tables
     sla_policy: str = ""  # path of a TOML/YAML SLA policy; empty: the shipped default
+    # Notifications: the outbox follows the event store; its deliverer POSTs each one to the webhook.
+    notifications: bool = True  # run the outbox follower and deliverer inside the worker
     webhook_url: str = ""  # where notifications are POSTed as JSON; empty: log only
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)  # per request
+    notify_retry_initial_seconds: float = Field(default=2.0, gt=0)  # the first backoff, doubling
+    notify_retry_max_seconds: float = Field(default=900.0, gt=0)  # the longest wait between attempts
+    notify_give_up_hours: float = Field(default=24.0, gt=0)  # then the row is marked dead (kept)
+    notify_concurrency: int = Field(default=8, ge=1, le=256)  # deliveries in flight at once
+    outbox_schema: str = "outbox"  # PostgreSQL schema of the outbox
 
     @property
     def events_db(self) -> Path:
@@ -71,6 +79,15 @@ def reporting_env(settings: Settings) -> dict[str, str]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return sqlite_env(settings.data_dir / "reporting.db")
     return {**settings.store_env(), "POSTGRES_SCHEMA": settings.reporting_schema}
+
+
+def outbox_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing environment of the notification outbox: a file beside the event store
+    (SQLite), or a schema of its own (PostgreSQL)."""
+    if settings.event_store == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return sqlite_env(settings.data_dir / "outbox.db")
+    return {**settings.store_env(), "POSTGRES_SCHEMA": settings.outbox_schema}
 
 
 def load_settings(config_file: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import uuid
-from collections import Counter
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -42,14 +38,14 @@ async def skipping_env():
 
 
 class SlaEngine:
-    def __init__(self, env, store, task_queue, webhook="", reporting=None, policy=POLICY):
-        self.env, self.store, self.task_queue, self.webhook = env, store, task_queue, webhook
+    def __init__(self, env, store, task_queue, reporting=None, policy=POLICY):
+        self.env, self.store, self.task_queue = env, store, task_queue
         self.reporting, self.policy = reporting, policy
         self.cases = CaseworkClient(env.client, task_queue)
 
     def worker(self):
         return build_worker(self.env.client, self.store, self.task_queue, policy_path=self.policy,
-                            webhook_url=self.webhook, reporting=self.reporting)
+                            reporting=self.reporting)
 
     async def forward(self, case_id: str, duration: timedelta) -> None:
         await self.env.fast_forward(self.env.client.get_workflow_handle(workflow_id_for(case_id)), duration)
@@ -215,49 +211,6 @@ async def test_supervisors_find_breached_cases_through_search_attributes(sla):
                 break
             await asyncio.sleep(0.2)
     assert found == [workflow_id_for(cid)]
-
-
-class Receiver(BaseHTTPRequestHandler):
-    """A webhook receiver that fails the first delivery of every notification, then accepts."""
-
-    seen: Counter
-    accepted: list
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        key = self.headers["Idempotency-Key"]
-        assert key == body["idempotency_key"]
-        self.seen[key] += 1
-        status = 500 if self.seen[key] == 1 else 200
-        if status == 200 and key not in [k for k, _ in self.accepted]:
-            self.accepted.append((key, body))
-        self.send_response(status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-async def test_the_webhook_receives_each_notification_once_despite_a_failed_delivery(skipping_env, tmp_path):
-    handler = type("R", (Receiver,), {"seen": Counter(), "accepted": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sla = SlaEngine(skipping_env, sqlite_store(tmp_path / "events.db"), f"sla-{uuid.uuid4()}",
-                    webhook=f"http://127.0.0.1:{server.server_port}/casework")
-    try:
-        async with sla.worker():
-            cid = (await sla.cases.open_case(open_case())).case_id
-            await sla.forward(cid, timedelta(minutes=65))
-            await asyncio.sleep(2)  # the retried deliveries back off about a second
-    finally:
-        server.shutdown()
-
-    notifying = sla.events(cid, "SlaClockWarned", "SlaClockBreached", "CaseEscalated")
-    assert len(notifying) == 5  # three warnings, the breach, the escalation
-    assert len(handler.accepted) == len(notifying)
-    assert all(n == 2 for n in handler.seen.values())  # refused once, accepted once: never doubled
-    assert [b["kind"] for _, b in handler.accepted] == [e.type for e in notifying]
-    assert handler.accepted[-1][1]["owner"] == "lead-li"
 
 
 async def test_the_deadline_counts_business_hours_of_the_pinned_calendar(temporal_env, tmp_path):

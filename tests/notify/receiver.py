@@ -1,0 +1,150 @@
+"""A real webhook receiver on 127.0.0.1 that can be down, refuse, hang or accept, and remembers what
+it was sent; and a few notified events appended straight to the store."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from activities.notify import NOTIFIED, idempotency_key
+from domain.events import (
+    AppointmentBooked, CallbackAttempted, CaseDeEscalated, CaseEscalated, CaseOpened, NoteAdded,
+    RectificationRequired, SlaClockBreached, SlaClockStarted, SlaClockWarned,
+)
+from domain.model import Actor, Role
+from domain.store import CaseStore
+
+SUPERVISOR = Actor(id="sup-sam", role=Role.supervisor)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Receiver:
+    """`answer(key, nth)` gives the status for the nth request carrying `key` (1-based)."""
+
+    def __init__(self, port: int | None = None, answer: Callable[[str, int], int] = lambda key, nth: 200,
+                 delay: float = 0.0) -> None:
+        self.port = port or free_port()
+        self.answer, self.delay = answer, delay
+        self.seen: Counter[str] = Counter()
+        self.accepted: dict[str, dict] = {}
+        self.mismatched: list[tuple[str, str]] = []  # header key != body key
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/casework"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = self.headers["Idempotency-Key"]
+                with receiver.lock:
+                    if key != body.get("idempotency_key"):
+                        receiver.mismatched.append((key, body.get("idempotency_key")))
+                    receiver.seen[key] += 1
+                    status = receiver.answer(key, receiver.seen[key])
+                time.sleep(receiver.delay)
+                if status == 200:
+                    with receiver.lock:
+                        receiver.accepted.setdefault(key, body)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+class Hanging:
+    """A receiver that takes connections and never answers (a dead process behind a live socket)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/casework"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _base(case_id: str, command_id: str, at: datetime, actor: Actor = SUPERVISOR) -> dict:
+    return {"case_id": case_id, "command_id": command_id, "actor": actor, "at": at, "recorded_at": at}
+
+
+def open_a_case(store: CaseStore) -> str:
+    case_id, at = str(uuid.uuid4()), datetime.now(UTC)
+    store.append(f"open-{case_id}", [CaseOpened(
+        **_base(case_id, f"open-{case_id}", at, Actor(id="agent-alice", role=Role.agent)), source=None,
+        customer={"id": "cust-1", "name": "Wang Fang"}, channel="email", category="fault", priority="normal",
+        subject="Printer offline", description="The office printer does not answer.")])
+    return case_id
+
+
+def notified_round(store: CaseStore, case_id: str) -> None:
+    """One round of every notified event type on a case, each appended as its own command, with two
+    that are not notified (a clock start, a note): seven notifications."""
+    at, due = datetime.now(UTC), datetime.now(UTC) + timedelta(hours=1)
+    clock = f"resolution-{uuid.uuid4().hex[:6]}"
+
+    def make(cls, **fields):
+        return cls(**_base(case_id, str(uuid.uuid4()), at), **fields)
+
+    steps = [
+        make(SlaClockStarted, clock=clock, target=timedelta(hours=1), due=due),
+        make(SlaClockWarned, clock=clock, share=0.75, due=due),
+        make(SlaClockBreached, clock=clock, due=due),
+        make(CaseEscalated, level=1, level_name="team_lead", owner="lead-li", cause="supervisor",
+             reason="customer called twice"),
+        make(AppointmentBooked, appointment={"at": at + timedelta(days=1), "place": "Floor 3",
+                                             "need": "replace the NIC"}),
+        make(NoteAdded, text="spare part ordered"),
+        make(RectificationRequired, reason="label missing on the unit"),
+        make(CallbackAttempted, attempt=1, channel="survey_request", next_due=at + timedelta(days=2)),
+        make(CaseDeEscalated, level=0, level_name="agent", owner="agent-alice", reason="back on track"),
+    ]
+    for event in steps:
+        store.append(event.command_id, [event])
+
+
+PER_ROUND = 7
+
+
+def expected_keys(store: CaseStore, *case_ids: str) -> set[str]:
+    return {idempotency_key(cid, version) for cid in case_ids
+            for version, event in enumerate(store.history(cid), start=1) if event.type in NOTIFIED}
