@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import ValidationError
 
-from domain.calendar import holidays_from_ics
+from casework.calendars import SOURCES, CalendarSourceError, china_days, ics_days
 from domain.sla import SlaPolicy
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policies" / "default.toml"
@@ -29,16 +31,74 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
         raise PolicyError(f"SLA policy {path} does not parse: {err}") from None
     for name, cal in (raw.get("calendars") or {}).items():
-        ics = cal.pop("holidays_ics", None) if isinstance(cal, dict) else None
-        if ics:
-            ics_path = (path.parent / ics).resolve()
-            try:
-                cal["holidays"] = [*cal.get("holidays", []), *holidays_from_ics(ics_path.read_text())]
-            except OSError as err:
-                raise PolicyError(f"SLA policy {path}: calendars.{name}.holidays_ics {ics_path}: "
-                                  f"{err.strerror}") from None
+        if isinstance(cal, dict):
+            _fill_calendar(path, name, cal)
     try:
         return SlaPolicy.model_validate(raw)
     except ValidationError as err:
         raise PolicyError(f"SLA policy {path}: " + "; ".join(
             f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors())) from None
+
+
+# Options of a calendar entry that say where its dates come from; read here, when the policy loads,
+# and replaced by the dates themselves (see casework/calendars.py for the ICS rules).
+CALENDAR_OPTIONS = ("holidays_source", "source_years", "holidays_ics", "workdays_ics")
+
+
+def _fill_calendar(path: Path, name: str, cal: dict) -> None:
+    """Replace a calendar entry's source options by the holidays, make-up days and closures they give."""
+    where = f"SLA policy {path}: calendars.{name}"
+    options = {key: cal.pop(key) for key in CALENDAR_OPTIONS if key in cal}
+    if not options:
+        return
+    years = options.get("source_years")
+    if years is not None and not {"holidays_source", "holidays_ics", "workdays_ics"} & options.keys():
+        raise PolicyError(f"{where}.source_years: no holidays_source, holidays_ics or workdays_ics to read")
+    if years is not None:
+        if not (isinstance(years, list) and len(years) == 2 and all(type(y) is int for y in years)
+                and years[0] <= years[1]):
+            raise PolicyError(f"{where}.source_years: give [first, last] years, got {years!r}")
+        years = (years[0], years[1])
+    try:
+        zone = ZoneInfo(str(cal.get("timezone", "UTC")))
+    except (ValueError, KeyError, OSError):
+        zone = ZoneInfo("UTC")  # the calendar's own validation names the bad zone
+    found: dict[str, list] = {"holidays": [], "workdays": [], "closures": []}
+    sources: list[str] = []
+    coverages: list[tuple[date, date]] = []
+    source = options.get("holidays_source")
+    if source is not None:
+        if source not in SOURCES:
+            raise PolicyError(f"{where}.holidays_source: unknown source {source!r} (known: {', '.join(SOURCES)})")
+        try:
+            days, coverage, described = china_days(years)
+        except CalendarSourceError as err:
+            raise PolicyError(f"{where}.holidays_source: {err}") from None
+        found["holidays"] += days.holidays
+        found["workdays"] += days.workdays
+        coverages.append(coverage)
+        sources.append(described)
+    for key, as_workdays in (("holidays_ics", False), ("workdays_ics", True)):
+        if options.get(key) is None:
+            continue
+        ics_path = (path.parent / str(options[key])).resolve()
+        try:
+            days = ics_days(ics_path.read_text(encoding="utf-8"), zone, years, workdays=as_workdays)
+        except OSError as err:
+            raise PolicyError(f"{where}.{key} {ics_path}: {err.strerror}") from None
+        except (CalendarSourceError, UnicodeDecodeError) as err:
+            raise PolicyError(f"{where}.{key} {ics_path}: {err}") from None
+        found["holidays"] += days.holidays
+        found["workdays"] += days.workdays
+        found["closures"] += days.closures
+        if years is not None:
+            coverages.append((date(years[0], 1, 1), date(years[1], 12, 31)))
+        sources.append(f"{options[key]} ({key}" + (f", {years[0]}-{years[1]})" if years else ")"))
+    for key, values in found.items():
+        if values:
+            given = cal.get(key, [])
+            cal[key] = [*(given if isinstance(given, list) else [given]), *values]
+    if sources:
+        cal["source"] = "; ".join([*filter(None, [cal.get("source")]), *sources])
+    if coverages:
+        cal["coverage"] = (max(c[0] for c in coverages), min(c[1] for c in coverages))

@@ -35,7 +35,7 @@ def test_holidays_come_from_an_ics_file_beside_the_policy(tmp_path):
     (tmp_path / "cn.ics").write_text("BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261001\n"
                                      "DTEND;VALUE=DATE:20261004\nEND:VEVENT\nEND:VCALENDAR\n")
     policy = tmp_path / "policy.toml"
-    policy.write_text(DEFAULT_POLICY.read_text().replace('holidays = []', 'holidays_ics = "cn.ics"'))
+    policy.write_text(DEFAULT_POLICY.read_text().replace('holidays_source = "cn"', 'holidays_ics = "cn.ics"'))
     business = load_policy(policy).calendars["business"]
     assert [str(d) for d in business.holidays] == ["2026-10-01", "2026-10-02", "2026-10-03"]
     with pytest.raises(PolicyError, match="holidays_ics"):
