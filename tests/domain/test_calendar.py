@@ -231,3 +231,32 @@ def test_absurd_amounts_end_at_forever_instead_of_failing():
     assert add_business_time(OFFICE, at(2026, 1, 5, 9), timedelta(days=999_999_999)) == FOREVER
     due = add_business_time(BERLIN_OFFICE, utc(2026, 1, 5, 8), timedelta(hours=100_000))
     assert business_time_between(BERLIN_OFFICE, utc(2026, 1, 5, 8), due) == timedelta(hours=100_000)
+
+
+def test_a_closure_in_an_otherwise_regular_week_is_not_skipped_over():
+    cal = BusinessCalendar(hours={d: ["09:00-17:00"] for d in WEEKDAYS[:5]},
+                           closures=[{"start": utc(2026, 1, 14, 10), "end": utc(2026, 1, 14, 12)}])
+    # 80 h from Mon 5 Jan 09:00 would end Fri 16 Jan 17:00; the 2 h closure moves it to Mon 19 Jan 11:00.
+    assert add_business_time(cal, utc(2026, 1, 5, 9), timedelta(hours=80)) == utc(2026, 1, 19, 11)
+    assert business_time_between(cal, utc(2026, 1, 5, 0), utc(2026, 1, 19, 0)) == timedelta(hours=78)
+    # A closure over weeks: 1-20 Feb 2026 (Sun to Fri) closed; Mon 26 Jan 09:00 + 80 h: 40 h that
+    # week, then Mon 23 Feb 09:00 + 40 h -> Fri 27 Feb 17:00.
+    long = BusinessCalendar(hours={d: ["09:00-17:00"] for d in WEEKDAYS[:5]},
+                            closures=[{"start": utc(2026, 2, 1, 0), "end": utc(2026, 2, 21, 0)}])
+    assert add_business_time(long, utc(2026, 1, 26, 9), timedelta(hours=80)) == utc(2026, 2, 27, 17)
+
+
+def test_weeks_with_a_change_of_time_are_not_skipped_as_ordinary_weeks():
+    always = BusinessCalendar(timezone="Europe/Berlin", always_open=True)
+    # March 2026 in Berlin has 31 days less the hour skipped on the 29th; October one hour more.
+    march, april = datetime(2026, 3, 1, tzinfo=BERLIN), datetime(2026, 4, 1, tzinfo=BERLIN)
+    assert business_time_between(always, march, april) == timedelta(hours=31 * 24 - 1)
+    assert add_business_time(always, march, timedelta(hours=31 * 24 - 1)) == april
+    october, november = datetime(2026, 10, 1, tzinfo=BERLIN), datetime(2026, 11, 1, tzinfo=BERLIN)
+    assert business_time_between(always, october, november) == timedelta(hours=31 * 24 + 1)
+    # Wed 23-24 and Sun 01:30-03:30: March-April 2026 has 9 Wednesdays (9 h) and 9 Sundays, 2 h each
+    # but 29 Mar, when 02:00-03:00 does not exist (1 h): 26 h.
+    sparse = BusinessCalendar(timezone="Europe/Berlin", hours={"wed": ["23:00-24:00"], "sun": ["01:30-03:30"]})
+    may = datetime(2026, 5, 1, tzinfo=BERLIN)
+    assert business_time_between(sparse, march, may) == timedelta(hours=26)
+    assert add_business_time(sparse, march, timedelta(hours=26)) == datetime(2026, 4, 30, 0, tzinfo=BERLIN)
