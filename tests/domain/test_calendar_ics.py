@@ -197,3 +197,11 @@ def test_a_runaway_rule_is_refused(monkeypatch):
             "RRULE:FREQ=HOURLY;COUNT=11\nEND:VEVENT\nEND:VCALENDAR\n")
     with pytest.raises(calendars.CalendarSourceError, match="more than 10 occurrences"):
         ics_days(text, BERLIN, None)
+
+
+def test_closures_can_be_written_by_hand_and_need_a_zone(tmp_path):
+    table = 'closures = [{ start = 2026-03-04T14:00:00+01:00, end = 2026-03-04T18:00:00+01:00, note = "move" }]\n'
+    cal = load_policy(policy_with(tmp_path, table)).calendars["berlin"]
+    assert business_time_between(cal, b(2026, 3, 4), b(2026, 3, 5)) == timedelta(hours=5)
+    with pytest.raises(PolicyError, match=r"calendars\.berlin\.closures\.0\.start"):
+        load_policy(policy_with(tmp_path, table.replace("14:00:00+01:00", "14:00:00")))
