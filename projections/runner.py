@@ -1,13 +1,18 @@
 """Following the event store into the reporting tables, and rebuilding them from the events.
 
 The SQLite event store has no subscription, so the runner polls the notification log; the same
-loop serves PostgreSQL. Exactly-once comes from the view: rows and position commit together.
+loop serves PostgreSQL. Exactly-once comes from the view: rows and position commit together, and a
+batch commits only if the position is still the one it was read after (a compare-and-set), so two
+runners, or a runner and a rebuild's swap, cannot both apply the same events. On top of that a
+lease (projections/lease.py) keeps a second runner on standby rather than racing the first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,9 +20,10 @@ import structlog
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from domain.events import EVENT_ADAPTER, Event
+from domain.events import EVENT_ADAPTER
 from domain.store import CaseStore
-from projections.view import PostgresReportView, ReportView, SQLiteReportView
+from projections.lease import POSTGRES, ProjectionBusy, holding, lease_for, postgres_ddl_lock
+from projections.view import Batch, PostgresReportView, ReportView, SQLiteReportView, StalePosition
 
 log = structlog.get_logger("casework.projections")
 PROJECTION_NAME = "casereports"
@@ -27,12 +33,17 @@ REBUILD_PREFIX = "rebuild_"
 def open_view(env: dict[str, str], prefix: str = "") -> ReportView:
     """The reporting view for an eventsourcing environment (SQLITE_DBNAME=..., or POSTGRES_*)."""
     factory = InfrastructureFactory.construct(Environment(PROJECTION_NAME, env))
-    postgres = env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
+    postgres = env.get("PERSISTENCE_MODULE") == POSTGRES
     cls = type("View", (PostgresReportView if postgres else SQLiteReportView,), {"prefix": prefix})
-    if postgres:
-        with factory.datastore.transaction(commit=True) as c:  # type: ignore[attr-defined]
-            c.execute(f'CREATE SCHEMA IF NOT EXISTS "{factory.datastore.schema}"')  # type: ignore[attr-defined]
-    return factory.tracking_recorder(cls)  # type: ignore[return-value]
+    if not postgres:
+        view = factory.tracking_recorder(cls)
+    else:
+        with postgres_ddl_lock(env):  # two processes starting together must not race CREATE ... IF NOT EXISTS
+            with factory.datastore.transaction(commit=True) as c:  # type: ignore[attr-defined]
+                c.execute(f'CREATE SCHEMA IF NOT EXISTS "{factory.datastore.schema}"')  # type: ignore[attr-defined]
+            view = factory.tracking_recorder(cls)
+    view.env = dict(env)
+    return view  # type: ignore[return-value]
 
 
 @dataclass
@@ -49,55 +60,134 @@ class ReportProjection:
         self.view = view
         self.batch_size = batch_size
         self.upstream = upstream or store.name  # the tracking row's name
+        self.refused = 0  # batches another writer beat us to (read again, nothing written)
+        self.failed = 0  # steps that raised (logged, retried after a pause)
 
     def position(self) -> int:
         return self.view.max_tracking_id(self.upstream) or 0  # type: ignore[attr-defined]
 
-    def _next(self, after: int, limit: int) -> list[tuple[Event, int]]:
+    def _next(self, after: int, limit: int) -> Batch:
         notifications = self.store.recorder.select_notifications(after, limit, inclusive_of_start=False)
         return [(EVENT_ADAPTER.validate_python(self.store.mapper.to_domain_event(n).fact), n.id)
                 for n in notifications]
 
     def step(self) -> int:
-        """Apply the next batch; returns how many events it applied."""
-        batch = self._next(self.position(), self.batch_size)
-        if batch:
-            self.view.apply_batch(batch, self.upstream)
-        return len(batch)
+        """Apply the next batch; returns how many events it applied (0: caught up).
 
-    def catch_up(self) -> int:
+        A batch another writer moved the position under is refused by the view, untouched; that is
+        a lost race, not a fault: read again from the new position.
+        """
+        while True:
+            after = self.position()
+            batch = self._next(after, self.batch_size)
+            if not batch:
+                return 0
+            try:
+                self.view.apply_batch(batch, self.upstream, after=after)
+            except StalePosition as lost:
+                self.refused += 1
+                log.debug("projection_batch_refused", upstream=self.upstream, read_after=after,
+                          position=lost.position)
+                continue
+            return len(batch)
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Apply batches until caught up with the log (or, given `until`, at least to that position:
+        a bound, so catching up ends while events keep being appended)."""
         total = 0
-        while applied := self.step():
+        while (until is None or self.position() < until) and (applied := self.step()):
             total += applied
         return total
 
-    def run(self, stop: threading.Event, idle_seconds: float = 0.2) -> None:
-        log.info("projection_started", upstream=self.upstream, position=self.position())
-        while not stop.is_set():
-            try:
-                if not self.step():
-                    stop.wait(idle_seconds)
-            except Exception:  # noqa: BLE001 - a bad moment (locked DB) must not end the runner
-                log.exception("projection_step_failed")
-                stop.wait(1.0)
+    def head(self) -> int:
+        return self.store.recorder.max_notification_id() or 0
+
+    def run(self, stop: threading.Event, idle_seconds: float = 0.2, exclusive: bool = True,
+            standby: bool = True, standby_seconds: float = 1.0, lease_check_seconds: float = 5.0) -> None:
+        """Follow the event store until `stop` is set.
+
+        `exclusive`: hold the projection's lease while applying; while another runner holds it, wait
+        on standby (log `projection_standby` once, naming the holder) and take over when it lets go;
+        with `standby=False`, raise ProjectionBusy instead. Without the lease (exclusive=False) the
+        compare-and-set alone keeps it exactly once; the runners then just race for batches.
+        """
+        lease = lease_for(self.view.env, "run") if exclusive else None
+        held, next_check, announced = lease is None, 0.0, False
+        log.info("projection_started", upstream=self.upstream, position=self.position(), exclusive=exclusive)
+        try:
+            while not stop.is_set():
+                try:
+                    if lease is not None and not held:
+                        if not lease.try_acquire():
+                            if not standby:
+                                raise ProjectionBusy(f"another runner holds the reporting projection "
+                                                     f"({lease.where}: {lease.holder()})")
+                            if not announced:
+                                log.warning("projection_standby", lease=lease.where, holder=lease.holder(),
+                                            message="another runner holds the reporting projection; "
+                                                    "waiting to take over when it stops")
+                                announced = True
+                            stop.wait(standby_seconds)
+                            continue
+                        held, announced = True, False
+                        next_check = time.monotonic() + lease_check_seconds
+                        log.info("projection_lease_acquired", lease=lease.where, position=self.position())
+                    if lease is not None and time.monotonic() >= next_check:
+                        next_check = time.monotonic() + lease_check_seconds
+                        if not lease.held():  # the compare-and-set still guards what we write
+                            lease.release()
+                            held = False
+                            log.warning("projection_lease_lost", lease=lease.where)
+                            continue
+                    if not self.step():
+                        stop.wait(idle_seconds)
+                except ProjectionBusy:
+                    raise
+                except Exception:  # noqa: BLE001 - a bad moment (locked DB) must not end the runner
+                    self.failed += 1
+                    log.exception("projection_step_failed")
+                    stop.wait(1.0)
+        finally:
+            if lease is not None:
+                lease.release()
 
     def lag(self) -> Lag:
-        position, head = self.position(), self.store.recorder.max_notification_id() or 0
+        position, head = self.position(), self.head()
         behind = self._next(position, 1)
         seconds = (datetime.now(UTC) - behind[0][0].recorded_at).total_seconds() if behind else 0.0
         return Lag(events_behind=head - position, seconds_behind=max(seconds, 0.0), position=position, head=head)
 
 
 def rebuild(store: CaseStore, env: dict[str, str], batch_size: int = 2000) -> int:
-    """Build the reporting tables afresh from every event, beside the live ones, then swap them in."""
-    fresh = open_view(env, prefix=REBUILD_PREFIX)
-    name = f"{store.name}:rebuild"
-    fresh.drop_report_tables(name)
-    fresh.create_report_tables()
-    applied = ReportProjection(store, fresh, batch_size, upstream=name).catch_up()
-    fresh.swap_in(name, store.name)
-    log.info("projection_rebuilt", events=applied)
-    return applied
+    """Build the reporting tables afresh from every event, beside the live ones, then swap them in.
+
+    Live runners keep applying meanwhile. The swap takes the last events into the rebuilt tables in
+    its own transaction, under the live position's write lock, so that after it the live tables and
+    position are exactly the rebuild's; a live batch caught in between is refused and read again.
+    One rebuild at a time (a second waits for the first). Returns the events applied.
+    """
+    with holding(lease_for(env, "rebuild"), on_wait=lambda lease: log.warning(
+            "projection_rebuild_waiting", lease=lease.where, holder=lease.holder(),
+            message="another rebuild of the reporting tables is running; waiting for it to finish")):
+        fresh = open_view(env, prefix=REBUILD_PREFIX)
+        name = f"{store.name}:rebuild"
+        with (postgres_ddl_lock(env) if env.get("PERSISTENCE_MODULE") == POSTGRES else _nothing()):
+            fresh.drop_report_tables(name)
+            fresh.create_report_tables()
+        projection = ReportProjection(store, fresh, batch_size, upstream=name)
+        applied = 0
+        for _ in range(5):  # chase the head while it moves; what is left goes into the swap
+            applied += projection.catch_up(until=projection.head())
+            if projection.head() - projection.position() <= batch_size:
+                break
+        late, position = fresh.swap_in(name, store.name, projection._next, projection.head, batch_size)
+    log.info("projection_rebuilt", events=applied + late, applied_in_swap=late, position=position)
+    return applied + late
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def wait_until_caught_up(projection: ReportProjection, timeout: float = 30.0) -> None:

@@ -115,5 +115,5 @@ def test_replaying_an_applied_batch_is_refused_and_counts_nothing_twice(projecte
     before = snapshot()
     batch = projection._next(0, 10)
     with pytest.raises(IntegrityError):  # the rows or the tracking position refuse it; all rolls back
-        view.apply_batch(batch, projection.upstream)
+        view.apply_batch(batch, projection.upstream, after=0)
     assert snapshot() == before
