@@ -118,7 +118,7 @@ class CaseworkClient:
         # No running case: unknown, or closed — perhaps by this very command, whose answer was lost.
         # Its outcome is in the closed run's history; polling it needs no worker (a query would).
         try:
-            return await handle.get_update_handle(update_id).result(result_type=CaseState, rpc_timeout=UPDATE_POLL)
+            return await handle.get_update_handle(update_id, result_type=CaseState).result(rpc_timeout=UPDATE_POLL)
         except WorkflowUpdateFailedError as err:
             raise _refusal(err) from None
         except RPCError as err:
@@ -130,7 +130,7 @@ class CaseworkClient:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise CaseNotFound(case_id) from None
             raise
-        raise CommandRefused("case_closed", f"command '{kind}' refused: case {case_id} is closed")
+        raise CommandRefused("case_closed", f"command '{kind}' refused: case {case_id} is in stage 'closed'")
 
     async def state(self, case_id: str) -> CaseState:
         state = await self._state_or_none(case_id)

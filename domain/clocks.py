@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from domain import events as e
 from domain.calendar import add_business_time, business_time_between
+from domain.clock_catalogue import BY_NAME, OPENING_CLOCKS
 from domain.escalation import escalation_for
 from domain.model import CaseState, Clock, Stage
 from domain.sla import SlaTerms
@@ -45,7 +46,7 @@ def opening_events(base: dict, terms: SlaTerms) -> list[e.Event]:
     return [e.SlaPolicyPinned(**base, terms=terms),
             *(e.SlaClockStarted(**base, clock=name, target=terms.targets[name],
                                 due=add_business_time(terms.calendar, at, terms.targets[name]))
-              for name in ("first_response", "resolution"))]
+              for name in OPENING_CLOCKS)]
 
 
 def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) -> list[e.Event]:
@@ -59,9 +60,10 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
         out.extend(e.SlaClockMet(**base, clock=n, late=clocks[n].breached_at is not None)
                    for n in names if n in clocks and clocks[n].active)
 
-    def resume(name: str, reason: str) -> None:
+    def resume(name: str, reason: str, from_states: tuple[str, ...] = ("paused",)) -> None:
+        # A paused clock resumes when the wait ends; a met one only when the case reopens.
         c = clocks.get(name)
-        if c is not None and c.state in ("paused", "met"):
+        if c is not None and c.state in from_states:
             due = add_business_time(terms.calendar, at, c.target - _elapsed_until_stop(terms, c, at))
             out.append(e.SlaClockResumed(**base, clock=name, due=due, reason=reason))
 
@@ -82,28 +84,32 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
             waiting = "next_response" in clocks and clocks["next_response"].active
             if first_done and not waiting and after.stage not in (Stage.solution, Stage.follow_up):
                 target = terms.targets["next_response"]
-                out.append(e.SlaClockStarted(**base, clock="next_response", target=target,
+                cycle = clocks["next_response"].cycle + 1 if "next_response" in clocks else 1
+                out.append(e.SlaClockStarted(**base, clock="next_response", target=target, cycle=cycle,
                                              due=add_business_time(terms.calendar, at, target)))
         case e.SolutionProposed() | e.SolutionRevised():
             meet("first_response", "next_response", "resolution", AGREED_REPLY)
         case e.SolutionRejected():
-            resume("resolution", "solution rejected: case reopened")
+            resume("resolution", "solution rejected: case reopened", ("paused", "met"))
         case e.CaseClosed():
             out.extend(e.SlaClockCancelled(**base, clock=n, reason=f"case closed ({fact.reason.value})")
                        for n, c in sorted(clocks.items()) if c.active)
     return out
 
 
-def retarget_events(state: CaseState, base: dict, terms: SlaTerms) -> list[e.Event]:
-    """Pin new terms; every active clock keeps the business time it has used and gets the new target."""
+def retarget_events(state: CaseState, base: dict, terms: SlaTerms, reason: str = "") -> list[e.Event]:
+    """Pin new terms; every clock the policy sets keeps the business time it has used and gets the
+    new target. A met clock stays met, with the target it will resume on should the case reopen;
+    a cancelled clock is history; an agreed reply time is a promise, not the policy's to change."""
     at, out = base["at"], [e.SlaPolicyPinned(**base, terms=terms)]
     for name, c in sorted(state.clocks.items()):
-        if not c.active:
+        if c.state == "cancelled" or BY_NAME[name].policy_field is None or name not in terms.targets:
             continue
         elapsed = _elapsed_until_stop(state.sla, c, at)  # measured on the calendar it ran under
         target = terms.targets[name]
         due = add_business_time(terms.calendar, at, target - elapsed) if c.state == "running" else None
-        out.append(e.SlaClockRetargeted(**base, clock=name, target=target, elapsed=elapsed, due=due))
+        out.append(e.SlaClockRetargeted(**base, clock=name, target=target, elapsed=elapsed, due=due,
+                                        reason=reason))
     return out
 
 
@@ -128,7 +134,7 @@ def pending_deadlines(state: CaseState) -> list[tuple[datetime, str, float | Non
     for name, c in sorted(state.clocks.items()):
         if c.state != "running":
             continue
-        if name != AGREED_REPLY:
+        if BY_NAME[name].warns:
             found += [(time_when(terms, c, c.target * share), name, share)
                       for share in terms.warn_at if share not in c.warned]
         if c.breached_at is None and c.due is not None:
@@ -141,17 +147,19 @@ def next_deadline(state: CaseState) -> datetime | None:
     return pending[0][0] if pending else None
 
 
-def passing_time_events(state: CaseState, base: dict, now: datetime) -> list[e.Event]:
-    """Warnings and breaches now due, in the order they fell due, each escalating where the policy says.
+def passing_time_events(state: CaseState, base: dict, now: datetime, inclusive: bool = True) -> list[e.Event]:
+    """Warnings and breaches due by `now` (or strictly before it), in the order they fell due, each
+    escalating where the policy says.
 
     An event's `at` is the moment it fell due, so a late wake-up (a worker was down) still records
-    the true time of the breach.
+    the true time of the breach. Before a command, only what fell due strictly before its instant:
+    a response exactly at the due instant meets its clock.
     """
     terms = state.sla
     out: list[e.Event] = []
     current = state
     for when, name, share in pending_deadlines(state):
-        if when > now:
+        if when > now or (when == now and not inclusive):
             break
         at = {**base, "at": when}
         c = current.clocks[name]
@@ -181,7 +189,7 @@ def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
             return state.model_copy(update={"sla": event.terms})
         case e.SlaClockStarted():
             clocks[event.clock] = Clock(name=event.clock, target=event.target, started_at=event.at,
-                                        running_since=event.at, due=event.due)
+                                        running_since=event.at, due=event.due, cycle=event.cycle)
         case e.SlaClockPaused():
             c = clocks[event.clock]
             clocks[event.clock] = c.model_copy(update={
@@ -202,13 +210,19 @@ def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
             c = clocks[event.clock]
             clocks[event.clock] = c.model_copy(update={"warned": [*c.warned, event.share]})
         case e.SlaClockBreached():
-            clocks[event.clock] = clocks[event.clock].model_copy(update={"breached_at": event.at})
+            c = clocks[event.clock]
+            clocks[event.clock] = c.model_copy(update={"breached_at": event.at})
+            # Kept apart from the clock, so that a later cycle of it cannot wipe the breach.
+            return state.model_copy(update={"clocks": clocks, "breaches": [*state.breaches, f"{c.name}#{c.cycle}"]})
         case e.SlaClockMet() | e.SlaClockCancelled():
             c = clocks[event.clock]
+            # A stopped clock stops counting its pause too (a closed case's wait is over).
+            waited = event.at - c.paused_since if c.paused_since else timedelta(0)
             clocks[event.clock] = c.model_copy(update={
                 "state": "met" if isinstance(event, e.SlaClockMet) else "cancelled",
                 "met_at": event.at if isinstance(event, e.SlaClockMet) else None,
-                "elapsed_before": _elapsed_until_stop(terms, c, event.at), "running_since": None})
+                "elapsed_before": _elapsed_until_stop(terms, c, event.at), "running_since": None,
+                "paused_since": None, "paused_total": c.paused_total + waited})
         case e.CaseEscalated() | e.CaseDeEscalated():
             changes = {"escalation_level": event.level, "escalation_level_name": event.level_name,
                        "escalation_acknowledged": False}

@@ -8,12 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, TypeAdapter, model_validator
 
-from domain.model import Actor, Category, Channel, ClosureReason, Customer, Frozen, Priority, SourceRef
+from domain.model import Actor, Category, Channel, ClosureReason, Customer, Frozen, Instant, Priority, SourceRef
 
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 
@@ -39,7 +38,7 @@ class Command(Frozen):
     command_id: str = Field(min_length=1, max_length=200)
     actor: Actor
     # When it happened, if the sender knows better than the engine's clock (imports, offline agents).
-    occurred_at: datetime | None = None
+    occurred_at: Instant | None = None
     # Fields that are not the sender's intent (read by the engine just before deciding): a retry may
     # carry another value and is still the same command.
     NOT_INTENT: ClassVar[frozenset[str]] = frozenset()
@@ -185,7 +184,7 @@ class AgreeReplyTime(Command):
     """A complaint that cannot be solved at once: the reply time agreed with the customer."""
 
     kind: Literal["agree_reply_time"] = "agree_reply_time"
-    reply_by: datetime
+    reply_by: Instant
     note: str = Field(default="", max_length=20_000)
 
 
@@ -193,7 +192,7 @@ class BookAppointment(Command):
     """Book an on-site appointment: time, place and need; the customer then confirms it."""
 
     kind: Literal["book_appointment"] = "book_appointment"
-    at: datetime
+    at: Instant
     place: str = Field(min_length=1, max_length=500)
     need: Text
 
@@ -267,7 +266,7 @@ class AttemptCallback(Command):
     """Sent by the case's own timer when a callback falls due; `last_survey_at` is read just before."""
 
     kind: Literal["attempt_callback"] = "attempt_callback"
-    last_survey_at: datetime | None = None
+    last_survey_at: Instant | None = None
     NOT_INTENT: ClassVar[frozenset[str]] = frozenset({"last_survey_at"})
 
 

@@ -167,6 +167,7 @@ class SlaClockStarted(Event):
     clock: str
     target: timedelta
     due: datetime
+    cycle: int = 0  # next_response: 1 for the first customer message after the first response, ...
 
 
 class SlaClockPaused(Event):
@@ -202,13 +203,15 @@ class SlaClockMet(Event):
 
 
 class SlaClockRetargeted(Event):
-    """A supervisor re-applied the current policy: the clock keeps its elapsed time, gets new terms."""
+    """New terms for a clock (re-triage, or a supervisor re-applying the policy): it keeps the business
+    time it has used and gets the new target; a met clock stays met with the target it will resume on."""
 
     type: Literal["SlaClockRetargeted"] = "SlaClockRetargeted"
     clock: str
     target: timedelta
     elapsed: timedelta
     due: datetime | None
+    reason: str = ""
 
 
 class SlaClockCancelled(Event):

@@ -6,7 +6,7 @@ and the store cannot disagree about what a case is.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain import commands as c
 from domain import events as e
@@ -24,9 +24,13 @@ _FOR_CUSTOMER = frozenset({Role.customer, Role.agent, Role.system})
 
 # kind -> (stages it is allowed in, roles allowed to send it)
 RULES: dict[str, tuple[frozenset[Stage], frozenset[Role]]] = {
-    "request_clarification": (frozenset({Stage.intake, Stage.response, Stage.solution}), _STAFF),
+    # Asked again while waiting (a reminder, a further question) keeps the same round open.
+    "request_clarification": (frozenset({Stage.intake, Stage.needs_clarification, Stage.response, Stage.solution}),
+                              _STAFF),
     "record_customer_reply": (OPEN_STAGES, _FOR_CUSTOMER),
-    "respond": (frozenset({Stage.intake, Stage.response}), _STAFF),
+    # A reminder while waiting on the customer, an answer to their question during follow-up.
+    "respond": (frozenset({Stage.intake, Stage.needs_clarification, Stage.response, Stage.solution,
+                           Stage.follow_up}), _STAFF),
     "retriage": (OPEN_STAGES, _STAFF),
     "reassign": (OPEN_STAGES, _STAFF),
     "propose_solution": (frozenset({Stage.intake, Stage.response}), _STAFF),
@@ -72,26 +76,56 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
     `terms` are the SLA terms to pin when a case opens. Each lifecycle fact is followed by the clock
     events it implies, so the clocks are explained by events as much as the stages are.
     """
+    _check_time(state, cmd, now)
     if isinstance(cmd, c.OpenCase):
         return _open(state, cmd, now, terms)
     kind = cmd.kind  # type: ignore[attr-defined]
     if state is None:
         raise CommandRefused("not_open", f"command '{kind}' refused: the case is not open yet")
     check_allowed(state, cmd)
-    base = _base(state.case_id, cmd, now)
+    base = _base(state.case_id, cmd, now, state.last_fact_at)
     if isinstance(cmd, c.CheckDeadlines):
-        return passing_time_events(state, base, now)
+        return passing_time_events(state, base, base["at"])
+    if isinstance(cmd, c.ReapplyPolicy) and terms is None:
+        raise CommandRefused("no_policy", "command 'reapply_policy' needs the current policy's terms")
+    # The clocks are evaluated as of the command's instant first: a warning or breach that fell due
+    # before it is a fact before it, whether or not the case's timer has fired yet.
+    out: list[e.Event] = passing_time_events(state, base, base["at"], inclusive=False)
+    state = replay_on(state, out)
+    if out:  # a breach that fell due may have escalated the case: the command must still make sense
+        check_allowed(state, cmd)
     if isinstance(cmd, c.ReapplyPolicy):
-        if terms is None:
-            raise CommandRefused("no_policy", "command 'reapply_policy' needs the current policy's terms")
-        return retarget_events(state, base, terms)
-    out: list[e.Event] = []
+        return out + retarget_events(state, base, terms, reason=f"policy re-applied: {cmd.reason}")
     for fact in _facts(state, cmd, base):
         after = evolve(state, fact)
         implied = clock_events(state, after, fact, base)
+        if isinstance(fact, e.CaseRetriaged) and terms is not None:
+            implied = [*implied, *retarget_events(after, base, terms, reason=(
+                f"re-triaged to {fact.priority.value}/{fact.category.value}"))]
         out += [fact, *implied]
         state = replay_on(after, implied)
     return out
+
+
+# A sender's clock may run a little ahead of the engine's; more than this is a wrong date.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _check_time(state: CaseState | None, cmd: c.Command, now: datetime) -> None:
+    """A live command happens now, or at a reported instant that is not in the future and not
+    before the case's last recorded fact (backfilling history is the importer's job)."""
+    kind = cmd.kind  # type: ignore[attr-defined]
+    at = cmd.occurred_at
+    if at is None:
+        return
+    if at > now + MAX_CLOCK_SKEW:
+        raise CommandRefused("occurred_in_future", f"command '{kind}' refused: occurred_at {at.isoformat()} "
+                             f"is in the future (engine time {now.isoformat()})")
+    if state is not None and state.last_fact_at is not None and at < state.last_fact_at:
+        raise CommandRefused("occurred_before_last_fact", (
+            f"command '{kind}' refused: occurred_at {at.isoformat()} is before the case's last recorded "
+            f"fact ({state.last_fact_at.isoformat()}); a case's history is recorded in order (import "
+            "older history with the importer)"))
 
 
 def _open(state: CaseState | None, cmd: c.OpenCase, now: datetime, terms: SlaTerms | None) -> list[e.Event]:
@@ -99,7 +133,7 @@ def _open(state: CaseState | None, cmd: c.OpenCase, now: datetime, terms: SlaTer
         raise CommandRefused("already_open", f"case {state.case_id} is already open")
     if not cmd.case_id:
         raise CommandRefused("invalid", "command 'open' needs a case_id")
-    base = _base(cmd.case_id, cmd, now)
+    base = _base(cmd.case_id, cmd, now, None)
     out: list[e.Event] = [e.CaseOpened(**base, **cmd.model_dump(
         include={"source", "customer", "channel", "category", "priority", "subject",
                  "description", "assignee", "team"}))]
@@ -124,7 +158,9 @@ def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
     now = base["recorded_at"]
     match cmd:
         case c.RequestClarification():
-            return [e.ClarificationRequested(**base, question=cmd.question, return_stage=state.stage)]
+            waiting = state.stage is Stage.needs_clarification
+            return [e.ClarificationRequested(**base, question=cmd.question,
+                                             return_stage=state.return_stage if waiting else state.stage)]
         case c.RecordCustomerReply():
             resumed = state.return_stage if state.stage is Stage.needs_clarification else None
             return [e.CustomerReplied(**base, message=cmd.message, resumed_stage=resumed)]
@@ -179,6 +215,9 @@ def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
         case c.CloseCase():
             return [e.CaseClosed(**base, reason=cmd.reason, note=cmd.note)]
         case c.ExpireFollowUp():
+            # Recorded when the period ran out, not when the timer happened to fire.
+            if state.follow_up_due is not None and state.follow_up_due < base["at"]:
+                base = {**base, "at": max(state.follow_up_due, state.last_fact_at or state.follow_up_due)}
             return [e.CaseClosed(**base, reason=ClosureReason.resolved_unconfirmed,
                                  note="follow-up period ran out without an answer from the customer")]
         case c.EscalateCase():
@@ -186,7 +225,9 @@ def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
         case c.AcknowledgeEscalation():
             return [e.EscalationAcknowledged(**base, level=state.escalation_level, note=cmd.note)]
         case c.DeEscalate():
-            level = state.escalation_level - 1
+            # One level down, or to the top of the ladder now pinned should a re-applied policy
+            # have shortened it below the case's level.
+            level = min(state.escalation_level - 1, len(state.sla.ladder) - 1)  # type: ignore[union-attr]
             step = state.sla.ladder[level]  # type: ignore[union-attr]
             return [e.CaseDeEscalated(**base, level=level, level_name=step.name, owner=step.owner,
                                       reason=cmd.reason)]
@@ -244,6 +285,13 @@ def _check_follow_up(state: CaseState, cmd: c.Command, kind: str, where: str) ->
     if isinstance(cmd, (c.CloseCase, c.AttemptCallback, c.ExpireFollowUp)) and state.rectification_pending:
         problem = ("rectification_pending", "a bad survey result needs a rectification note first "
                    "(record_rectification)")
+    elif isinstance(cmd, c.StartFollowUp) and cmd.follow_up_hours is not None and timedelta(
+            hours=cmd.follow_up_hours) < _min_follow_up(state):
+        problem = ("follow_up_too_short", f"a follow-up period of {cmd.follow_up_hours:g} h is shorter than "
+                   f"the policy's minimum of {_min_follow_up(state).total_seconds() / 3600:g} h: the "
+                   "customer must get a real chance to confirm")
+    elif isinstance(cmd, c.AttemptCallback) and (state.sla is None or state.sla.follow_up is None):
+        problem = ("no_follow_up_policy", "the case has no follow-up policy pinned, so no callbacks to attempt")
     elif isinstance(cmd, c.RecordRectification) and not state.rectification_pending:
         problem = ("no_rectification", "no rectification is pending")
     elif isinstance(cmd, c.AgreeReplyTime) and state.category.value != "complaint":
@@ -255,6 +303,11 @@ def _check_follow_up(state: CaseState, cmd: c.Command, kind: str, where: str) ->
         problem = ("no_appointment", "no appointment was booked")
     if problem:
         raise CommandRefused(problem[0], f"command '{kind}' refused: {where}; {problem[1]}")
+
+
+def _min_follow_up(state: CaseState) -> timedelta:
+    terms = state.sla.follow_up if state.sla else None
+    return terms.min_period if terms else timedelta(hours=1)
 
 
 def _check_roster(state: CaseState, cmd: c.Command, kind: str) -> None:
@@ -301,9 +354,12 @@ def _check_close(state: CaseState, cmd: c.CloseCase, where: str) -> None:
             "the customer (needs_clarification or follow_up) can close for lack of response")
 
 
-def _base(case_id: str, cmd: c.Command, now: datetime) -> dict:
+def _base(case_id: str, cmd: c.Command, now: datetime, last_fact_at: datetime | None) -> dict:
+    # Without a reported instant a command happens now, or, should the last fact be dated a little
+    # ahead (a sender's clock within the skew), at that fact: a case's facts never go back in time.
+    at = cmd.occurred_at or (max(now, last_fact_at) if last_fact_at else now)
     return {"case_id": case_id, "command_id": cmd.command_id, "command_digest": cmd.digest(),
-            "actor": cmd.actor, "at": cmd.occurred_at or now, "recorded_at": now}
+            "actor": cmd.actor, "at": at, "recorded_at": now}
 
 
 def evolve(state: CaseState | None, event: e.Event) -> CaseState:
@@ -319,12 +375,17 @@ def evolve(state: CaseState | None, event: e.Event) -> CaseState:
     changes: dict = {}
     match event:
         case e.ClarificationRequested():
-            changes = {"stage": Stage.needs_clarification, "return_stage": event.return_stage,
-                       "clarification_rounds": state.clarification_rounds + 1}
+            changes = {"stage": Stage.needs_clarification, "return_stage": event.return_stage}
+            if state.stage is not Stage.needs_clarification:  # a reminder is not a new round
+                changes["clarification_rounds"] = state.clarification_rounds + 1
+            if state.first_response_at is None:  # asking is the first response (its clock is met)
+                changes["first_response_at"] = event.at
         case e.CustomerReplied() if event.resumed_stage is not None:
             changes = {"stage": event.resumed_stage, "return_stage": None}
         case e.ResponseSent():
-            changes = {"stage": Stage.response}
+            # A response moves a new case on; a reminder while waiting, or an answer during solution
+            # or follow-up, leaves the case where it is.
+            changes = {"stage": Stage.response} if state.stage in (Stage.intake, Stage.response) else {}
             if event.first_response:
                 changes["first_response_at"] = event.at
         case e.CaseRetriaged():
@@ -333,9 +394,13 @@ def evolve(state: CaseState | None, event: e.Event) -> CaseState:
             changes = {"assignee": event.assignee, "team": event.team}
         case e.SolutionProposed():
             changes = {"stage": Stage.solution, "solution": event.summary, "solved_at": event.at}
+            if state.first_response_at is None:  # a solution is the first response (its clock is met)
+                changes["first_response_at"] = event.at
         case e.SolutionRevised():
+            # The customer confirmed the old solution, not this one.
             changes = {"stage": Stage.solution, "solution": event.summary, "follow_up_due": None,
-                       "callback_due": None, "solution_revisions": event.revision, "solved_at": event.at}
+                       "callback_due": None, "solution_revisions": event.revision, "solved_at": event.at,
+                       "customer_confirmed": False}
         case e.FollowUpStarted():
             changes = {"stage": Stage.follow_up, "follow_up_due": event.due, "callback_due": event.callback_due,
                        "callback_attempts": 0}
@@ -369,7 +434,8 @@ def evolve(state: CaseState | None, event: e.Event) -> CaseState:
 
 
 def _bump(state: CaseState, event: e.Event, changes: dict) -> CaseState:
-    return state.model_copy(update={**changes, "version": state.version + 1})
+    last = event.at if state.last_fact_at is None else max(state.last_fact_at, event.at)
+    return state.model_copy(update={**changes, "version": state.version + 1, "last_fact_at": last})
 
 
 def replay(events: list[e.Event]) -> CaseState | None:

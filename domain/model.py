@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+# The instants a case can sensibly carry: history from 1990 on (imports of old help desks), nothing
+# past 2100. Outside them a date is a typo or an attack on the calendar arithmetic.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _sane_instant(at: datetime) -> datetime:
+    if not EARLIEST <= at < LATEST:
+        raise ValueError(f"{at.isoformat()} is outside {EARLIEST.year}-{LATEST.year - 1}")
+    return at.astimezone(UTC)
+
+
+# Every instant a sender gives: with a zone (a naive time is refused, never guessed), stored in UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(_sane_instant)]
 
 
 class Frozen(BaseModel):
@@ -104,6 +119,7 @@ class Clock(BaseModel):
     """One SLA clock of a case. Elapsed business time = elapsed_before + business time since running_since."""
 
     name: str
+    cycle: int = 0  # next_response restarts after each customer message: each run is its own cycle
     target: timedelta
     state: Literal["running", "paused", "met", "cancelled"] = "running"
     started_at: datetime
@@ -168,8 +184,10 @@ class CaseState(BaseModel):
     clarification_rounds: int = 0
     notes_count: int = 0
     version: int = 0  # events applied so far
+    last_fact_at: datetime | None = None  # the latest `at` recorded: live commands may not predate it
     sla: "SlaTerms | None" = None  # pinned when the case opens
     clocks: dict[str, Clock] = Field(default_factory=dict)
+    breaches: list[str] = Field(default_factory=list)  # "clock#cycle" of every breach: breaches are permanent
     escalation_level: int = 0
     escalation_level_name: str = ""
     escalation_acknowledged: bool = False
@@ -184,7 +202,9 @@ class CaseState(BaseModel):
 
     @property
     def sla_breached(self) -> list[str]:
-        return sorted(name for name, c in self.clocks.items() if c.breached_at is not None)
+        """Every clock that ever breached (a later cycle of the clock does not wipe the breach)."""
+        return sorted({b.split("#")[0] for b in self.breaches}
+                      | {name for name, c in self.clocks.items() if c.breached_at is not None})
 
     @property
     def is_closed(self) -> bool:

@@ -41,7 +41,8 @@ def due_of(plan: ReturnVisitPlan, visit: int) -> datetime:
 def visit_case(plan: ReturnVisitPlan, visit: int, command_id: str, now: datetime) -> OpenCase:
     """The case a return visit opens; its id follows from the customer and the visit's number."""
     return OpenCase(
-        command_id=command_id, actor=ENGINE, occurred_at=now, source={"system": "return-visits",
+        # Opened by the engine when it falls due, at the engine's time (the plan's clock may run ahead).
+        command_id=command_id, actor=ENGINE, source={"system": "return-visits",
                                                      "external_id": f"{plan.customer.id}:{visit}"},
         customer=plan.customer, channel="on_site", category="return_visit", priority="normal",
         subject=f"Return visit {visit + 1} ({plan.basis.replace('_', ' ')}) for {plan.customer.name}",

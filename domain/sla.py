@@ -8,9 +8,17 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.calendar import BusinessCalendar
+from domain.clock_catalogue import BY_NAME, POLICY_CLOCKS
 from domain.model import Category, Channel, Priority, Role, Tier
 
-CLOCKS = ("first_response", "next_response", "resolution")
+CLOCKS = POLICY_CLOCKS
+# Which rule applies (docs/sla.md, "Choosing the rule"): the rule matching on more of a case's
+# dimensions wins; between rules matching on as many, the one naming the weightier dimension, in
+# this order. Two rules naming the same dimensions and values are refused when the policy loads.
+PRECEDENCE = ("priority", "category", "tier", "channel")
+# The longest target or delay a policy may give: a century. More is a typo, and past ~2.7e10 hours
+# a duration cannot even be represented (the policy would load, then fail every case it applies to).
+MAX_HOURS = 24 * 366 * 100
 
 
 class Strict(BaseModel):
@@ -24,9 +32,9 @@ class TargetRule(Strict):
     tier: Tier | None = None
     category: Category | None = None
     channel: Channel | None = None
-    first_response_hours: float = Field(gt=0)
-    next_response_hours: float = Field(gt=0)
-    resolution_hours: float = Field(gt=0)
+    first_response_hours: float = Field(gt=0, le=MAX_HOURS)
+    next_response_hours: float = Field(gt=0, le=MAX_HOURS)
+    resolution_hours: float = Field(gt=0, le=MAX_HOURS)
     calendar: str = "business"
     source: str = ""  # where the figure comes from (seed, help desk default)
 
@@ -37,6 +45,19 @@ class TargetRule(Strict):
     @property
     def specificity(self) -> int:
         return sum(x is not None for x in (self.priority, self.tier, self.category, self.channel))
+
+    @property
+    def rank(self) -> tuple[int, ...]:
+        """Higher wins: how many dimensions it names, then which, in PRECEDENCE order."""
+        return (self.specificity, *(getattr(self, d) is not None for d in PRECEDENCE))
+
+    @property
+    def condition(self) -> tuple:
+        return tuple(getattr(self, d) for d in PRECEDENCE)
+
+    def describe(self) -> str:
+        named = [f"{d}={getattr(self, d).value}" for d in PRECEDENCE if getattr(self, d) is not None]
+        return ", ".join(named) or "catch-all"
 
 
 class EscalationLevel(Strict):
@@ -49,16 +70,19 @@ class FollowUpRule(Strict):
 
     tier: Tier | None = None
     category: Category | None = None
-    delay_hours: float = Field(gt=0)
+    delay_hours: float = Field(gt=0, le=MAX_HOURS)
 
 
 class FollowUpPolicy(Strict):
     """After a solution: when and how often to call back, and what a satisfaction survey asks."""
 
-    delay_hours: float = Field(default=24, gt=0)  # Zendesk sends its survey 24 h after solved
+    delay_hours: float = Field(default=24, gt=0, le=MAX_HOURS)  # Zendesk sends its survey 24 h after solved
+    # The shortest explicit follow-up period a command may ask: the customer must get a real chance to
+    # confirm before the case closes unconfirmed.
+    min_period_hours: float = Field(default=1, gt=0, le=MAX_HOURS)
     rules: tuple[FollowUpRule, ...] = ()
     attempts: int = Field(default=3, ge=1, le=20)
-    spacing_hours: float = Field(default=24, gt=0)
+    spacing_hours: float = Field(default=24, gt=0, le=MAX_HOURS)
     survey_dimensions: tuple[str, ...] = ("response_speed", "problem_solving", "attitude")
     bad_result_threshold: float = Field(default=60, ge=0, le=100)
     survey_throttle_days: int = Field(default=30, ge=0)
@@ -71,6 +95,7 @@ class FollowUpPolicy(Strict):
 
 class FollowUpTerms(Strict):
     delay: timedelta
+    min_period: timedelta = timedelta(hours=1)
     attempts: int
     spacing: timedelta
     survey_dimensions: tuple[str, ...]
@@ -116,21 +141,28 @@ class SlaPolicy(Strict):
                 raise ValueError(f"warning share {share} must be between 0 and 1")
         if not any(r.specificity == 0 for r in self.targets):
             raise ValueError("targets need a catch-all rule (no priority, tier, category or channel)")
+        seen: dict[tuple, int] = {}
+        for i, rule in enumerate(self.targets):
+            if rule.condition in seen:
+                raise ValueError(f"targets[{seen[rule.condition]}] and targets[{i}] both apply to "
+                                 f"{rule.describe()}: say which one holds")
+            seen[rule.condition] = i
         return self
 
+    def rule_for(self, priority: Priority, tier: Tier, category: Category, channel: Channel) -> TargetRule:
+        return max((r for r in self.targets if r.matches(priority, tier, category, channel)), key=lambda r: r.rank)
+
     def terms_for(self, priority: Priority, tier: Tier, category: Category, channel: Channel) -> SlaTerms:
-        rules = [r for r in self.targets if r.matches(priority, tier, category, channel)]
-        best = max(rules, key=lambda r: r.specificity)  # first of the most specific, in file order
+        best = self.rule_for(priority, tier, category, channel)
         return SlaTerms(
             policy_version=self.version, calendar=self.calendars[best.calendar],
-            targets={"first_response": timedelta(hours=best.first_response_hours),
-                     "next_response": timedelta(hours=best.next_response_hours),
-                     "resolution": timedelta(hours=best.resolution_hours)},
+            targets={name: timedelta(hours=getattr(best, BY_NAME[name].policy_field)) for name in POLICY_CLOCKS},
             warn_at=tuple(sorted(self.warn_at)), escalate_on_warning=self.escalate_on_warning,
             ladder=self.ladder, emergency_categories=self.emergency_categories, roster=self.roster,
             rule=best.source or f"targets[{self.targets.index(best)}]",
             follow_up=FollowUpTerms(
                 delay=self.follow_up.delay_for(tier, category), attempts=self.follow_up.attempts,
+                min_period=timedelta(hours=self.follow_up.min_period_hours),
                 spacing=timedelta(hours=self.follow_up.spacing_hours),
                 survey_dimensions=self.follow_up.survey_dimensions,
                 bad_result_threshold=self.follow_up.bad_result_threshold,

@@ -51,9 +51,10 @@ def case_row(state: CaseState, event: Event) -> dict:
         "resolution_seconds": resolution, "resolution_business_seconds": resolution_b,
         "escalation_level": state.escalation_level, "reopen_count": state.reopen_count,
         "clarification_rounds": state.clarification_rounds, "notes_count": state.notes_count,
-        # Resolved at the first contact: closed resolved, never reopened, never asked back.
+        # Resolved at the first contact: the customer confirmed it (a follow-up period that ran out
+        # unanswered is no evidence of resolution), never reopened, never asked back.
         "first_contact_resolution": int(state.closure_reason is not None
-                                        and state.closure_reason.value.startswith("resolved")
+                                        and state.closure_reason.value == "resolved"
                                         and state.reopen_count == 0 and state.clarification_rounds == 0),
         "sla_policy_version": state.sla.policy_version if state.sla else None,
         "first_response_breached": int("first_response" in breached),

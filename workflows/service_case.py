@@ -18,7 +18,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.sla_policy import SlaPolicyActivities, TermsFor
     from domain.clocks import ClockView, clock_views
     from domain.commands import (
-        COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, Command, OpenCase, ReapplyPolicy, timer_command_id,
+        COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, Command, OpenCase, ReapplyPolicy, Retriage,
+        timer_command_id,
     )
     from domain.ids import case_id_of
     from domain.lifecycle import CommandRefused, check_allowed, decide, evolve
@@ -160,13 +161,19 @@ class ServiceCaseWorkflow:
     async def command(self, name: str, args: Sequence[RawValue]) -> CaseState:
         cmd = self._parse(name, args)
         await workflow.wait_condition(lambda: self.state is not None)  # sent right after the start
-        terms = await self._load_terms(self._state) if isinstance(cmd, ReapplyPolicy) else None
+        terms = None
+        if isinstance(cmd, ReapplyPolicy):
+            terms = await self._load_terms(self._state)
+        elif isinstance(cmd, Retriage) and self._state.sla is not None:
+            # Re-triage retargets the running clocks with the targets of the new priority/category.
+            terms = await self._load_terms(self._state, priority=cmd.priority, category=cmd.category)
         return await self._execute(cmd, terms)
 
-    async def _load_terms(self, case: OpenCase | CaseState) -> SlaTerms:
+    async def _load_terms(self, case: OpenCase | CaseState, priority=None, category=None) -> SlaTerms:
         return await workflow.execute_activity_method(
             SlaPolicyActivities.load_sla_terms,
-            TermsFor(priority=case.priority, tier=case.customer.tier, category=case.category, channel=case.channel),
+            TermsFor(priority=priority or case.priority, tier=case.customer.tier,
+                     category=category or case.category, channel=case.channel),
             start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
 
     @command.validator

@@ -39,6 +39,13 @@ def test_compose_describes_temporal_on_postgres_with_ui_and_the_worker():
     assert services["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     for name, service in services.items():
         assert "image" in service or "build" in service, name
+    # Scale-out shape: workers on one queue without the single-runner jobs, which run once apiece.
+    assert worker["deploy"]["replicas"] >= 2
+    assert worker["environment"]["CASEWORK_PROJECTIONS"] == "false"
+    assert worker["environment"]["CASEWORK_NOTIFICATIONS"] == "false"
+    assert services["casework-projector"]["command"] == ["casework", "projections", "run"]
+    assert services["casework-notifier"]["command"] == ["casework", "notifications", "run"]
+    assert "deploy" not in services["casework-projector"] and "deploy" not in services["casework-notifier"]
 
 
 def test_every_reporting_table_and_column_is_documented():

@@ -29,10 +29,12 @@ SAMPLE = {
 
 OPEN = {"intake", "needs_clarification", "response", "solution", "follow_up"}
 # Written out from the service process (seeds §1.1, §1.2), not derived from the engine's own table.
+# Help desks let an agent remind a customer who owes an answer (a question again, or a message), and
+# answer a customer's question while a solution is proposed or followed up (docs/sla.md).
 ALLOWED = {
-    "request_clarification": {"intake", "response", "solution"},
+    "request_clarification": {"intake", "needs_clarification", "response", "solution"},
     "record_customer_reply": OPEN,
-    "respond": {"intake", "response"},
+    "respond": {"intake", "needs_clarification", "response", "solution", "follow_up"},
     "retriage": OPEN,
     "reassign": OPEN,
     "propose_solution": {"intake", "response"},
@@ -153,6 +155,8 @@ def test_opening_twice_and_commands_before_open_are_refused():
 
 def test_occurred_at_from_the_sender_is_kept_beside_the_engine_time():
     then = datetime(2012, 3, 15, 21, 23, tzinfo=UTC)
-    [event] = decide(case_in("intake"), command("respond", message="hi", occurred_at=then), NOW)
+    opened = replay(decide(None, open_case(case_id="case-1", occurred_at=datetime(2012, 3, 15, 20, 0, tzinfo=UTC)),
+                           NOW))
+    [event] = decide(opened, command("respond", message="hi", occurred_at=then), NOW)
     assert (event.at, event.recorded_at) == (then, NOW)
 

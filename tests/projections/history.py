@@ -33,7 +33,9 @@ def figures_from_events(store: CaseStore, case_ids: list[str]) -> dict:
                 out["escalations"][(e.level, e.cause)] += 1
             if e.actor.role.value in ("agent", "supervisor"):
                 out["activity"][e.actor.id] += 1
-        first = next((e for e in history if e.type == "ResponseSent"), None)
+        # docs/sla.md: the desk's first answer is a response, a question back, or a solution.
+        first = next((e for e in history if e.type in ("ResponseSent", "ClarificationRequested",
+                                                       "SolutionProposed")), None)
         if first is not None:
             out["first_response_hours"][priority].append((first.at - opened.at).total_seconds() / 3600)
         out["stage"][cid] = stage

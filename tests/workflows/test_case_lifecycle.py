@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from domain.model import ClosureReason, Stage
 from tests.factory import CUSTOMER, command, open_case
@@ -77,20 +76,6 @@ async def test_retriage_reassign_and_notes_change_the_case_without_moving_its_st
 
     assert (state.stage, state.priority.value, state.category.value) == (Stage.response, "urgent", "complaint")
     assert (state.assignee, state.team, state.notes_count) == ("agent-bob", "field-service", 1)
-
-
-async def test_follow_up_period_running_out_closes_the_case_saying_so(engine):
-    cid = (await engine.cases.open_case(open_case())).case_id
-    await engine.cases.send(cid, command("propose_solution", summary="Firmware update"))
-    await engine.cases.send(cid, command("start_follow_up", follow_up_hours=1 / 3600))  # one second
-
-    final = await asyncio.wait_for(engine.cases.wait_closed(cid), timeout=30)
-
-    assert final.stage is Stage.closed
-    assert final.closure_reason is ClosureReason.resolved_unconfirmed
-    assert not final.customer_confirmed
-    assert stored_types(engine.store, cid)[-1] == "CaseClosed"
-    assert engine.store.history(cid)[-1].actor.id == "casework"
 
 
 async def test_staff_may_close_as_duplicate_or_for_no_response_while_waiting(engine):

@@ -167,3 +167,25 @@ async def test_an_on_site_appointment_is_booked_confirmed_and_reported(engine):
     assert reported.service_reports == 1
     [report] = engine.events(cid, "ServiceReportRecorded")
     assert report.parts_used == ["seal kit SK-12"]
+
+
+async def test_a_follow_up_period_shorter_than_the_policy_minimum_is_refused_and_a_real_one_runs_out(engine):
+    async with engine.worker():
+        cid = (await engine.cases.open_case(open_case())).case_id
+        await engine.cases.send(cid, command("propose_solution", summary="Firmware update"))
+        for hours in (1e-9, 1 / 3600, 0.5):  # the shipped minimum is one hour
+            with pytest.raises(CommandRefused) as err:
+                await engine.cases.send(cid, command("start_follow_up", follow_up_hours=hours))
+            assert err.value.code == "follow_up_too_short"
+        assert (await engine.cases.state(cid)).stage is Stage.solution  # nothing happened
+        await engine.cases.send(cid, command("start_follow_up", follow_up_hours=2))
+        await engine.forward(cid, timedelta(hours=1, minutes=59))
+        assert (await engine.cases.state(cid)).stage is Stage.follow_up
+        await engine.forward(cid, timedelta(minutes=2))
+        final = await engine.cases.state(cid)
+    assert (final.stage, final.closure_reason) == (Stage.closed, ClosureReason.resolved_unconfirmed)
+    assert not final.customer_confirmed
+    closed = [e for e in engine.store.history(cid) if e.type == "CaseClosed"]
+    assert len(closed) == 1 and closed[0].actor.id == "casework"
+    started = [e for e in engine.store.history(cid) if e.type == "FollowUpStarted"][0]
+    assert closed[0].at - started.at == timedelta(hours=2)
