@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.clocks import ClockView
 from domain.commands import Command, OpenCase
 from domain.ids import case_id_for, workflow_id_for
+from domain.lifecycle import CommandRefused  # one refusal, from the rules to every caller
 from domain.model import CaseState
 from domain.return_visits import ReturnVisitPlan
 from workflows.return_visits import (
@@ -37,15 +38,6 @@ TRANSIENT = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.ABORTED, RPCStat
                        RPCStatusCode.CANCELLED,
                        RPCStatusCode.RESOURCE_EXHAUSTED})  # and the per-case cap on updates in flight
 UPDATE_POLL = timedelta(seconds=10)
-
-
-class CommandRefused(Exception):
-    """The engine refused a command; nothing was stored. `code` is stable, the message says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class CaseNotFound(CommandRefused):

@@ -34,6 +34,21 @@ def sla_compliance(view: ReportView, by: str = "period") -> list[dict]:
     return [{by: r.pop(by), **r} for r in rows]
 
 
+def next_replies(view: ReportView, by: str = "priority") -> list[dict]:
+    """Next-response cycles (one per customer message after the first response), each measured on its
+    own: how many were answered, how many breached (a breached cycle stays breached)."""
+    group = {"priority": "c.priority", "tier": "c.tier", "team": "c.team", "channel": "c.channel"}.get(by, "c.priority")
+    rows = view.query(f"""
+        SELECT {group} AS grp, COUNT(*) AS cycles, SUM(CASE WHEN k.state = 'met' THEN 1 ELSE 0 END) AS answered,
+               SUM(k.breached) AS breached
+        FROM {{sla_clocks}} k JOIN {{cases}} c ON c.case_id = k.case_id
+        WHERE k.clock = 'next_response' GROUP BY {group} ORDER BY 1""")
+    for r in rows:
+        r[by] = r.pop("grp")
+        r["in_time_pct"] = round(100.0 * (r["cycles"] - r["breached"]) / r["cycles"], 1)
+    return [{by: r.pop(by), **r} for r in rows]
+
+
 def response_times(view: ReportView, by: str = "priority") -> list[dict]:
     """First response and resolution times, p50/p90/p95, in calendar and business hours."""
     group = GROUPS[by]
@@ -141,6 +156,6 @@ def at_risk(view: ReportView, within: timedelta = timedelta(hours=4), now: datet
         ORDER BY k.due, k.case_id""", [iso(now + within)])
 
 
-REPORTS = {"sla": sla_compliance, "times": response_times, "outcomes": outcomes, "backlog": backlog,
+REPORTS = {"sla": sla_compliance, "next_replies": next_replies, "times": response_times, "outcomes": outcomes, "backlog": backlog,
            "satisfaction": satisfaction, "complaints": complaints, "escalations": escalations,
            "agents": agents}

@@ -66,7 +66,9 @@ def case_row(state: CaseState, event: Event) -> dict:
 
 
 def clock_rows(state: CaseState, at: datetime) -> list[dict]:
-    return [{"case_id": state.case_id, "clock": v.name, "state": v.state, "target_seconds": seconds(v.target),
+    # One row per clock cycle: a next_response cycle's row is final once the next cycle starts.
+    return [{"case_id": state.case_id, "clock": v.name, "cycle": state.clocks[v.name].cycle,
+             "state": v.state, "target_seconds": seconds(v.target),
              "started_at": iso(state.clocks[v.name].started_at), "due": iso(v.due),
              "elapsed_business_seconds": seconds(v.elapsed), "paused_seconds": seconds(v.paused),
              "met_at": iso(v.met_at), "breached_at": iso(v.breached_at), "breached": int(v.breached_at is not None),

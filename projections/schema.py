@@ -29,11 +29,11 @@ TABLES = {
         satisfaction_score REAL,
         updated_at TEXT NOT NULL, events INTEGER NOT NULL""",
     "sla_clocks": """
-        case_id TEXT NOT NULL, clock TEXT NOT NULL,
+        case_id TEXT NOT NULL, clock TEXT NOT NULL, cycle INTEGER NOT NULL,
         state TEXT NOT NULL, target_seconds REAL NOT NULL, started_at TEXT NOT NULL, due TEXT,
         elapsed_business_seconds REAL NOT NULL, paused_seconds REAL NOT NULL,
         met_at TEXT, breached_at TEXT, breached INTEGER NOT NULL, warned_shares TEXT NOT NULL,
-        PRIMARY KEY (case_id, clock)""",
+        PRIMARY KEY (case_id, clock, cycle)""",
     "escalations": """
         case_id TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
         level INTEGER NOT NULL, level_name TEXT, owner TEXT, cause TEXT, clock TEXT, reason TEXT,

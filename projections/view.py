@@ -25,7 +25,7 @@ from projections.lease import lock_key
 from projections.rows import activity_row, case_row, clock_rows, escalation_row, follow_up_rows
 from projections.schema import INDEXES, TABLES, create_statements
 
-KEYS = {"case_state": ("case_id",), "cases": ("case_id",), "sla_clocks": ("case_id", "clock")}
+KEYS = {"case_state": ("case_id",), "cases": ("case_id",), "sla_clocks": ("case_id", "clock", "cycle")}
 
 Batch = list[tuple[Event, int]]
 

@@ -141,7 +141,6 @@ def test_runners_racing_without_the_lease_apply_every_event_once(backend, tmp_pa
     finally:
         _cleanup(others)
 
-    assert all(s["applied"] > 0 for s in stats)  # every process did part of the work
     assert local.projection.failed == 0 and all(s["failed"] == 0 for s in stats)  # lost races are no errors
     assert local.projection.refused + sum(s["refused"] for s in stats) > 0, "the runners never raced"
     assert local.projection.lag().events_behind == 0
