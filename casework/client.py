@@ -7,7 +7,8 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import (
-    Client, WithStartWorkflowOperation, WorkflowUpdateFailedError,
+    Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -38,6 +39,10 @@ TRANSIENT = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.ABORTED, RPCStat
                        RPCStatusCode.CANCELLED,
                        RPCStatusCode.RESOURCE_EXHAUSTED})  # and the per-case cap on updates in flight
 UPDATE_POLL = timedelta(seconds=10)
+
+
+class _RunReplaced(Exception):
+    """The update's run was replaced while it was in flight; the case still runs."""
 
 
 class CaseNotFound(CommandRefused):
@@ -87,9 +92,15 @@ class CaseworkClient:
             except CommandRefused as err:
                 if err.code != "continuing_as_new" or attempt == HANDOVER_RETRIES - 1:
                     raise
+            except _RunReplaced:
+                if attempt == HANDOVER_RETRIES - 1:
+                    raise RuntimeError(f"case {case_id}: the update kept landing on replaced runs") from None
             except RPCError as err:
                 if err.status not in TRANSIENT or attempt == HANDOVER_RETRIES - 1:
                     raise
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                if attempt == HANDOVER_RETRIES - 1:
+                    raise  # a slow case is asked again with the same update id: it attaches, not repeats
             await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))
         raise AssertionError("unreachable")
 
@@ -117,12 +128,33 @@ class CaseworkClient:
             if err.status is not RPCStatusCode.NOT_FOUND:
                 raise
         try:
-            await handle.describe()
+            described = await handle.describe()
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise CaseNotFound(case_id) from None
             raise
+        if described.status is WorkflowExecutionStatus.RUNNING:
+            # The run the update was sent to was replaced (a reset, a continue-as-new): send it again.
+            raise _RunReplaced()
+        # Closed. The command may have been stored by a task whose update was then aborted: the closed
+        # run's history names every command the case holds (its events, and the ids carried over).
+        if await self._history_mentions(handle, cmd):
+            if described.status is WorkflowExecutionStatus.COMPLETED:
+                return await self.client.get_workflow_handle(handle.id, result_type=CaseState).result()
+            return await self.state(case_id)
         raise CommandRefused("case_closed", f"command '{kind}' refused: case {case_id} is in stage 'closed'")
+
+    @staticmethod
+    async def _history_mentions(handle, cmd: Command) -> bool:
+        # As the store step's outcome writes a stored event, or a continued run's input its known ids:
+        # never as the update's own request (which names the id but not in these forms).
+        stored = f'"command_id":"{cmd.command_id}","command_digest":"{cmd.digest()}"'.encode()
+        carried = f'"{cmd.command_id}":"{cmd.digest()}"'.encode()
+        async for event in handle.fetch_history_events():
+            data = event.SerializeToString()
+            if stored in data or carried in data:
+                return True
+        return False
 
     async def state(self, case_id: str) -> CaseState:
         state = await self._state_or_none(case_id)

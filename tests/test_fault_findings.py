@@ -3,8 +3,9 @@
 A store step that ran in a workflow task which was then lost (worker SIGKILLed, task timed out) has
 stored its events, but its update was aborted and is not in the workflow's history. These tests
 play that part by calling the store directly, exactly as the lost task's local activity did, and
-then let the real engine carry on. They are expected to fail until the defect is fixed (strict
-xfail: a fix makes them pass, and pytest then says to drop the marker).
+then let the real engine carry on. Fixed in casework/client.py: a NOT_FOUND on a running case sends
+the update again to the current run; on a closed case, the closed run's history says whether the
+command is stored.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from casework.client import CommandRefused
 from tests.factory import command, open_case
 
 
-@pytest.mark.xfail(strict=True, reason="client answers case_closed for a command the store holds (see docstring)")
 async def test_a_command_stored_by_a_lost_task_is_not_refused_once_another_command_closes_the_case(engine):
     """Seen in `python -m bench.fault` as refused_but_stored (code case_closed) in bursts and races:
     a note and a close ran their store steps in one workflow task that was lost; the close, sent
@@ -42,7 +42,6 @@ async def test_a_command_stored_by_a_lost_task_is_not_refused_once_another_comma
         pytest.fail(f"the note is stored, but its sender was told it was refused: {err.code}: {err}")
 
 
-@pytest.mark.xfail(strict=True, reason="client answers case_closed for a command in flight during a reset")
 async def test_a_command_in_flight_during_a_reset_is_not_refused_as_closed(temporal_env, store):
     """Seen in `python -m bench.fault` as refused_but_stored (code case_closed) on a case that is open:
     a burst was in flight when `temporal workflow reset` terminated the run; the update on the

@@ -57,8 +57,8 @@ async def test_a_plan_opens_its_visits_on_time_and_a_missed_visit_escalates(engi
         case = await engine.cases.state(first)
         assert (case.category.value, case.assignee, case.customer.dedicated_owner) == (
             "return_visit", "owner-olga", "owner-olga")
-        opened_at = case.opened_at
-        assert abs(opened_at - (now + timedelta(days=2))) < timedelta(minutes=5)
+        # The case opens at the engine's time (lines above: not after one day, yes after two); in this
+        # test server each workflow has its own virtual clock, so the instants themselves differ.
         # Nobody makes the visit: its clocks breach and the case escalates. (The case runs on its own
         # virtual clock, which starts at the real time: two days behind the plan's.)
         await engine.forward(first, timedelta(days=2, hours=5))
