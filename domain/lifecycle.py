@@ -76,7 +76,7 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
     `terms` are the SLA terms to pin when a case opens. Each lifecycle fact is followed by the clock
     events it implies, so the clocks are explained by events as much as the stages are.
     """
-    _check_time(state, cmd, now)
+    check_time(state, cmd, now)
     if isinstance(cmd, c.OpenCase):
         return _open(state, cmd, now, terms)
     kind = cmd.kind  # type: ignore[attr-defined]
@@ -111,7 +111,7 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
-def _check_time(state: CaseState | None, cmd: c.Command, now: datetime) -> None:
+def check_time(state: CaseState | None, cmd: c.Command, now: datetime) -> None:
     """A live command happens now, or at a reported instant that is not in the future and not
     before the case's last recorded fact (backfilling history is the importer's job)."""
     kind = cmd.kind  # type: ignore[attr-defined]

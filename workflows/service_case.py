@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         timer_command_id,
     )
     from domain.ids import case_id_of
-    from domain.lifecycle import CommandRefused, check_allowed, decide, evolve
+    from domain.lifecycle import CommandRefused, check_allowed, check_time, decide, evolve
     from domain.model import ENGINE, CaseState
     from domain.sla import SlaTerms
     from domain.store import Outcome
@@ -192,7 +192,9 @@ class ServiceCaseWorkflow:
                                    type="CommandRefused")
         try:
             if isinstance(cmd, ReapplyPolicy):
-                check_allowed(self.state, cmd)  # the terms are read after acceptance
+                # The terms are read after acceptance; everything else is checked as the handler does.
+                check_time(self.state, cmd, workflow.now())
+                check_allowed(self.state, cmd)
             else:
                 decide(self.state, cmd, workflow.now())
         except CommandRefused as err:

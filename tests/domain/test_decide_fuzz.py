@@ -28,7 +28,7 @@ from domain import events as e
 from domain.calendar import WEEKDAYS, BusinessCalendar
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, OpenCase
 from domain.events import EVENT_ADAPTER
-from domain.lifecycle import RULES, CommandRefused, check_allowed, decide, replay_on
+from domain.lifecycle import RULES, CommandRefused, check_allowed, check_time, decide, replay_on
 from domain.model import EARLIEST, LATEST, Actor, Category, Channel, ClosureReason, Priority, Role, Tier
 from domain.sla import SlaPolicy
 
@@ -232,7 +232,6 @@ def openings(draw):
 
 # -- the properties ---------------------------------------------------------------------------------------
 
-TIME_CODES = ("occurred_in_future", "occurred_before_last_fact")
 
 
 def outcome(state, cmd, now, terms):
@@ -261,18 +260,16 @@ def check(state, cmd, now, terms):
         if without[0] == "refused":
             assert with_terms[1] == without[1]
     if cmd.kind == "reapply_policy" and state is not None:
-        # The workflow's validator only runs check_allowed (the terms are read after acceptance):
-        # what it refuses the handler refuses; the handler refuses nothing else but a bad instant.
+        # The workflow's validator runs check_time and check_allowed (the terms are read after
+        # acceptance): it refuses exactly what the handler refuses, with the same code.
         handler = outcome(state, cmd, now, terms or SHIPPED.terms_for("normal", "C", "fault", "email"))
         try:
+            check_time(state, cmd, now)
             check_allowed(state, cmd)
             validator = None
         except CommandRefused as refused:
             validator = refused.code
-        if validator is not None:
-            assert handler[0] == "refused"
-        if handler[0] == "refused" and handler[1] not in TIME_CODES:
-            assert validator == handler[1]
+        assert validator == (handler[1] if handler[0] == "refused" else None)
     if first[0] == "refused":
         return state, first[1]
     out = first[1]
