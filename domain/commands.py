@@ -12,9 +12,19 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, TypeAdapter, model_validator
 
-from domain.model import Actor, Category, Channel, ClosureReason, Customer, Frozen, Instant, Priority, SourceRef
+from domain.model import (
+    Actor, Category, Channel, ClosureReason, Customer, Frozen, Instant, Priority, Role, SourceRef, Stage,
+)
 
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+
+# Who may send a command and in which stages is declared on the command itself (STAGES, ROLES).
+OPEN_STAGES = frozenset(s for s in Stage if s is not Stage.closed)
+STAFF = frozenset({Role.agent, Role.supervisor, Role.system})
+# An agent on the phone, or a gateway, may report what the customer said.
+FOR_CUSTOMER = frozenset({Role.customer, Role.agent, Role.system})
+SUPERVISOR = frozenset({Role.supervisor})
+ENGINE_ONLY = frozenset({Role.system})
 
 
 # C0 and C1 control characters except tab and line breaks: NUL and friends break databases, terminals
@@ -42,6 +52,8 @@ class Command(Frozen):
     # Fields that are not the sender's intent (read by the engine just before deciding): a retry may
     # carry another value and is still the same command.
     NOT_INTENT: ClassVar[frozenset[str]] = frozenset()
+    STAGES: ClassVar[frozenset[Stage]] = frozenset()  # the stages it is allowed in
+    ROLES: ClassVar[frozenset[Role]] = frozenset()  # the roles that may send it
 
     @model_validator(mode="after")
     def _no_control_characters(self) -> Command:
@@ -77,6 +89,10 @@ class RequestClarification(Command):
     """Ask the customer for missing information; the case waits on them."""
 
     kind: Literal["request_clarification"] = "request_clarification"
+    # Asked again while waiting (a reminder, a further question) keeps the same round open.
+    STAGES: ClassVar[frozenset[Stage]] = (
+        frozenset({Stage.intake, Stage.needs_clarification, Stage.response, Stage.solution}))
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     question: Text
 
 
@@ -84,6 +100,8 @@ class RecordCustomerReply(Command):
     """Record what the customer said; ends a clarification round."""
 
     kind: Literal["record_customer_reply"] = "record_customer_reply"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = FOR_CUSTOMER
     message: Text
 
 
@@ -91,6 +109,10 @@ class Respond(Command):
     """Send the customer a response (the first one ends intake)."""
 
     kind: Literal["respond"] = "respond"
+    # A reminder while waiting on the customer, an answer to their question during follow-up.
+    STAGES: ClassVar[frozenset[Stage]] = (
+        frozenset({Stage.intake, Stage.needs_clarification, Stage.response, Stage.solution, Stage.follow_up}))
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     message: Text
 
 
@@ -98,6 +120,8 @@ class Retriage(Command):
     """Change priority and/or category, with a reason."""
 
     kind: Literal["retriage"] = "retriage"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     priority: Priority | None = None
     category: Category | None = None
     reason: Text
@@ -113,6 +137,8 @@ class Reassign(Command):
     """Hand the case to another agent and/or team."""
 
     kind: Literal["reassign"] = "reassign"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     assignee: str | None = Field(default=None, max_length=200)
     team: str | None = Field(default=None, max_length=200)
     reason: str = Field(default="", max_length=2_000)
@@ -128,6 +154,8 @@ class ProposeSolution(Command):
     """Propose a solution; the case moves to solution."""
 
     kind: Literal["propose_solution"] = "propose_solution"
+    STAGES: ClassVar[frozenset[Stage]] = frozenset({Stage.intake, Stage.response})
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     summary: Text
 
 
@@ -135,6 +163,8 @@ class ReviseSolution(Command):
     """Revise the proposed solution."""
 
     kind: Literal["revise_solution"] = "revise_solution"
+    STAGES: ClassVar[frozenset[Stage]] = frozenset({Stage.solution, Stage.follow_up})
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     summary: Text
 
 
@@ -142,6 +172,8 @@ class StartFollowUp(Command):
     """Deliver the solution; the engine calls the customer back per policy (or waits a set period)."""
 
     kind: Literal["start_follow_up"] = "start_follow_up"
+    STAGES: ClassVar[frozenset[Stage]] = frozenset({Stage.solution})
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     # An explicit period instead of the policy's callbacks: when it runs out without an answer, the
     # case closes as resolved_unconfirmed.
     follow_up_hours: float | None = Field(default=None, gt=0, le=24 * 365)
@@ -161,6 +193,8 @@ class ConfirmSolution(Command):
     """The customer confirms the solution, with a survey if they gave one; the case closes as resolved."""
 
     kind: Literal["confirm_solution"] = "confirm_solution"
+    STAGES: ClassVar[frozenset[Stage]] = frozenset({Stage.solution, Stage.follow_up})
+    ROLES: ClassVar[frozenset[Role]] = FOR_CUSTOMER
     comment: str = Field(default="", max_length=20_000)
     survey: SurveyAnswer | None = None
 
@@ -169,6 +203,8 @@ class RejectSolution(Command):
     """The customer says it is not solved (a survey may come with it); the case reopens to response."""
 
     kind: Literal["reject_solution"] = "reject_solution"
+    STAGES: ClassVar[frozenset[Stage]] = frozenset({Stage.solution, Stage.follow_up})
+    ROLES: ClassVar[frozenset[Role]] = FOR_CUSTOMER
     reason: Text
     survey: SurveyAnswer | None = None
 
@@ -177,6 +213,9 @@ class RecordRectification(Command):
     """After a bad survey result: what was put right. The case may close only once this is recorded."""
 
     kind: Literal["record_rectification"] = "record_rectification"
+    # The team lead the bad result escalated to records it: a supervisor, or an agent in that post.
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = frozenset({Role.supervisor, Role.agent})
     note: Text
 
 
@@ -184,6 +223,9 @@ class AgreeReplyTime(Command):
     """A complaint that cannot be solved at once: the reply time agreed with the customer."""
 
     kind: Literal["agree_reply_time"] = "agree_reply_time"
+    STAGES: ClassVar[frozenset[Stage]] = (
+        frozenset({Stage.intake, Stage.needs_clarification, Stage.response, Stage.solution}))
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     reply_by: Instant
     note: str = Field(default="", max_length=20_000)
 
@@ -192,6 +234,8 @@ class BookAppointment(Command):
     """Book an on-site appointment: time, place and need; the customer then confirms it."""
 
     kind: Literal["book_appointment"] = "book_appointment"
+    STAGES: ClassVar[frozenset[Stage]] = frozenset({Stage.intake, Stage.response, Stage.solution})
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     at: Instant
     place: str = Field(min_length=1, max_length=500)
     need: Text
@@ -201,12 +245,16 @@ class ConfirmAppointment(Command):
     """The customer confirms the appointment."""
 
     kind: Literal["confirm_appointment"] = "confirm_appointment"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = FOR_CUSTOMER
 
 
 class RecordServiceReport(Command):
     """The on-site visit's report: what was done, parts used."""
 
     kind: Literal["record_service_report"] = "record_service_report"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     work_done: Text
     parts_used: list[str] = Field(default_factory=list)
 
@@ -215,6 +263,8 @@ class AddNote(Command):
     """Add an internal note."""
 
     kind: Literal["add_note"] = "add_note"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     text: Text
 
 
@@ -222,6 +272,8 @@ class CloseCase(Command):
     """Close without a confirmed solution: duplicate, invalid, cancelled or no response."""
 
     kind: Literal["close"] = "close"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = STAFF
     reason: ClosureReason
     note: str = Field(default="", max_length=20_000)
 
@@ -230,6 +282,8 @@ class EscalateCase(Command):
     """A supervisor escalates: to a ladder level (default: one up) and/or a named owner."""
 
     kind: Literal["escalate"] = "escalate"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = SUPERVISOR
     level: int | None = Field(default=None, ge=1)
     owner: str | None = Field(default=None, max_length=200)
     reason: Text
@@ -239,6 +293,8 @@ class AcknowledgeEscalation(Command):
     """A supervisor acknowledges the current escalation."""
 
     kind: Literal["acknowledge"] = "acknowledge"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = SUPERVISOR
     note: str = Field(default="", max_length=20_000)
 
 
@@ -246,6 +302,8 @@ class DeEscalate(Command):
     """A supervisor takes the case one escalation level down."""
 
     kind: Literal["de_escalate"] = "de_escalate"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = SUPERVISOR
     reason: Text
 
 
@@ -253,6 +311,8 @@ class ReapplyPolicy(Command):
     """A supervisor applies the current SLA policy file to this case (its clocks keep their elapsed time)."""
 
     kind: Literal["reapply_policy"] = "reapply_policy"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = SUPERVISOR
     reason: Text
 
 
@@ -260,12 +320,16 @@ class CheckDeadlines(Command):
     """Sent by the case's own timer when an SLA warning or breach falls due."""
 
     kind: Literal["check_deadlines"] = "check_deadlines"
+    STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
+    ROLES: ClassVar[frozenset[Role]] = ENGINE_ONLY
 
 
 class AttemptCallback(Command):
     """Sent by the case's own timer when a callback falls due; `last_survey_at` is read just before."""
 
     kind: Literal["attempt_callback"] = "attempt_callback"
+    STAGES: ClassVar[frozenset[Stage]] = frozenset({Stage.follow_up})
+    ROLES: ClassVar[frozenset[Role]] = ENGINE_ONLY
     last_survey_at: Instant | None = None
     NOT_INTENT: ClassVar[frozenset[str]] = frozenset({"last_survey_at"})
 
@@ -274,6 +338,8 @@ class ExpireFollowUp(Command):
     """Sent by the case's own timer when the follow-up period runs out."""
 
     kind: Literal["expire_follow_up"] = "expire_follow_up"
+    STAGES: ClassVar[frozenset[Stage]] = frozenset({Stage.follow_up})
+    ROLES: ClassVar[frozenset[Role]] = ENGINE_ONLY
 
 
 AnyCommand = Annotated[
