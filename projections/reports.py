@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from statistics import quantiles
 
 from projections.rows import iso
+from projections.schema import CLOCK_NAMES
 from projections.view import ReportView
 
 SATISFACTION_TARGET = 82  # the seeds' target score
@@ -23,7 +24,7 @@ def sla_compliance(view: ReportView, by: str = "period") -> list[dict]:
     group = GROUPS[by]
     rows = view.query(f"""
         SELECT {group} AS grp, COUNT(*) AS cases,
-               SUM(CASE WHEN first_response_breached + next_response_breached + resolution_breached > 0
+               SUM(CASE WHEN {" + ".join(f"{n}_breached" for n in CLOCK_NAMES)} > 0
                         THEN 1 ELSE 0 END) AS breached,
                SUM(first_response_breached) AS first_response_breached,
                SUM(resolution_breached) AS resolution_breached

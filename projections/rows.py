@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.calendar import business_time_between
+from projections.schema import CLOCK_NAMES
 from domain.clocks import clock_views
 from domain.events import Event
 from domain.model import CaseState
@@ -57,9 +58,7 @@ def case_row(state: CaseState, event: Event) -> dict:
                                         and state.closure_reason.value == "resolved"
                                         and state.reopen_count == 0 and state.clarification_rounds == 0),
         "sla_policy_version": state.sla.policy_version if state.sla else None,
-        "first_response_breached": int("first_response" in breached),
-        "next_response_breached": int("next_response" in breached),
-        "resolution_breached": int("resolution" in breached),
+        **{f"{name}_breached": int(name in breached) for name in CLOCK_NAMES},
         "satisfaction_score": state.surveys[-1].overall if state.surveys else None,
         "updated_at": iso(event.recorded_at), "events": state.version,
     }

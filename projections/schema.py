@@ -4,6 +4,10 @@ Times are ISO 8601 UTC text (they sort and compare as text in SQLite and Postgre
 durations are seconds, both in calendar time and in the case's business time.
 """
 
+from domain.clock_catalogue import CATALOGUE
+
+CLOCK_NAMES = tuple(spec.name for spec in CATALOGUE)  # one breached column per clock of the catalogue
+
 TABLES = {
     # The projection's own memory of each case (the domain state as JSON), so every event is
     # applied with the domain's `evolve`: the read model and the engine cannot disagree.
@@ -24,8 +28,7 @@ TABLES = {
         clarification_rounds INTEGER NOT NULL, notes_count INTEGER NOT NULL,
         first_contact_resolution INTEGER NOT NULL,
         sla_policy_version TEXT,
-        first_response_breached INTEGER NOT NULL, next_response_breached INTEGER NOT NULL,
-        resolution_breached INTEGER NOT NULL,
+        """ + "".join(f"{name}_breached INTEGER NOT NULL, " for name in CLOCK_NAMES) + """
         satisfaction_score REAL,
         updated_at TEXT NOT NULL, events INTEGER NOT NULL""",
     "sla_clocks": """
