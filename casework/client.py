@@ -110,23 +110,16 @@ class CaseworkClient:
         # The update id carries the digest: the server answers a repeated update id from its own record,
         # so a command id reused for another command must reach the case as another update (refused).
         update_id = f"{cmd.command_id}#{cmd.digest()}"
-        try:
-            return await handle.execute_update(kind, cmd, id=update_id, result_type=CaseState,
-                                               rpc_timeout=UPDATE_POLL)
-        except WorkflowUpdateFailedError as err:
-            raise _refusal(err) from None
-        except RPCError as err:
-            if err.status is not RPCStatusCode.NOT_FOUND:
-                raise
+        state = await _unless_not_found(handle.execute_update(
+            kind, cmd, id=update_id, result_type=CaseState, rpc_timeout=UPDATE_POLL))
+        if state is not None:
+            return state
         # No running case: unknown, or closed — perhaps by this very command, whose answer was lost.
         # Its outcome is in the closed run's history; polling it needs no worker (a query would).
-        try:
-            return await handle.get_update_handle(update_id, result_type=CaseState).result(rpc_timeout=UPDATE_POLL)
-        except WorkflowUpdateFailedError as err:
-            raise _refusal(err) from None
-        except RPCError as err:
-            if err.status is not RPCStatusCode.NOT_FOUND:
-                raise
+        state = await _unless_not_found(
+            handle.get_update_handle(update_id, result_type=CaseState).result(rpc_timeout=UPDATE_POLL))
+        if state is not None:
+            return state
         try:
             described = await handle.describe()
         except RPCError as err:
@@ -212,6 +205,18 @@ class CaseworkClient:
             if err.status is RPCStatusCode.NOT_FOUND:
                 return None
             raise
+
+
+async def _unless_not_found(update) -> CaseState | None:
+    """An update's answer; its refusal raised as CommandRefused; None when the server has no such run."""
+    try:
+        return await update
+    except WorkflowUpdateFailedError as err:
+        raise _refusal(err) from None
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        return None
 
 
 def _refusal(err: WorkflowUpdateFailedError) -> CommandRefused:
