@@ -56,6 +56,14 @@ class Command(Frozen):
     ROLES: ClassVar[frozenset[Role]] = frozenset()  # the roles that may send it
 
     @model_validator(mode="after")
+    def _timer_ids_are_the_engines(self) -> Command:
+        # The case's own timers name their commands `timer:<kind>@<version>`; a sender taking such an
+        # id could make a due timer look like a reused id and silence the case's deadlines.
+        if self.command_id.startswith(TIMER_ID_PREFIX) and getattr(self, "kind", None) not in TIMER_COMMANDS:
+            raise ValueError(f"command ids starting with '{TIMER_ID_PREFIX}' are reserved for the case's timers")
+        return self
+
+    @model_validator(mode="after")
     def _no_control_characters(self) -> Command:
         for path, text in _strings(self.model_dump(mode="json")):
             if _CONTROL.search(text):
@@ -361,7 +369,10 @@ COMMAND_TYPES: dict[str, type[Command]] = {
 TIMER_COMMANDS = frozenset({"expire_follow_up", "check_deadlines", "attempt_callback"})
 
 
+TIMER_ID_PREFIX = "timer:"
+
+
 def timer_command_id(kind: str, version: int) -> str:
     """A timer's command id, derived from the case's own state (the version it fired at), so that a
     retried or replayed workflow task sends the same command, and the store sees a retry as a retry."""
-    return f"timer:{kind}@{version}"
+    return f"{TIMER_ID_PREFIX}{kind}@{version}"

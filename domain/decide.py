@@ -148,12 +148,14 @@ def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
         case c.RecordServiceReport():
             return [e.ServiceReportRecorded(**base, work_done=cmd.work_done, parts_used=cmd.parts_used)]
         case c.AttemptCallback():
+            _due_or_refuse(kind, state.callback_due, base["at"])
             return callback_attempted(state, cmd, base, now)
         case c.AddNote():
             return [e.NoteAdded(**base, text=cmd.text)]
         case c.CloseCase():
             return [e.CaseClosed(**base, reason=cmd.reason, note=cmd.note)]
         case c.ExpireFollowUp():
+            _due_or_refuse(kind, state.follow_up_due, base["at"])
             # Recorded when the period ran out, not when the timer happened to fire.
             if state.follow_up_due is not None and state.follow_up_due < base["at"]:
                 base = {**base, "at": max(state.follow_up_due, state.last_fact_at or state.follow_up_due)}
@@ -171,6 +173,14 @@ def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
             return [e.CaseDeEscalated(**base, level=level, level_name=step.name, owner=step.owner,
                                       reason=cmd.reason)]
     raise CommandRefused("unknown_command", f"unknown command '{kind}'")
+
+
+def _due_or_refuse(kind: str, due: datetime | None, at: datetime) -> None:
+    # A timer's command from a stale state (a reset run, a timer queued behind a command that moved
+    # the deadline) must not act on a deadline that has not come.
+    if due is None or due > at:
+        raise CommandRefused("not_due", f"command '{kind}' refused: nothing is due "
+                             f"({'no deadline' if due is None else 'due ' + due.isoformat()})")
 
 
 def _surveyed(state: CaseState, answer: c.SurveyAnswer | None, base: dict) -> list[e.Event]:

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, Command, OpenCase, ReapplyPolicy, Retriage,
         timer_command_id,
     )
-    from domain.ids import case_id_of
+    from domain.ids import WORKFLOW_ID_PREFIX, case_id_of
     from domain.lifecycle import CommandRefused, check_allowed, check_time, decide, evolve
     from domain.model import ENGINE, CaseState
     from domain.sla import SlaTerms
@@ -33,6 +33,10 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
 
+# Temporal caps a run at 2,000 updates and 51,200 history events; the soft limits in Limits hand
+# over well before, these stop taking commands just before the caps.
+HARD_COMMANDS = 1950
+HARD_EVENTS = 48_000
 # `open` has its own update; the follow-up expiry is the case's own timer, not for senders.
 INTERNAL_COMMANDS = TIMER_COMMANDS | {"open"}
 # Storage outages are waited out, never turned into lost commands: retry without a cap on attempts.
@@ -56,12 +60,14 @@ class ServiceCaseWorkflow:
     can never make the two disagree (docs/exactly-once.md)."""
 
     @workflow.init
-    def __init__(self, raw: RawValue) -> None:
+    def __init__(self, raw: RawValue = None) -> None:  # type: ignore[assignment]
         # The input is parsed here, not by the SDK, so a malformed start fails the workflow at once
         # (in `run`) instead of failing its first task forever while holding the case's id.
         self.malformed: str | None = None
         try:
-            inp = workflow.payload_converter().from_payload(raw.payload, CaseInput)
+            inp = workflow.payload_converter().from_payload(raw.payload, CaseInput) if raw else None
+            if inp is None:
+                raise ValueError("no input: the workflow takes one CaseInput object")
         except Exception as err:  # noqa: BLE001 - any decoding error is the sender's
             inp, self.malformed = CaseInput(), str(err).splitlines()[0][:500]
         self.inp = inp
@@ -82,9 +88,13 @@ class ServiceCaseWorkflow:
         self.resync = True
 
     @workflow.run
-    async def run(self, raw: RawValue) -> CaseState:
+    async def run(self, raw: RawValue = None) -> CaseState:  # type: ignore[assignment]
         if self.malformed is not None:
             raise ApplicationError(f"ServiceCase input is malformed: {self.malformed}", "malformed",
+                                   type="CommandRefused", non_retryable=True)
+        if self.state is not None and self.state.case_id != self._own_case_id():
+            raise ApplicationError(f"a continued run of case {self.state.case_id} cannot run as workflow "
+                                   f"'{workflow.info().workflow_id}'", "case_id_mismatch",
                                    type="CommandRefused", non_retryable=True)
         if self.state is None:
             await self._open(self.inp.open)
@@ -107,13 +117,17 @@ class ServiceCaseWorkflow:
             raise ApplicationError("ServiceCase needs an 'open' command as input", "malformed",
                                    type="CommandRefused", non_retryable=True)
         # The workflow id names the case: a workflow may only ever write its own case's stream.
-        case_id = case_id_of(workflow.info().workflow_id)
+        case_id = self._own_case_id()
         if opening.case_id and opening.case_id != case_id:
             raise ApplicationError(
                 f"open.case_id '{opening.case_id}' does not match the workflow id "
                 f"'{workflow.info().workflow_id}' (case {case_id})", "case_id_mismatch",
                 type="CommandRefused", non_retryable=True)
-        opening = opening.model_copy(update={"case_id": case_id})
+        try:  # validated again: the id comes from the workflow id, which any starter chooses
+            opening = OpenCase.model_validate({**opening.model_dump(), "case_id": case_id})
+        except ValidationError as err:
+            raise ApplicationError(f"case id from workflow id is not valid: {str(err).splitlines()[-1]}",
+                                   "malformed", type="CommandRefused", non_retryable=True) from None
         await self._execute(opening, await self._load_terms(opening))  # a refusal ends the workflow
 
     async def _wait_for_change_or_deadline(self) -> None:
@@ -184,9 +198,11 @@ class ServiceCaseWorkflow:
             return  # a retry: answered with the case as it is
         if self.state is None:
             return  # still opening (its policy is being read): decided once the case is open
-        if self._should_continue_as_new():
-            # The run is handing over to a fresh one (Temporal caps updates per run); nothing was
-            # stored, and the same command sent again lands on the new run.
+        if self._past_hard_limit():
+            # The run is handing over to a fresh one and Temporal's caps are near; nothing was stored,
+            # and the same command sent again lands on the new run. (Below the caps a command is taken:
+            # an accepted command wakes the main loop, which hands over once the handlers finish; a
+            # refusal would not wake it, and a run due to hand over could refuse every command.)
             raise ApplicationError(f"command '{name}' not taken: case {self.state.case_id} is "
                                    "continuing as new; send it again", "continuing_as_new",
                                    type="CommandRefused")
@@ -298,6 +314,19 @@ class ServiceCaseWorkflow:
         if len(self.known) > KNOWN_COMMAND_IDS:
             del self.known[next(iter(self.known))]
             self.forgot = True
+
+    def _own_case_id(self) -> str:
+        workflow_id = workflow.info().workflow_id
+        if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+            raise ApplicationError(f"a case's workflow id is '{WORKFLOW_ID_PREFIX}<case id>', not "
+                                   f"'{workflow_id}'", "case_id_mismatch", type="CommandRefused",
+                                   non_retryable=True)
+        return case_id_of(workflow_id)
+
+    def _past_hard_limit(self) -> bool:
+        """Close to Temporal's own per-run caps (2,000 updates, 51,200 events): take no more here."""
+        info = workflow.info()
+        return self.commands_this_run >= HARD_COMMANDS or info.get_current_history_length() >= HARD_EVENTS
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

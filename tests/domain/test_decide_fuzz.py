@@ -341,7 +341,9 @@ def test_the_histories_get_somewhere():
 
     run()
     assert {"propose_solution", "start_follow_up", "confirm_solution", "reject_solution", "retriage",
-            "reapply_policy", "escalate", "agree_reply_time", "attempt_callback", "check_deadlines"} <= seen_kinds
+            "reapply_policy", "escalate", "agree_reply_time", "check_deadlines"} <= seen_kinds
+    # (attempt_callback is refused `not_due` before its instant, which random instants rarely reach;
+    # its accepted paths are in the scenario and follow-up tests.)
 
 
 # -- the defects this test found, one by one ------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -138,8 +138,13 @@ def test_resolved_closure_only_through_confirmation_or_the_timer(reason):
 
 def test_follow_up_expiry_is_for_the_engine_only_and_only_in_follow_up():
     engine = ENGINE
-    events = decide(case_in("follow_up"), command("expire_follow_up", engine), NOW)
-    assert events[0].reason is ClosureReason.resolved_unconfirmed
+    # Without a policy the period is 7 days from the follow-up's start (NOW).
+    later = NOW + timedelta(days=7)
+    events = decide(case_in("follow_up"), command("expire_follow_up", engine), later)
+    assert events[0].reason is ClosureReason.resolved_unconfirmed and events[0].at == later
+    with pytest.raises(CommandRefused) as early:  # a stale timer may not close the case before its time
+        decide(case_in("follow_up"), command("expire_follow_up", engine), later - timedelta(seconds=1))
+    assert early.value.code == "not_due"
     with pytest.raises(CommandRefused):
         decide(case_in("follow_up"), command("expire_follow_up", AGENT), NOW)
     with pytest.raises(CommandRefused):

@@ -244,3 +244,32 @@ def test_payload_json_of_a_timer_command_is_stable():
     b = command("attempt_callback", actor=sys_actor, command_id=timer_command_id("attempt_callback", 7))
     assert a.command_id == b.command_id and a.digest() == b.digest()
     assert json.loads(json.dumps(a.model_dump(mode="json")))["kind"] == "attempt_callback"
+
+
+async def test_timer_command_ids_are_reserved_for_the_case_s_own_timers(engine):
+    """A sender taking `timer:check_deadlines@<n>` could make the due timer look like a reused id."""
+    cid = (await engine.cases.open_case(open_case())).case_id
+    version = (await engine.cases.state(cid)).version
+    handle = engine.temporal.get_workflow_handle(workflow_id_for(cid))
+    payload = {"command_id": timer_command_id("check_deadlines", version + 1), "actor": AGENT.model_dump(),
+               "text": "squatting"}
+    with pytest.raises(Exception) as err:
+        await handle.execute_update("add_note", payload)
+    assert "reserved" in str(getattr(err.value, "cause", err.value))
+    assert (await engine.cases.state(cid)).version == version
+
+
+@pytest.mark.parametrize("workflow_id", ["bare-id-without-prefix", "case-" + "x" * 300, "case-ctrl\x1bid"])
+async def test_a_workflow_whose_id_names_no_valid_case_fails_at_once(engine, workflow_id):
+    handle = await engine.temporal.start_workflow(
+        WORKFLOW_TYPE, CaseInput(open=open_case()), id=workflow_id, task_queue=engine.task_queue)
+    with pytest.raises(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), 30)
+
+
+async def test_a_start_without_input_fails_at_once(engine):
+    handle = await engine.temporal.start_workflow(WORKFLOW_TYPE, id=workflow_id_for(str(uuid.uuid4())),
+                                                  task_queue=engine.task_queue)
+    with pytest.raises(WorkflowFailureError) as err:
+        await asyncio.wait_for(handle.result(), 30)
+    assert "malformed" in str(err.value.cause)
