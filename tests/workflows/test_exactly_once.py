@@ -221,7 +221,7 @@ async def test_a_worker_killed_with_many_commands_in_flight_loses_and_doubles_no
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             worker = start_worker()
-            results = await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 120)
+            results = await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 300)
             assert [r for r in results if isinstance(r, BaseException)] == []
         store = sqlite_store(tmp_path / "events.db")
         texts = Counter(e.text for e in store.history(cid) if e.type == "NoteAdded")
