@@ -833,8 +833,10 @@ async def run(cfg: Config) -> dict:
 
 
 def _quiet_cancelled(loop: asyncio.AbstractEventLoop, context: dict) -> None:
-    # A send given up after its attempt timeout leaves the SDK's inner future cancelled: not news.
-    if isinstance(context.get("exception"), asyncio.CancelledError):
+    # A send given up after its attempt timeout leaves the SDK's inner future cancelled, or failed
+    # with the error its retry would have seen: not news (the send is made again with the same id).
+    if isinstance(context.get("exception"), asyncio.CancelledError) or \
+            context.get("message", "").startswith("Future exception was never retrieved"):
         return
     loop.default_exception_handler(context)
 
