@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import contextlib
 from datetime import UTC, datetime, timedelta
 
@@ -129,25 +131,36 @@ class CaseworkClient:
         if described.status is WorkflowExecutionStatus.RUNNING:
             # The run the update was sent to was replaced (a reset, a continue-as-new): send it again.
             raise _RunReplaced()
-        # Closed. The command may have been stored by a task whose update was then aborted: the closed
-        # run's history names every command the case holds (its events, and the ids carried over).
-        if await self._history_mentions(handle, cmd):
+        # Closed. The command may have been stored by a task whose update was then aborted, or long ago
+        # in an earlier run: the case's runs hold every stored event, each naming its command and digest.
+        found = await self._stored_digest(handle.id, cmd.command_id)
+        if found == cmd.digest():
             if described.status is WorkflowExecutionStatus.COMPLETED:
                 return await self.client.get_workflow_handle(handle.id, result_type=CaseState).result()
             return await self.state(case_id)
+        if found is not None:
+            raise CommandRefused("command_id_reused", f"command id {cmd.command_id} was already used by "
+                                 f"another command on case {case_id}")
         raise CommandRefused("case_closed", f"command '{kind}' refused: case {case_id} is in stage 'closed'")
 
-    @staticmethod
-    async def _history_mentions(handle, cmd: Command) -> bool:
-        # As the store step's outcome writes a stored event, or a continued run's input its known ids:
-        # never as the update's own request (which names the id but not in these forms).
-        stored = f'"command_id":"{cmd.command_id}","command_digest":"{cmd.digest()}"'.encode()
-        carried = f'"{cmd.command_id}":"{cmd.digest()}"'.encode()
-        async for event in handle.fetch_history_events():
-            data = event.SerializeToString()
-            if stored in data or carried in data:
-                return True
-        return False
+    async def _stored_digest(self, workflow_id: str, command_id: str) -> str | None:
+        """The digest stored with `command_id` on a closed case, newest run first; None if never stored.
+
+        Read as the store step's outcome writes a stored event, or as a continued run's input carries
+        its known ids: never from the update's own request (which names the id but not in these forms).
+        """
+        quoted = re.escape(json.dumps(command_id, ensure_ascii=False))
+        patterns = [re.compile(rf'"command_id":{quoted},"command_digest":"([0-9a-f]{{32}})"'.encode()),
+                    re.compile(rf'{quoted}:"([0-9a-f]{{32}})"'.encode())]
+        runs = [wf.run_id async for wf in self.client.list_workflows(f'WorkflowId = "{workflow_id}"')]
+        for run_id in runs or [None]:  # visibility lists newest first; without it, the latest run
+            handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+            async for event in handle.fetch_history_events():
+                data = event.SerializeToString()
+                for pattern in patterns:
+                    if match := pattern.search(data):
+                        return match.group(1).decode()
+        return None
 
     async def state(self, case_id: str) -> CaseState:
         state = await self._state_or_none(case_id)

@@ -30,7 +30,7 @@ from domain.ids import workflow_id_for
 from domain.lifecycle import replay
 from tests.conftest import sqlite_store
 from tests.factory import AGENT, command, open_case
-from workflows.contract import WORKFLOW_TYPE, CaseInput
+from workflows.contract import WORKFLOW_TYPE, CaseInput, Limits
 
 BIN = Path(sys.executable).parent
 
@@ -273,3 +273,27 @@ async def test_a_start_without_input_fails_at_once(engine):
     with pytest.raises(WorkflowFailureError) as err:
         await asyncio.wait_for(handle.result(), 30)
     assert "malformed" in str(err.value.cause)
+
+
+@pytest.mark.parametrize("limits", [Limits(max_commands_per_run=2)])
+async def test_a_closed_case_answers_a_retry_from_any_run_and_refuses_a_reused_id(engine):
+    """A closed case cannot take an update: the client reads the answer from the case's runs. A retry
+    of a command stored in an earlier run is answered with the case, not `case_closed`; its id reused
+    for another command is `command_id_reused`, not `case_closed`."""
+    cid = (await engine.cases.open_case(open_case())).case_id
+    first = command("add_note", text="stored in the first run")
+    await engine.cases.send(cid, first)
+    for n in range(4):  # two commands a run: the case continues as new twice
+        await engine.cases.send(cid, command("add_note", text=f"note {n}"))
+    await engine.cases.send(cid, command("close", reason="duplicate"))
+    runs = [wf async for wf in engine.temporal.list_workflows(f'WorkflowId = "{workflow_id_for(cid)}"')]
+    assert len(runs) >= 3, "the case was meant to continue as new"
+    again = await engine.cases.send(cid, first)
+    assert again.stage.value == "closed"
+    with pytest.raises(CommandRefused) as err:
+        await engine.cases.send(cid, command("add_note", command_id=first.command_id, text="not the same"))
+    assert err.value.code == "command_id_reused"
+    with pytest.raises(CommandRefused) as err:
+        await engine.cases.send(cid, command("add_note", text="too late"))
+    assert err.value.code == "case_closed"
+    assert [e.text for e in engine.store.history(cid) if e.type == "NoteAdded"].count("stored in the first run") == 1
