@@ -32,6 +32,7 @@ from casework.config import Settings, load_settings, reporting_env, temporal_bin
 from casework.devserver import EngineLock, EngineRefused, dev_server, dev_server_args, ensure_ports_free
 from casework.logs import configure_logging
 from casework.policy import load_policy
+from casework.queue_owner import ensure_queue_is_ours, store_fingerprint, worker_identity
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from workflows.contract import SEARCH_ATTRIBUTES
@@ -42,14 +43,16 @@ log = structlog.get_logger("casework.worker")
 
 
 def build_worker(client: Client, store: CaseStore, task_queue: str, max_activities: int = 32,
-                 policy_path: str | None = None, reporting: dict[str, str] | None = None) -> Worker:
+                 policy_path: str | None = None, reporting: dict[str, str] | None = None,
+                 identity: str | None = None) -> Worker:
     acts = CaseStoreActivities(store)
     return Worker(
         client, task_queue=task_queue, workflows=[ServiceCaseWorkflow, ReturnVisitsWorkflow],
         activities=[acts.execute_command, SlaPolicyActivities(policy_path).load_sla_terms,
                     FollowUpActivities(reporting).last_survey_at,
                     ReturnVisitActivities(client, task_queue).open_return_visit],
-        activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities)
+        activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities,
+        identity=identity)
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
@@ -106,8 +109,10 @@ async def _serve(settings: Settings) -> None:
     load_policy(settings.sla_policy or None)  # a bad policy file stops the engine here, named
     async with temporal_client(settings) as client:
         await ensure_search_attributes(client, settings.temporal_namespace)
+        fingerprint = store_fingerprint(settings)
+        await ensure_queue_is_ours(client, settings.temporal_namespace, settings.task_queue, fingerprint)
         worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities,
-                              settings.sla_policy or None, reporting_env(settings))
+                              settings.sla_policy or None, reporting_env(settings), worker_identity(fingerprint))
         async with worker, projection_thread(settings, store), notification_thread(settings, store):
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,
                      data_dir=str(settings.data_dir), projections=settings.projections,

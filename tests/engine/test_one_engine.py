@@ -65,3 +65,17 @@ def test_the_embedded_server_dies_with_a_killed_engine_and_the_next_start_succee
     again.stop()
     assert again.proc.returncode == 0
     wait_until(lambda: gone(again.server_pid()), 15, "the embedded server to stop with its engine")
+
+
+def test_an_engine_on_another_store_refuses_a_task_queue_served_by_another(make_engine):
+    """Two SQLite stores on one server's queue would split every case between them: the second
+    engine (pointed at the first one's server, with a store of its own) refuses and says why."""
+    first = make_engine().start()
+
+    second = make_engine(temporal_address=first.address).run_once()
+
+    assert second.returncode != 0
+    assert "task queue 'casework' is polled by workers on another event store" in second.stderr
+    assert "Traceback" not in second.stderr + second.stdout
+    on_other_queue = make_engine(temporal_address=first.address, task_queue="casework-b").start()
+    assert on_other_queue.proc.poll() is None  # another queue on the same server is fine
