@@ -32,7 +32,9 @@ from casework.config import Settings, load_settings, reporting_env, temporal_bin
 from casework.devserver import EngineLock, EngineRefused, dev_server, dev_server_args, ensure_ports_free
 from casework.logs import configure_logging
 from casework.policy import load_policy
+from casework.principals import Credential, credential_for, registry_for
 from casework.queue_owner import ensure_queue_is_ours, store_fingerprint, worker_identity
+from domain.principals import Registry
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from workflows.contract import SEARCH_ATTRIBUTES
@@ -44,13 +46,15 @@ log = structlog.get_logger("casework.worker")
 
 def build_worker(client: Client, store: CaseStore, task_queue: str, max_activities: int = 32,
                  policy_path: str | None = None, reporting: dict[str, str] | None = None,
-                 identity: str | None = None) -> Worker:
-    acts = CaseStoreActivities(store)
+                 identity: str | None = None, registry: Registry | None = None,
+                 credential: Credential | None = None) -> Worker:
+    acts = CaseStoreActivities(store, registry)
     return Worker(
         client, task_queue=task_queue, workflows=[ServiceCaseWorkflow, ReturnVisitsWorkflow],
         activities=[acts.execute_command, SlaPolicyActivities(policy_path).load_sla_terms,
                     FollowUpActivities(reporting).last_survey_at,
-                    ReturnVisitActivities(client, task_queue).open_return_visit],
+                    ReturnVisitActivities(client, task_queue, credential, registry).open_return_visit,
+                    ReturnVisitActivities(client, task_queue, credential, registry).authorize_plan_command],
         activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities,
         identity=identity)
 
@@ -107,12 +111,21 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     load_policy(settings.sla_policy or None)  # a bad policy file stops the engine here, named
+    registry, credential = registry_for(settings), credential_for(settings)  # bad ones stop it here too
+    if registry is None:
+        log.warning("auth_open_mode", principals_file=None, meaning=(
+            "no principal registry (CASEWORK_PRINCIPALS_FILE): every caller is who it says it is; "
+            "for development only"))
+    else:
+        log.info("auth_registry", principals_file=settings.principals_file, services=len(registry.services),
+                 staff=len(registry.staff))
     async with temporal_client(settings) as client:
         await ensure_search_attributes(client, settings.temporal_namespace)
         fingerprint = store_fingerprint(settings)
         await ensure_queue_is_ours(client, settings.temporal_namespace, settings.task_queue, fingerprint)
         worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities,
-                              settings.sla_policy or None, reporting_env(settings), worker_identity(fingerprint))
+                              settings.sla_policy or None, reporting_env(settings), worker_identity(fingerprint),
+                              registry, credential)
         async with worker, projection_thread(settings, store), notification_thread(settings, store):
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,
                      data_dir=str(settings.data_dir), projections=settings.projections,

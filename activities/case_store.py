@@ -7,12 +7,16 @@ and the workflow cannot disagree (docs/exactly-once.md).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import structlog
 from pydantic import BaseModel
 from temporalio import activity
 
-from domain.commands import AnyCommand
+from domain.commands import TIMER_COMMANDS, AnyCommand, Command
+from domain.lifecycle import CommandRefused
+from domain.model import ENGINE, CaseState
+from domain.principals import Registry
 from domain.sla import SlaTerms
 from domain.store import CaseStore, Outcome
 
@@ -25,19 +29,41 @@ class ExecuteCommand(BaseModel):
     now: datetime
     after: int  # the workflow's version: the outcome carries every stored event past it
     terms: SlaTerms | None = None
+    # "caller": sent by someone (an update, a start), checked against the registry; "engine": the
+    # case's own timer, which only the workflow itself issues.
+    origin: Literal["caller", "engine"] = "caller"
 
 
 class CaseStoreActivities:
-    def __init__(self, store: CaseStore) -> None:
+    def __init__(self, store: CaseStore, registry: Registry | None = None) -> None:
         self.store = store
+        self.registry = registry  # None: open mode (the worker warned at start)
+
+    def _authorize(self, inp: ExecuteCommand):
+        case_id, registry = inp.case_id, self.registry
+        if inp.origin == "engine":
+            def engine_only(_state: CaseState | None, cmd: Command) -> None:
+                if cmd.actor != ENGINE or cmd.kind not in TIMER_COMMANDS:  # type: ignore[attr-defined]
+                    raise CommandRefused("unauthenticated", "only the case's own timers act as the engine")
+            return engine_only
+        if registry is None:
+            return None
+
+        def by_registry(state: CaseState | None, cmd: Command) -> None:
+            customer = state.customer.id if state else getattr(getattr(cmd, "customer", None), "id", None)
+            registry.check(case_id, cmd, customer)
+        return by_registry
 
     # A plain `def`: eventsourcing is synchronous, so the worker runs this on a thread pool.
     @activity.defn(name="execute_command")
     def execute_command(self, inp: ExecuteCommand) -> Outcome:
-        outcome = self.store.execute(inp.case_id, inp.command, inp.now, inp.after, inp.terms)
+        outcome = self.store.execute(inp.case_id, inp.command, inp.now, inp.after, inp.terms,
+                                     authorize=self._authorize(inp))
         log.info("case_store_step", case_id=inp.case_id,
                  command=inp.command.kind if inp.command else None,
                  command_id=inp.command.command_id if inp.command else None,
+                 principal=(inp.command.principal or None) if inp.command else None,
+                 auth="engine" if inp.origin == "engine" else ("registry" if self.registry else "open"),
                  after=inp.after, version=outcome.version, types=[e.type for e in outcome.events],
                  refused=outcome.refusal.code if outcome.refusal else None, attempt=activity.info().attempt)
         return outcome

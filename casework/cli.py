@@ -23,10 +23,11 @@ from casework.client import CaseworkClient, CommandRefused, connect
 from casework.config import ConfigError, load_settings
 from casework.demo import drive
 from casework.policy import PolicyError
+from casework.principals import credential_for
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, OpenCase
 from domain.model import Actor, CaseState
-from domain.return_visits import PERIOD_MONTHS, ReturnVisitPlan, add_months
-from workflows.return_visits import PlanChange
+from domain.return_visits import PERIOD_MONTHS, ReturnVisitPlan, SchedulePlan, add_months
+from domain.return_visits import PlanChange
 
 INTERNAL = TIMER_COMMANDS | {"open"}
 OPEN_FIELDS = {  # flattened options of `open`
@@ -143,7 +144,7 @@ async def _run(args: argparse.Namespace) -> int:
         return report_cli.run(args, settings)
     address = args.address or settings.temporal_address or f"localhost:{settings.embedded_port}"
     cases = CaseworkClient(await connect(address, settings.temporal_namespace),
-                           args.task_queue or settings.task_queue)
+                           args.task_queue or settings.task_queue, credential=credential_for(settings))
     if args.verb == "return-visits":
         return await _return_visits(cases, args)
     if args.verb == "demo":
@@ -179,9 +180,9 @@ async def _return_visits(cases: CaseworkClient, args: argparse.Namespace) -> int
         basis_months = PERIOD_MONTHS[args.basis]
         first = (datetime.fromisoformat(args.first_due) if args.first_due
                  else add_months(datetime.now(UTC), basis_months))
-        plans = [await cases.schedule_return_visits(ReturnVisitPlan(
+        plans = [await cases.schedule_return_visits(SchedulePlan(actor=args.actor, plan=ReturnVisitPlan(
             customer={"id": args.customer_id, "name": args.customer_name, "tier": "key_account",
-                      "dedicated_owner": args.dedicated_owner}, basis=args.basis, first_due=first))]
+                      "dedicated_owner": args.dedicated_owner}, basis=args.basis, first_due=first)))]
     else:
         if not args.customer_id:
             raise CommandRefused("invalid", f"{args.action} needs --customer-id")

@@ -7,6 +7,7 @@ import json
 import re
 import contextlib
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError,
@@ -22,9 +23,11 @@ from domain.commands import Command, OpenCase
 from domain.ids import case_id_for, workflow_id_for
 from domain.lifecycle import CommandRefused  # one refusal, from the rules to every caller
 from domain.model import CaseState
-from domain.return_visits import ReturnVisitPlan
+from domain.return_visits import PlanChange, ReturnVisitPlan, SchedulePlan, plan_subject
+from domain.model import ENGINE
+from casework.principals import Credential
 from workflows.return_visits import (
-    RETURN_VISITS_TYPE, PlanChange, PlanStatus, ReturnVisitsInput, return_visits_id,
+    RETURN_VISITS_TYPE, PlanStatus, ReturnVisitsInput, return_visits_id,
 )
 from workflows.contract import (
     CLOCKS_QUERY, DEFAULT_TASK_QUEUE, OPEN_UPDATE, STATE_QUERY, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput, Limits,
@@ -52,31 +55,42 @@ class CaseNotFound(CommandRefused):
         super().__init__("unknown_case", f"no case with id {case_id}")
 
 
+C = TypeVar("C", bound=Command)
+
+
 async def connect(address: str = "localhost:7233", namespace: str = "default") -> Client:
     return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
 
 
 class CaseworkClient:
     def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, credential: Credential | None = None) -> None:
         self.client = client
         self.task_queue = task_queue
         self.limits = limits or Limits()
+        self.credential = credential  # signs every command (domain/principals.py); None: unsigned
+
+    def _signed(self, subject: str, cmd: C) -> C:
+        return self.credential.sign(subject, cmd) if self.credential else cmd
 
     async def open_case(self, cmd: OpenCase) -> CaseState:
         """Open a case, or return the existing one with the same source reference (or case id)."""
         if not cmd.case_id:
             cmd = cmd.model_copy(update={"case_id": case_id_for(cmd.source)})
         assert cmd.case_id is not None
+        cmd = self._signed(cmd.case_id, cmd)
         start = WithStartWorkflowOperation(
             WORKFLOW_TYPE, CaseInput(open=cmd, limits=self.limits), id=workflow_id_for(cmd.case_id),
             task_queue=self.task_queue, result_type=CaseState,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             # A closed case stays closed: opening it again returns it, it never starts a second run.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            # A refused opening fails its run, which keeps nothing from a corrected one.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
         try:
             return await self.client.execute_update_with_start_workflow(
                 OPEN_UPDATE, cmd, start_workflow_operation=start, result_type=CaseState)
+        except WorkflowUpdateFailedError as err:
+            raise _refusal(err) from None
         except WorkflowAlreadyStartedError:
             with contextlib.suppress(WorkflowAlreadyStartedError):
                 await start.workflow_handle()  # the same refusal; collected so it is not reported as lost
@@ -88,6 +102,7 @@ class CaseworkClient:
         Sent again, with the same id, when the case hands over to a new run or when the server aborts
         the update because the worker running it died: the answer is the command's one outcome.
         """
+        cmd = self._signed(case_id, cmd)
         for attempt in range(HANDOVER_RETRIES):
             try:
                 return await self._send_once(case_id, cmd)
@@ -187,15 +202,22 @@ class CaseworkClient:
                 raise CaseNotFound(case_id) from None
             raise
 
-    async def schedule_return_visits(self, plan: ReturnVisitPlan) -> PlanStatus:
-        """Start (or find) the customer's return-visit plan."""
-        handle = await self.client.start_workflow(
-            RETURN_VISITS_TYPE, ReturnVisitsInput(plan=plan), id=return_visits_id(plan.customer.id),
+    async def schedule_return_visits(self, plan: ReturnVisitPlan | SchedulePlan) -> PlanStatus:
+        """Start (or find) the customer's return-visit plan; a bare plan is scheduled by the engine."""
+        cmd = plan if isinstance(plan, SchedulePlan) else SchedulePlan(actor=ENGINE, plan=plan)
+        cmd = self._signed(plan_subject(cmd.plan.customer.id), cmd)
+        start = WithStartWorkflowOperation(
+            RETURN_VISITS_TYPE, ReturnVisitsInput(plan=cmd.plan), id=return_visits_id(cmd.plan.customer.id),
             task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
-        return await handle.query("status", result_type=PlanStatus)
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                "schedule", cmd, start_workflow_operation=start, result_type=PlanStatus)
+        except WorkflowUpdateFailedError as err:
+            raise _refusal(err) from None
 
     async def change_return_visits(self, customer_id: str, action: str, change: PlanChange) -> PlanStatus:
         handle = self.client.get_workflow_handle(return_visits_id(customer_id))
+        change = self._signed(plan_subject(customer_id), change.model_copy(update={"kind": action}))
         try:
             return await handle.execute_update(action, change, result_type=PlanStatus)
         except WorkflowUpdateFailedError as err:

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 ENV_PREFIX = "CASEWORK_"
 
@@ -48,6 +48,12 @@ class Settings(BaseModel):
     notify_give_up_hours: float = Field(default=24.0, gt=0)  # then the row is marked dead (kept)
     notify_concurrency: int = Field(default=8, ge=1, le=256)  # deliveries in flight at once
     outbox_schema: str = "outbox"  # PostgreSQL schema of the outbox
+    # Who may do what (casework/principals.py): empty is open mode, every caller who it says it is.
+    principals_file: str = ""
+    # The credential this process signs its commands with (CLI, client, the worker's own planner).
+    principal: str = ""
+    principal_secret: SecretStr = SecretStr("")
+    principal_secret_file: str = ""
 
     @property
     def events_db(self) -> Path:

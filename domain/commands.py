@@ -49,6 +49,10 @@ class Command(Frozen):
     actor: Actor
     # When it happened, if the sender knows better than the engine's clock (imports, offline agents).
     occurred_at: Instant | None = None
+    # Who sends it and their HMAC over what it asks (domain/principals.py): the credential, not the
+    # intent, so neither is part of the digest (a signature cannot sign itself).
+    principal: str = Field(default="", max_length=200)
+    signature: str = Field(default="", max_length=200, repr=False)
     # Fields that are not the sender's intent (read by the engine just before deciding): a retry may
     # carry another value and is still the same command.
     NOT_INTENT: ClassVar[frozenset[str]] = frozenset()
@@ -73,7 +77,7 @@ class Command(Frozen):
 
     def digest(self) -> str:
         """What the command asks, without its id: the same id with another digest is another command."""
-        intent = self.model_dump(mode="json", exclude={"command_id", *self.NOT_INTENT})
+        intent = self.model_dump(mode="json", exclude={"command_id", "principal", "signature", *self.NOT_INTENT})
         return hashlib.sha256(json.dumps(intent, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
 
 

@@ -29,7 +29,7 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
     if state is None:
         raise CommandRefused("not_open", f"command '{kind}' refused: the case is not open yet")
     check_allowed(state, cmd)
-    base = _base(state.case_id, cmd, now, state.last_fact_at)
+    base = _base(state.case_id, cmd, now, state.last_fact_at, state.customer.id)
     if isinstance(cmd, c.CheckDeadlines):
         return passing_time_events(state, base, base["at"])
     if isinstance(cmd, c.ReapplyPolicy) and terms is None:
@@ -79,7 +79,10 @@ def _open(state: CaseState | None, cmd: c.OpenCase, now: datetime, terms: SlaTer
         raise CommandRefused("already_open", f"case {state.case_id} is already open")
     if not cmd.case_id:
         raise CommandRefused("invalid", "command 'open' needs a case_id")
-    base = _base(cmd.case_id, cmd, now, None)
+    if cmd.actor.role is Role.customer and cmd.actor.id != cmd.customer.id:
+        raise CommandRefused("not_your_case", f"command 'open' refused: customer '{cmd.actor.id}' may open "
+                             f"cases only as themselves (the case names customer '{cmd.customer.id}')")
+    base = _base(cmd.case_id, cmd, now, None, cmd.customer.id)
     out: list[e.Event] = [e.CaseOpened(**base, **cmd.model_dump(
         include={"source", "customer", "channel", "category", "priority", "subject",
                  "description", "assignee", "team"}))]
@@ -220,6 +223,10 @@ def check_allowed(state: CaseState, cmd: c.Command) -> None:
         raise CommandRefused("role_not_allowed",
                              f"command '{kind}' refused: role '{cmd.actor.role.value}' of actor "
                              f"'{cmd.actor.id}' may not send it (allowed roles: {allowed})")
+    if cmd.actor.role is Role.customer and cmd.actor.id != state.customer.id:
+        # Who a customer is cannot be checked without a principal registry; which case is theirs can.
+        raise CommandRefused("not_your_case", f"command '{kind}' refused: customer '{cmd.actor.id}' may act "
+                             f"only on their own cases ({where} and belongs to another customer)")
     _check_roster(state, cmd, kind)
     if isinstance(cmd, c.CloseCase):
         _check_close(state, cmd, where)
@@ -303,9 +310,14 @@ def _check_close(state: CaseState, cmd: c.CloseCase, where: str) -> None:
             "the customer (needs_clarification or follow_up) can close for lack of response")
 
 
-def _base(case_id: str, cmd: c.Command, now: datetime, last_fact_at: datetime | None) -> dict:
+def _base(case_id: str, cmd: c.Command, now: datetime, last_fact_at: datetime | None,
+          customer_id: str) -> dict:
     # Without a reported instant a command happens now, or, should the last fact be dated a little
     # ahead (a sender's clock within the skew), at that fact: a case's facts never go back in time.
     at = cmd.occurred_at or (max(now, last_fact_at) if last_fact_at else now)
+    # Staff or a gateway saying what the customer said (a reply on the phone, a confirmation) act on
+    # the customer's behalf: the facts say both who did it and for whom.
+    for_customer = Role.customer in cmd.ROLES and cmd.actor.role is not Role.customer
     return {"case_id": case_id, "command_id": cmd.command_id, "command_digest": cmd.digest(),
-            "actor": cmd.actor, "at": at, "recorded_at": now}
+            "actor": cmd.actor, "on_behalf_of": customer_id if for_customer else None, "at": at,
+            "recorded_at": now}

@@ -19,6 +19,7 @@ class Event(Frozen):
     # The digest of the command that decided it: the same command id with another digest is refused.
     command_digest: str = ""
     actor: Actor
+    on_behalf_of: str | None = None  # the customer, when staff or a gateway acted for them
     at: datetime  # when it happened
     recorded_at: datetime  # when the engine decided it
 

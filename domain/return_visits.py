@@ -4,13 +4,14 @@ service is ongoing): when the next one falls due, and the case each visit opens.
 from __future__ import annotations
 
 import calendar
+import uuid
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from domain.commands import OpenCase
-from domain.model import ENGINE, Customer
+from domain.commands import Command, OpenCase
+from domain.model import ENGINE, Customer, Role
 
 PERIOD_MONTHS = {"warranty": 6, "ongoing_service": 3}
 
@@ -25,6 +26,32 @@ class ReturnVisitPlan(BaseModel):
     @property
     def months(self) -> int:
         return self.period_months or PERIOD_MONTHS[self.basis]
+
+
+def plan_subject(customer_id: str) -> str:
+    """What a plan command's signature is bound to (as a case command's is to its case id)."""
+    return f"return-visits-{customer_id}"
+
+
+class PlanCommand(Command):
+    """A command on a customer's return-visit plan: signed and checked like a case's commands."""
+
+    command_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=200)
+    ROLES: ClassVar[frozenset[Role]] = frozenset({Role.supervisor})
+
+
+class SchedulePlan(PlanCommand):
+    kind: Literal["schedule"] = "schedule"
+    plan: ReturnVisitPlan
+    # Key-account managers (supervisors) plan visits; so may a backend that sells the contracts.
+    ROLES: ClassVar[frozenset[Role]] = frozenset({Role.supervisor, Role.system})
+
+
+class PlanChange(PlanCommand):
+    """Pause or resume a plan (supervisors only)."""
+
+    kind: Literal["pause", "resume"] = "pause"
+    reason: str = Field(default="", max_length=2_000)
 
 
 def add_months(t: datetime, months: int) -> datetime:

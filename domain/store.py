@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -95,7 +96,8 @@ class CaseStore(Application[uuid.UUID]):
     CONFLICT_RETRIES = 50
 
     def execute(self, case_id: str, cmd: AnyCommand | Command | None, now: datetime, after: int,
-                terms: SlaTerms | None = None) -> Outcome:
+                terms: SlaTerms | None = None,
+                authorize: Callable[[CaseState | None, Command], None] | None = None) -> Outcome:
         """Decide `cmd` on the stream's state and append its events if the stream has not moved
         meanwhile (expected version); on a concurrent append, decide again on the newer state.
 
@@ -107,6 +109,12 @@ class CaseStore(Application[uuid.UUID]):
             stream = self._get(case_id)
             version = stream.version if stream else 0
             refusal = None
+            if cmd is not None and authorize is not None:
+                try:
+                    authorize(stream.state if stream else None, cmd)
+                except CommandRefused as err:
+                    return Outcome(after=after, events=self._since(case_id, after, version),
+                                   refusal=Refusal(code=err.code, message=err.message))
             if cmd is None or (isinstance(cmd, OpenCase) and stream is not None):
                 events: list[Event] = []  # a read, or an opening of a case that exists: adopt it
             elif stream is not None and cmd.command_id in stream.command_ids:

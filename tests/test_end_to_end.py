@@ -173,7 +173,7 @@ def test_supervisors_schedule_pause_and_list_return_visits_from_the_command_line
     assert scheduled[0]["plan"]["customer"]["id"] == customer and not scheduled[0]["paused"]
     refused = casework(running_engine, "return-visits", "pause", "--customer-id", customer,
                        "--actor", "agent:alice", ok=False)
-    assert refused.returncode == 2 and "supervisors only" in refused.stderr
+    assert refused.returncode == 2 and "allowed: supervisor)" in refused.stderr
     paused = json.loads(casework(running_engine, "return-visits", "pause", "--customer-id", customer,
                                  "--reason", "site closed", "--json").stdout)
     assert paused[0]["paused"]

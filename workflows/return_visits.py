@@ -14,9 +14,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.return_visits import ReturnVisitActivities
-    from domain.model import Actor, Role
-    from domain.return_visits import ReturnVisitPlan, due_of, visit_case
+    from activities.return_visits import PlanAuthorization, ReturnVisitActivities
+    from domain.return_visits import PlanChange, PlanCommand, ReturnVisitPlan, SchedulePlan, due_of, visit_case
 
 RETURN_VISITS_TYPE = "ReturnVisits"
 VISITS_PER_RUN = 40  # a run's history stays small; the plan continues as new after this many visits
@@ -26,11 +25,8 @@ class ReturnVisitsInput(BaseModel):
     plan: ReturnVisitPlan
     next_visit: int = 0
     paused: bool = False
-
-
-class PlanChange(BaseModel):
-    actor: Actor
-    reason: str = ""
+    # A plan opens visits only once a `schedule` command for it was authorized (carried on).
+    authorized: bool = False
 
 
 class PlanStatus(BaseModel):
@@ -50,10 +46,16 @@ class ReturnVisitsWorkflow:
     @workflow.init
     def __init__(self, inp: ReturnVisitsInput) -> None:
         self.plan, self.next_visit, self.paused = inp.plan, inp.next_visit, inp.paused
+        self.authorized: bool | None = True if inp.authorized else None  # None: not decided yet
         self.opened: list[str] = []
 
     @workflow.run
     async def run(self, inp: ReturnVisitsInput) -> None:
+        # Started by `schedule` (update with start): its authorization decides whether the plan runs.
+        await workflow.wait_condition(lambda: self.authorized is not None)
+        if not self.authorized:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return
         for _ in range(VISITS_PER_RUN):
             await self._wait_until_due()
             opening = visit_case(self.plan, self.next_visit, str(workflow.uuid4()), workflow.now())
@@ -64,7 +66,8 @@ class ReturnVisitsWorkflow:
             self.opened.append(case_id)
             self.next_visit += 1
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(ReturnVisitsInput(plan=self.plan, next_visit=self.next_visit, paused=self.paused))
+        workflow.continue_as_new(ReturnVisitsInput(plan=self.plan, next_visit=self.next_visit, paused=self.paused,
+                                                   authorized=True))
 
     async def _wait_until_due(self) -> None:
         """Sleep until the next visit is due; a visit that falls due while paused is skipped."""
@@ -83,27 +86,55 @@ class ReturnVisitsWorkflow:
                 pass
 
     @workflow.update
-    def pause(self, change: PlanChange) -> PlanStatus:
+    async def schedule(self, cmd: SchedulePlan) -> PlanStatus:
+        """Schedule (or find) the plan: the first authorized `schedule` lets it run."""
+        try:
+            await self._authorize(cmd)
+        except ApplicationError:
+            if self.authorized is None:
+                self.authorized = False
+            raise
+        self.authorized = True
+        return self.status()
+
+    @workflow.update
+    async def pause(self, change: PlanChange) -> PlanStatus:
+        await self._authorize(change)
         self.paused = True
         return self.status()
 
     @workflow.update
-    def resume(self, change: PlanChange) -> PlanStatus:
+    async def resume(self, change: PlanChange) -> PlanStatus:
+        await self._authorize(change)
         self.paused = False
         return self.status()
 
+    @schedule.validator
+    def _check_schedule(self, cmd: SchedulePlan) -> None:
+        self._check_role(cmd, "schedule")
+
     @pause.validator
     def _check_pause(self, change: PlanChange) -> None:
-        self._check_supervisor(change, "pause")
+        self._check_role(change, "pause")
 
     @resume.validator
     def _check_resume(self, change: PlanChange) -> None:
-        self._check_supervisor(change, "resume")
+        self._check_role(change, "resume")
 
-    def _check_supervisor(self, change: PlanChange, what: str) -> None:
-        if change.actor.role is not Role.supervisor:
-            raise ApplicationError(f"'{what}' of return visits refused: role '{change.actor.role.value}' "
-                                   "may not (supervisors only)", "role_not_allowed", type="CommandRefused")
+    def _check_role(self, cmd: PlanCommand, what: str) -> None:
+        if cmd.actor.role not in cmd.ROLES:
+            allowed = ", ".join(sorted(r.value for r in cmd.ROLES))
+            raise ApplicationError(f"'{what}' of return visits refused: role '{cmd.actor.role.value}' "
+                                   f"may not (allowed: {allowed})", "role_not_allowed", type="CommandRefused")
+
+    async def _authorize(self, cmd: PlanCommand) -> None:
+        # The registry and its secrets live in the worker, not in this workflow's history.
+        refusal = await workflow.execute_local_activity_method(
+            ReturnVisitActivities.authorize_plan_command,
+            PlanAuthorization(customer_id=self.plan.customer.id, command=cmd),
+            start_to_close_timeout=timedelta(seconds=30))
+        if refusal is not None:
+            raise ApplicationError(refusal.message, refusal.code, type="CommandRefused", non_retryable=True)
 
     @workflow.query
     def status(self) -> PlanStatus:

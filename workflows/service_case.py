@@ -79,6 +79,7 @@ class ServiceCaseWorkflow:
         self.lock = asyncio.Lock()
         self.commands_this_run = 0
         self.spent_timer: tuple[str, int] | None = None
+        self.open_refused: ApplicationError | None = None
         # A reset gives the run a new random seed (also when its history is replayed), and may have
         # cut off events the store holds: the case then reads them back before anything else.
         self.resync = False
@@ -97,7 +98,14 @@ class ServiceCaseWorkflow:
                                    f"'{workflow.info().workflow_id}'", "case_id_mismatch",
                                    type="CommandRefused", non_retryable=True)
         if self.state is None:
-            await self._open(self.inp.open)
+            try:
+                await self._open(self.inp.open)
+            except ApplicationError as err:
+                # Refused: the `open` update answers with the refusal; the run then fails, and a
+                # failed run does not keep the case id from a corrected opening.
+                self.open_refused = err
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise
         while not self._state.is_closed:
             if self.resync:
                 await self._sync()
@@ -158,7 +166,7 @@ class ServiceCaseWorkflow:
         due = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": timer_command_id(kind, version),
                                                "actor": ENGINE, **extra})
         try:
-            await self._execute(due)
+            await self._execute(due, origin="engine")
         except ApplicationError as err:  # a command in the same instant moved the case on
             workflow.logger.info("timer command refused", extra={"kind": kind, "reason": str(err)})
         if self._state.version == version:
@@ -168,7 +176,9 @@ class ServiceCaseWorkflow:
     @workflow.update(name=OPEN_UPDATE)
     async def open(self, cmd: OpenCase) -> CaseState:
         """Opening an open case returns it unchanged: intake is idempotent."""
-        await workflow.wait_condition(lambda: self.state is not None)
+        await workflow.wait_condition(lambda: self.state is not None or self.open_refused is not None)
+        if self.state is None and self.open_refused is not None:
+            raise self.open_refused
         return self._state
 
     @workflow.update(dynamic=True)
@@ -239,13 +249,13 @@ class ServiceCaseWorkflow:
     def get_timeline(self) -> list[TimelineEntry]:
         return self.timeline
 
-    async def _execute(self, cmd: Command, terms: SlaTerms | None = None) -> CaseState:
+    async def _execute(self, cmd: Command, terms: SlaTerms | None = None, origin: str = "caller") -> CaseState:
         # Counted on entry, before the lock, so validators see commands still waiting their turn.
         self.commands_this_run += 1
         async with self.lock:
             if self._known(cmd):
                 return self._state  # a retried command: applied once already
-            outcome = await self._store_step(cmd, terms)
+            outcome = await self._store_step(cmd, terms, origin)
             if outcome.refusal is not None:
                 raise refusal(outcome.refusal.code, outcome.refusal.message)
             workflow.logger.info("command applied", extra={
@@ -258,14 +268,16 @@ class ServiceCaseWorkflow:
             self.resync = False
             await self._store_step(None)
 
-    async def _store_step(self, cmd: Command | None, terms: SlaTerms | None = None) -> Outcome:
+    async def _store_step(self, cmd: Command | None, terms: SlaTerms | None = None,
+                          origin: str = "caller") -> Outcome:
         case_id = self.state.case_id if self.state else cmd.case_id  # type: ignore[union-attr]
         # A local activity: the step runs in this worker without a trip through the server's task
         # queue (measured in bench/README.md). It may run again when this task is retried; the store
         # answers a retry with what it stored the first time.
         outcome = await workflow.execute_local_activity_method(
             CaseStoreActivities.execute_command,
-            ExecuteCommand(case_id=case_id, command=cmd, now=workflow.now(), after=self._version, terms=terms),
+            ExecuteCommand(case_id=case_id, command=cmd, now=workflow.now(), after=self._version, terms=terms,
+                           origin=origin),
             start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
         self._adopt(outcome)
         return outcome

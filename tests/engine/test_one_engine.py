@@ -79,3 +79,16 @@ def test_an_engine_on_another_store_refuses_a_task_queue_served_by_another(make_
     assert "Traceback" not in second.stderr + second.stdout
     on_other_queue = make_engine(temporal_address=first.address, task_queue="casework-b").start()
     assert on_other_queue.proc.poll() is None  # another queue on the same server is fine
+
+
+def test_without_a_registry_the_engine_says_it_runs_open_and_a_bad_registry_stops_it(make_engine, tmp_path):
+    open_engine = make_engine().start()
+    warnings = [line for line in open_engine.log.read_text().splitlines() if "auth_open_mode" in line]
+    assert warnings and '"level": "warning"' in warnings[0]
+
+    broken = tmp_path / "principals.toml"
+    broken.write_text("[services.crm]\nacts_as = ['system']\n")
+    refused = make_engine(principals_file=str(broken)).run_once()
+    assert refused.returncode != 0
+    assert "needs secret_file or secret_env" in refused.stderr
+    assert "Traceback" not in refused.stderr + refused.stdout
