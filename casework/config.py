@@ -54,6 +54,12 @@ class Settings(BaseModel):
     principal: str = ""
     principal_secret: SecretStr = SecretStr("")
     principal_secret_file: str = ""
+    # Bearer tokens over HTTP (casework/http_auth.py): the identity provider's keys, issuer, audience.
+    jwt_jwks_url: str = ""
+    jwt_public_key_file: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
 
     @property
     def events_db(self) -> Path:

@@ -34,12 +34,15 @@ SIGNATURE_SCHEME = "casework-command-v1"
 class Service(Frozen):
     acts_as: frozenset[Role]
     secret: SecretStr = Field(repr=False)
+    # The SHA-256 of the API key it presents over HTTP (the key itself is not kept anywhere).
+    api_key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", repr=False)
 
 
 class Staff(Frozen):
     roles: frozenset[Role]
     teams: tuple[str, ...] = ()
     secret: SecretStr | None = Field(default=None, repr=False)  # a credential of their own, optional
+    api_key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", repr=False)
 
 
 class Registry(Frozen):
