@@ -122,6 +122,8 @@ class EncryptionCodec(PayloadCodec):
             raise PayloadDecryptionError(
                 f"payload sealed under key id {kid.decode(errors='replace')!r}, which is not among the "
                 f"configured payload keys ({', '.join(self._keys)}): was that key retired too early?")
+        if len(payload.data) < NONCE_BYTES + 16:  # a nonce and a GCM tag at the least
+            raise PayloadDecryptionError(f"payload sealed under key id {kid.decode()} is truncated")
         try:
             plain = aead.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], kid + b"|" + CIPHER)
         except InvalidTag:
