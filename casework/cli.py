@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from casework import notify_cli, report_cli
 from casework.client import CaseworkClient, CommandRefused, connect
+from casework.codec import PayloadDecryptionError
 from casework.config import ConfigError, Settings, load_settings
 from casework.demo import drive
 from casework.policy import PolicyError
@@ -277,6 +278,9 @@ def _client_command(args: argparse.Namespace) -> int:
     except (ValidationError, ConfigError, PolicyError) as err:
         print(f"casework: invalid input: {err}", file=sys.stderr)
         return 2
+    except PayloadDecryptionError as err:  # encrypted under a key this command was not given
+        print(f"casework: cannot read the case: {err}", file=sys.stderr)
+        return 1
     except RuntimeError as err:  # connection problems and the like
         print(f"casework: {err}", file=sys.stderr)
         return 1

@@ -135,6 +135,22 @@ class EncryptionCodec(PayloadCodec):
         return opened
 
 
+class NoPayloadKeys(PayloadCodec):
+    """The codec without keys: payloads go out in clear, and an encrypted one coming in is refused with
+    a reason (rather than the converter's "unknown payload encoding")."""
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        for p in payloads:
+            if p.metadata.get(ENCODING_KEY) == ENCODING:
+                raise PayloadDecryptionError(
+                    f"payload is encrypted (key id {p.metadata.get(KEY_ID_KEY, b'?').decode(errors='replace')}) "
+                    f"and no payload key is configured: set payload_key or payload_key_file")
+        return list(payloads)
+
+
 async def decode_in_place(message: Message, codec: PayloadCodec) -> None:
     """Decode every payload anywhere inside a protobuf message (e.g. a raw history event), in place."""
     found: list[Payload] = []

@@ -19,7 +19,7 @@ from temporalio.client import TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from casework.codec import EncryptionCodec, payload_keys
+from casework.codec import EncryptionCodec, NoPayloadKeys, payload_keys
 from casework.config import ConfigError, Settings
 
 TLS_SETTINGS = ("tls_cert_path", "tls_key_path", "tls_ca_path", "tls_server_name")
@@ -35,10 +35,11 @@ def connect_options(settings: Settings, *, embedded: bool = False) -> dict[str, 
 
 def data_converter(settings: Settings) -> DataConverter:
     """pydantic's converter, with payload encryption when payload keys are set. Failure messages and
-    stack traces then travel encrypted too (they can quote a customer's input)."""
+    stack traces then travel encrypted too (they can quote a customer's input). Without keys, an
+    encrypted payload is refused with a reason."""
     keys = payload_keys(settings)
     if not keys:
-        return pydantic_data_converter
+        return dataclasses.replace(pydantic_data_converter, payload_codec=NoPayloadKeys())
     return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys),
                                failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from temporalio.client import TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from casework.codec import EncryptionCodec
+from casework.codec import EncryptionCodec, PayloadDecryptionError
 from casework.config import ConfigError, load_settings
 from casework.connection import connect_options
 from tests.security.pki import Authority
@@ -29,9 +29,17 @@ def options(**env: str) -> dict:
     return connect_options(load_settings(environ=env))
 
 
-def test_nothing_set_is_plaintext_without_a_key_and_with_the_pydantic_converter():
+async def test_nothing_set_is_plaintext_without_a_key_and_with_the_pydantic_converter():
     got = options()
-    assert got == {"namespace": "default", "data_converter": pydantic_data_converter, "tls": False}
+    assert got | {"data_converter": None} == {"namespace": "default", "data_converter": None, "tls": False}
+    converter = got["data_converter"]
+    assert converter.payload_converter_class is pydantic_data_converter.payload_converter_class
+    # Payloads go out in clear; one encrypted under a key this process lacks is refused by name.
+    [plain] = await converter.encode(["x"])
+    assert plain.metadata["encoding"] == b"json/plain"
+    [sealed] = await EncryptionCodec([os.urandom(32)]).encode([plain])
+    with pytest.raises(PayloadDecryptionError, match="is encrypted .* no payload key is configured"):
+        await converter.decode([sealed])
 
 
 def test_mtls_files_are_read_into_the_tls_config(files):
