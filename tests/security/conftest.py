@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import base64
 import os
+import uuid
 
 import pytest
+
+from casework.client import CaseworkClient, connect
+from casework.config import load_settings
+from tests.conftest import sqlite_store
+from worker import build_worker
 
 from tests.security.pki import Authority
 from tests.security.tls_proxy import TlsProxy
@@ -45,3 +51,19 @@ def mtls_env(pki, mtls_proxy) -> dict[str, str]:
 
 def new_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture
+def payload_key() -> str:
+    return new_key()
+
+
+@pytest.fixture
+async def encrypted_engine(temporal_env, payload_key, tmp_path):
+    """A worker and client on the dev server whose payloads are encrypted under `payload_key`."""
+    address = temporal_env.client.service_client.config.target_host
+    settings = load_settings(environ={"CASEWORK_PAYLOAD_KEY": payload_key})
+    client = await connect(address, settings=settings)
+    queue = f"casework-codec-{uuid.uuid4()}"
+    async with build_worker(client, sqlite_store(tmp_path / "events.db"), queue):
+        yield CaseworkClient(client, queue)

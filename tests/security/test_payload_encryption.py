@@ -13,15 +13,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from casework.client import CaseworkClient, connect
 from casework.codec import EncryptionCodec, decode_in_place
-from casework.config import load_settings
 from domain.ids import workflow_id_for
-from tests.conftest import sqlite_store
 from tests.factory import command, open_case
 from tests.security.conftest import new_key
 from tests.security.test_tls import casework_cli
-from worker import build_worker
 
 BIN = Path(sys.executable).parent
 NAME = "Zebulon Quattlebaum-Xu"  # a name no other test uses
@@ -32,16 +28,6 @@ async def raw_history(plain: Client, case_id: str) -> tuple[bytes, list]:
     """The case's history as the server stores it, fetched by a client without the codec."""
     history = await plain.get_workflow_handle(workflow_id_for(case_id)).fetch_history()
     return b"".join(e.SerializeToString() for e in history.events), history.events
-
-
-@pytest.fixture
-async def encrypted_engine(temporal_env, tmp_path):
-    address = temporal_env.client.service_client.config.target_host
-    settings = load_settings(environ={"CASEWORK_PAYLOAD_KEY": new_key()})
-    client = await connect(address, settings=settings)
-    queue = f"casework-codec-{uuid.uuid4()}"
-    async with build_worker(client, sqlite_store(tmp_path / "events.db"), queue):
-        yield CaseworkClient(client, queue)
 
 
 async def test_history_holds_no_customer_data_in_clear(temporal_env, engine, encrypted_engine):
