@@ -143,3 +143,19 @@ def test_payload_keys_from_a_file_in_order(tmp_path):
         options(CASEWORK_PAYLOAD_KEY_FILE=str(keys), CASEWORK_PAYLOAD_KEY=base64.b64encode(first).decode())
     with pytest.raises(ConfigError, match="payload_key_file: file .* does not exist"):
         options(CASEWORK_PAYLOAD_KEY_FILE=str(tmp_path / "nope"))
+
+
+def test_command_line_options_override_the_settings(monkeypatch, tmp_path):
+    from casework.cli import _settings, build_parser
+
+    key_file = tmp_path / "api.key"
+    key_file.write_text("from-file\n")
+    monkeypatch.setenv("CASEWORK_API_KEY_FILE", str(key_file))
+    monkeypatch.setenv("CASEWORK_TLS_SERVER_NAME", "from-env.example")
+    args = build_parser().parse_args(["--address", "t:7233", "--api-key", "from-flag", "--no-tls", "show", "c"])
+    settings = _settings(args)
+    assert (settings.api_key.get_secret_value(), settings.api_key_file, settings.tls) == ("from-flag", "", False)
+    with pytest.raises(ConfigError, match="tls is false but tls_server_name is set"):
+        connect_options(settings)
+    args = build_parser().parse_args(["show", "c"])
+    assert connect_options(_settings(args))["api_key"] == "from-file"
