@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from casework.client import CaseworkClient
 from casework.codec import EncryptionCodec, decode_in_place
 from domain.ids import workflow_id_for
 from tests.factory import command, open_case
@@ -58,17 +59,16 @@ async def test_history_holds_no_customer_data_in_clear(temporal_env, engine, enc
     assert types[0] == "CaseOpened" and "ResponseSent" in types
 
 
-async def test_a_closed_case_is_searched_for_a_command_through_the_codec(encrypted_engine):
+async def test_a_closed_case_is_searched_for_a_command_through_the_codec(temporal_env, encrypted_engine):
     cases = encrypted_engine
     state = await cases.open_case(open_case())
     sent = command("respond", message="On it")
     await cases.send(state.case_id, sent)
-    handle = cases.client.get_workflow_handle(workflow_id_for(state.case_id))
-    codec = cases.client.data_converter.payload_codec
-    assert await cases._history_mentions(handle, sent, codec)
-    assert not await cases._history_mentions(handle, command("respond", message="never sent"), codec)
-    # Without the codec the stored command cannot be seen: what the client fix is for.
-    assert not await cases._history_mentions(handle, sent)
+    workflow_id = workflow_id_for(state.case_id)
+    assert await cases._stored_digest(workflow_id, sent.command_id) == sent.digest()
+    assert await cases._stored_digest(workflow_id, str(uuid.uuid4())) is None
+    # Without the codec the stored command cannot be seen: what decoding in the search is for.
+    assert await CaseworkClient(temporal_env.client)._stored_digest(workflow_id, sent.command_id) is None
 
 
 async def test_the_engine_process_encrypts_over_mtls(temporal_env, mtls_env, tmp_path):
