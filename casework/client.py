@@ -18,6 +18,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from casework.codec import decode_in_place
+from casework.config import Settings
+from casework.connection import connect_options
 from domain.clocks import ClockView
 from domain.commands import Command, OpenCase
 from domain.ids import case_id_for, workflow_id_for
@@ -58,8 +61,15 @@ class CaseNotFound(CommandRefused):
 C = TypeVar("C", bound=Command)
 
 
-async def connect(address: str = "localhost:7233", namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+async def connect(address: str = "localhost:7233", namespace: str | None = None, *,
+                  settings: Settings | None = None, embedded: bool = False) -> Client:
+    """A client for `address` set up from `settings` (namespace, TLS, API key, payload encryption;
+    casework/connection.py); without settings, plaintext with the pydantic converter. `embedded`: the
+    engine's own dev server, plaintext on loopback, so TLS and API key settings do not apply."""
+    options = connect_options(settings, embedded=embedded) if settings else {"data_converter": pydantic_data_converter}
+    if namespace is not None:
+        options["namespace"] = namespace
+    return await Client.connect(address, **options)
 
 
 class CaseworkClient:
@@ -167,10 +177,13 @@ class CaseworkClient:
         quoted = re.escape(json.dumps(command_id, ensure_ascii=False))
         patterns = [re.compile(rf'"command_id":{quoted},"command_digest":"([0-9a-f]{{32}})"'.encode()),
                     re.compile(rf'{quoted}:"([0-9a-f]{{32}})"'.encode())]
+        codec = self.client.data_converter.payload_codec
         runs = [wf.run_id async for wf in self.client.list_workflows(f'WorkflowId = "{workflow_id}"')]
         for run_id in runs or [None]:  # visibility lists newest first; without it, the latest run
             handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
             async for event in handle.fetch_history_events():
+                if codec is not None:  # encrypted payloads (casework/codec.py) are searched as written
+                    await decode_in_place(event, codec)
                 data = event.SerializeToString()
                 for pattern in patterns:
                     if match := pattern.search(data):

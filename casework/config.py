@@ -7,9 +7,21 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ENV_PREFIX = "CASEWORK_"
+# The `temporal` CLI's own variables (CLI 1.9) for the same connection settings, so a shell set up for
+# that CLI works unchanged; a CASEWORK_* variable wins. TEMPORAL_ADDRESS is deliberately not read: an
+# empty temporal_address means the embedded server, which a stray variable must not change.
+TEMPORAL_ENV = {
+    "TEMPORAL_TLS": "tls",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH": "tls_cert_path",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH": "tls_key_path",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH": "tls_ca_path",
+    "TEMPORAL_TLS_SERVER_NAME": "tls_server_name",
+    "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION": "tls_disable_host_verification",
+    "TEMPORAL_API_KEY": "api_key",
+}
 
 
 class ConfigError(Exception):
@@ -60,6 +72,36 @@ class Settings(BaseModel):
     jwt_issuer: str = ""
     jwt_audience: str = ""
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    # Connection to a configured Temporal server (temporal_address; the embedded dev server is plaintext
+    # on 127.0.0.1 and ignores these). Checked and read by casework/connection.py when connecting.
+    tls: bool | None = None  # unset: on when an api_key or any tls_* setting is given (as the temporal CLI)
+    tls_cert_path: str = ""  # client certificate (PEM) for mTLS, with tls_key_path
+    tls_key_path: str = ""  # its private key (PEM, unencrypted)
+    tls_ca_path: str = ""  # CA (PEM) the server's certificate must chain to; empty: the system's roots
+    tls_server_name: str = ""  # name the server's certificate must carry (and SNI), if not the host dialled
+    tls_disable_host_verification: bool = False  # the Python SDK cannot; true is refused with a reason
+    api_key: SecretStr = SecretStr("")  # sent as gRPC metadata `authorization: Bearer <key>`
+    api_key_file: str = ""  # or the key from this file (its first line), kept out of the environment
+    # Payload encryption (casework/codec.py): base64 of 32-byte AES keys; the first encrypts, all decrypt.
+    payload_key: list[SecretStr] = []  # env: comma-separated
+    payload_key_file: str = ""  # or one key a line from this file
+    # The codec server (casework/codec_server.py): decodes payloads for the Temporal UI and CLI, for
+    # holders of one of its tokens only.
+    codec_host: str = "127.0.0.1"
+    codec_port: int = Field(default=8234, ge=1, le=65535)
+    codec_token: list[SecretStr] = []  # bearer tokens accepted (env: comma-separated)
+    codec_token_file: str = ""  # or one token a line from this file
+    codec_cors_origins: list[str] = []  # web origins allowed to call it; empty: the embedded UI's
+    codec_tls_cert_path: str = ""  # serve HTTPS with this certificate (PEM) and key; tokens then never
+    codec_tls_key_path: str = ""  # cross the network in clear (plain HTTP is for 127.0.0.1)
+
+    @field_validator("payload_key", "codec_token", "codec_cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """An environment variable holds a list as comma-separated text (base64 has no commas)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def events_db(self) -> Path:
@@ -103,7 +145,8 @@ def outbox_env(settings: Settings) -> dict[str, str]:
 
 
 def load_settings(config_file: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Settings from the TOML file (CASEWORK_CONFIG or the argument) overlaid by CASEWORK_* variables."""
+    """Settings from the TOML file (CASEWORK_CONFIG or the argument) overlaid by the `temporal` CLI's
+    connection variables (TEMPORAL_ENV), overlaid by CASEWORK_* variables."""
     environ = dict(os.environ if environ is None else environ)
     values: dict[str, object] = {}
     path = config_file or environ.get(f"{ENV_PREFIX}CONFIG")
@@ -115,6 +158,10 @@ def load_settings(config_file: str | Path | None = None, environ: dict[str, str]
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
     names = set(Settings.model_fields)
+    source = {n: f"{ENV_PREFIX}{n.upper()}" for n in names}  # the variable an error should name
+    for key, name in TEMPORAL_ENV.items():
+        if environ.get(key) and f"{ENV_PREFIX}{name.upper()}" not in environ:
+            values[name], source[name] = environ[key], key
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and key != f"{ENV_PREFIX}CONFIG":
             name = key[len(ENV_PREFIX):].lower()
@@ -126,7 +173,7 @@ def load_settings(config_file: str | Path | None = None, environ: dict[str, str]
         return Settings.model_validate(values)
     except ValidationError as err:
         problems = "; ".join(
-            f"setting '{'.'.join(map(str, e['loc']))}' (env {ENV_PREFIX}{str(e['loc'][0]).upper()}): "
+            f"setting '{'.'.join(map(str, e['loc']))}' (env {source.get(str(e['loc'][0]), '?')}): "
             f"{e['msg']} (got {e.get('input')!r})" for e in err.errors())
         raise ConfigError(problems) from None
 

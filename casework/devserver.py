@@ -27,6 +27,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
 
 class EngineRefused(Exception):
@@ -121,8 +122,9 @@ def dev_server_args(temporal: str, *, namespace: str, port: int, ui_port: int, d
 
 
 @contextlib.asynccontextmanager
-async def dev_server(args: list[str], port: int, namespace: str, log_path: Path,
-                     startup_timeout: float = 60.0) -> AsyncIterator[tuple[subprocess.Popen, Client]]:
+async def dev_server(args: list[str], port: int, namespace: str, log_path: Path, startup_timeout: float = 60.0,
+                     data_converter: DataConverter = pydantic_data_converter,
+                     ) -> AsyncIterator[tuple[subprocess.Popen, Client]]:
     """Start the dev server as this process's child, its output appended to `log_path`, and yield it
     with a connected client; stop it (TERM, then KILL) on the way out. Must run on the main thread:
     the parent-death signal follows the thread that forked."""
@@ -130,7 +132,7 @@ async def dev_server(args: list[str], port: int, namespace: str, log_path: Path,
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with(os.getpid()))  # noqa: PLW1509
     try:
-        client = await _connect_when_up(proc, port, namespace, log_path, startup_timeout)
+        client = await _connect_when_up(proc, port, namespace, log_path, startup_timeout, data_converter)
         yield proc, client
     finally:
         if proc.poll() is None:
@@ -143,7 +145,7 @@ async def dev_server(args: list[str], port: int, namespace: str, log_path: Path,
 
 
 async def _connect_when_up(proc: subprocess.Popen, port: int, namespace: str, log_path: Path,
-                           timeout: float) -> Client:
+                           timeout: float, data_converter: DataConverter) -> Client:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -154,8 +156,7 @@ async def _connect_when_up(proc: subprocess.Popen, port: int, namespace: str, lo
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 pass
-            return await Client.connect(f"127.0.0.1:{port}", namespace=namespace,
-                                        data_converter=pydantic_data_converter)
+            return await Client.connect(f"127.0.0.1:{port}", namespace=namespace, data_converter=data_converter)
         except (OSError, RuntimeError) as err:
             last = err
             await asyncio.sleep(0.1)
