@@ -1,10 +1,13 @@
-"""Delivering the outbox: each pending row POSTed to the webhook with its idempotency key until the
-receiver acknowledges it, each row on its own backoff, for hours.
+"""Delivering the outbox: each pending row POSTed to the webhook, signed, with its notification id
+until the receiver acknowledges it, each row on its own backoff, for hours.
 
-At least once, with the same key every time: a row is marked delivered only after a 2xx, so a crash
-between the POST and the mark sends it again. Head-of-line free: rows are sent concurrently with a
-bounded timeout each, and a failing row waits out its own backoff while the others go on. A row that
-is still refused when its horizon has passed is marked dead, logged, and kept.
+At least once, with the same id every time: a row is marked delivered only after a 2xx, so a crash
+between the POST and the mark sends it again. Head-of-line free: rows are sent concurrently, each
+attempt within an overall deadline, and a failing row waits out its own backoff while the others go
+on. A row that is still refused when its horizon has passed is marked dead, logged, and kept.
+
+A webhook is signed (activities/webhook.py) unless unsigned delivery is allowed outright: without a
+secret the deliverer refuses to start rather than post bodies a receiver cannot authenticate.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import structlog
 
-from activities.notify import DeliveryFailed, WebhookSender
 from activities.outbox import Outbox, OutboxFollower, Pending, open_outbox
-from casework.config import Settings, outbox_env
+from activities.webhook import DeliveryFailed, WebhookSender
+from casework.config import ConfigError, Settings, outbox_env
+from casework.logs import never_log, safe_url
 from domain.store import CaseStore
 
 log = structlog.get_logger("casework.notify")
@@ -63,8 +68,8 @@ class Deliverer:
             if now - first >= self.retry.give_up_after_seconds:
                 self.outbox.mark(row.key, attempts=attempts, first_attempt_at=first, dead_at=now,
                                  last_error=str(err))
-                log.error("notification_dead", key=row.key, case_id=row.body.get("case_id"),
-                          event_type=row.body.get("event_type"), attempts=attempts, error=str(err),
+                log.error("notification_dead", key=row.key, case_id=row.case_id,
+                          event_type=row.event_type, attempts=attempts, error=str(err),
                           trying_since=datetime.fromtimestamp(first, UTC).isoformat())
                 return
             delay = self.retry.delay(attempts)
@@ -74,7 +79,7 @@ class Deliverer:
                         retry_in=round(delay, 3))
             return
         self.outbox.mark(row.key, attempts=attempts, first_attempt_at=first, delivered_at=time.time(),
-                         delivered_to=self.sender.url, last_error=None)
+                         delivered_to=safe_url(self.sender.url), last_error=None)
         log.info("notification_delivered", key=row.key, attempt=attempts, status=status)
 
     def _deliver_logged(self, row: Pending) -> None:
@@ -104,7 +109,8 @@ class Deliverer:
                 for key in [k for k, f in inflight.items() if f.done()]:
                     del inflight[key]
         finally:
-            # Requests in flight finish within their timeout; an unmarked one is sent again next time.
+            # Attempts in flight end by their deadline or are cancelled by the sender's close(); an
+            # unmarked row is sent again next time.
             pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -112,10 +118,11 @@ class NotificationService:
     """The follower and the deliverer of one outbox, run only while holding its lock (one per outbox)."""
 
     def __init__(self, store: CaseStore, outbox: Outbox, sender: WebhookSender | None,
-                 retry: RetrySchedule = RetrySchedule(), concurrency: int = 8, idle_seconds: float = 0.2) -> None:
+                 retry: RetrySchedule = RetrySchedule(), concurrency: int = 8, idle_seconds: float = 0.2,
+                 public_base_url: str = "") -> None:
         wake = threading.Event()
         self.outbox = outbox
-        self.follower = OutboxFollower(store, outbox, wake=wake)
+        self.follower = OutboxFollower(store, outbox, wake=wake, public_base_url=public_base_url)
         self.deliverer = Deliverer(outbox, sender, retry, concurrency, wake)
         self.idle = idle_seconds
 
@@ -125,14 +132,15 @@ class NotificationService:
             try:
                 with self.outbox.exclusive() as held:
                     if held:
-                        log.info("notifications_started", webhook=self.deliverer.sender.url
-                                 if self.deliverer.sender else None)
+                        sender = self.deliverer.sender
+                        log.info("notifications_started", webhook=safe_url(sender.url, origin_only=True)
+                                 if sender else None, signed=sender.signed if sender else None)
                         self._serve(stop)
                         return
             except Exception:  # noqa: BLE001 - e.g. the outbox's database is not reachable yet
                 log.exception("notifications_failed")
             if not waiting:
-                log.warning("notifications_standby", reason="another deliverer holds the outbox lock")
+                log.warning("notifications_standby", why="another deliverer holds the outbox lock")
                 waiting = True
             stop.wait(2.0)
 
@@ -148,11 +156,37 @@ class NotificationService:
                 self.deliverer.sender.close()
 
 
+def sender_for(settings: Settings) -> WebhookSender | None:
+    """The webhook sender the settings ask for: signed with the configured secret; unsigned only when
+    CASEWORK_WEBHOOK_ALLOW_UNSIGNED says so (and then said loudly); else ConfigError."""
+    url = settings.webhook_url
+    if not url:
+        return None
+    secret = settings.webhook_signing_secret()
+    parts = urlsplit(url)
+    never_log(secret, url, parts.query, parts.password or "")  # wherever they might turn up in a log line
+    if not secret and not settings.webhook_allow_unsigned:
+        raise ConfigError(
+            "CASEWORK_WEBHOOK_URL is set but there is no signing secret: set CASEWORK_WEBHOOK_SECRET (or "
+            "CASEWORK_WEBHOOK_SECRET_FILE) to a 'whsec_...' secret shared with the receiver, or, for "
+            "development only, CASEWORK_WEBHOOK_ALLOW_UNSIGNED=true")
+    webhook = safe_url(url, origin_only=True)
+    if not secret:
+        log.warning("webhooks_unsigned", webhook=webhook, setting="CASEWORK_WEBHOOK_ALLOW_UNSIGNED=true",
+                    warning="webhook deliveries are NOT signed: a receiver cannot tell them from forgeries; "
+                            "development only")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        log.warning("webhook_not_https", webhook=webhook,
+                    warning="bodies carry case data and travel unencrypted; use https")
+    return WebhookSender(url, secret or None, settings.webhook_timeout_seconds)
+
+
 def service_for(settings: Settings, store: CaseStore) -> NotificationService:
-    sender = WebhookSender(settings.webhook_url, settings.webhook_timeout_seconds) if settings.webhook_url else None
+    sender = sender_for(settings)  # a refused configuration touches no database
     retry = RetrySchedule(settings.notify_retry_initial_seconds, settings.notify_retry_max_seconds,
                           settings.notify_give_up_hours * 3600)
-    return NotificationService(store, open_outbox(outbox_env(settings)), sender, retry, settings.notify_concurrency)
+    return NotificationService(store, open_outbox(outbox_env(settings)), sender, retry,
+                               settings.notify_concurrency, public_base_url=settings.public_base_url)
 
 
 @contextlib.contextmanager

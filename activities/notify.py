@@ -1,115 +1,119 @@
-"""Notifications: what a notified event says to the outside (a self-describing JSON body), and how
-one is POSTed to the webhook.
+"""Notifications: what a notified event says to the outside, as a self-describing JSON body.
 
 They are delivered from the event store by the outbox (activities/outbox.py), never from the
-workflow, so a dead receiver cannot hold a command. The idempotency key is derived from the event's
-place in its case's stream (`<case_id>:<version>`): the same on every attempt, by any deliverer, so a
-receiver can drop the duplicates that at-least-once delivery brings.
+workflow, so a dead receiver cannot hold a command; activities/webhook.py signs and POSTs them. The
+notification id is derived from the event's place in its case's stream (`<case_id>:<version>`): the
+same on every attempt, by any deliverer, so a receiver can drop the duplicates that at-least-once
+delivery brings. The body carries the case as it stood right after the event, so a receiver needs
+nothing else to route it and show it.
 """
 
 from __future__ import annotations
 
-import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
-import httpx
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from domain.events import Event
+from domain.model import CaseState
 
 NOTIFIED = frozenset({"CaseEscalated", "SlaClockWarned", "SlaClockBreached", "CaseDeEscalated",
                       "CallbackAttempted", "RectificationRequired", "AppointmentBooked"})
-SCHEMA = "casework.notification/1"
+SCHEMA = "casework.notification/2"
 _ENVELOPE = {"case_id", "command_id", "command_digest", "actor", "at", "recorded_at", "type"}
 
 
+class CaseSnapshot(BaseModel):
+    """The case right after the event."""
+
+    id: str
+    url: str | None  # {public_base_url}/cases/{id}; null when no public base URL is configured
+    subject: str
+    priority: str
+    category: str
+    stage: str
+    assignee: str | None
+    team: str | None
+    customer_id: str
+    escalation_level: int
+
+
+class Actor(BaseModel):
+    id: str
+    role: str
+
+
+class WhatHappened(BaseModel):
+    type: str  # CaseEscalated, SlaClockWarned, SlaClockBreached, ...
+    summary: str  # one readable sentence
+    occurred_at: AwareDatetime  # when it happened (ISO 8601, UTC)
+    recorded_at: AwareDatetime  # when the engine decided it
+    position: int  # the event's version in its case's stream
+    actor: Actor
+    command_id: str
+    details: dict[str, Any]  # the event's own fields, as JSON
+
+
 class Notification(BaseModel):
-    """The webhook body. `details` is the event's own fields, as JSON."""
+    """The webhook body."""
 
     schema_: str = Field(SCHEMA, alias="schema")  # names this body's shape and version
-    idempotency_key: str
-    case_id: str
-    event_type: str  # CaseEscalated, SlaClockWarned, SlaClockBreached, ...
-    at: datetime  # when it happened
-    recorded_at: datetime
-    position: int  # the event's version in its case's stream
-    actor: dict[str, Any]
-    command_id: str
-    level: int | None = None
-    owner: str | None = None
-    clock: str | None = None
-    summary: str  # one readable sentence
-    details: dict[str, Any] = {}
+    notification_id: str  # also the `webhook-id` and `Idempotency-Key` headers
+    case: CaseSnapshot
+    event: WhatHappened
 
     def body(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 
 
 def idempotency_key(case_id: str, version: int) -> str:
-    return f"{case_id}:{version}"
+    """The notification id. A case id may hold any character; percent-encoded, the id is plain
+    ASCII and can travel in an HTTP header (a UUID or `T-1001` stays as it is)."""
+    return f"{quote(case_id, safe='')}:{version}"
 
 
-def notification_for(event: Event, version: int) -> Notification:
+def case_link(public_base_url: str, case_id: str) -> str | None:
+    return f"{public_base_url.rstrip('/')}/cases/{quote(case_id, safe='')}" if public_base_url else None
+
+
+def _utc(at: datetime) -> datetime:
+    # The engine records UTC; a time without a zone in an old stream was UTC too.
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def notification_for(event: Event, version: int, case: CaseState, public_base_url: str = "") -> Notification:
+    """The body for `event`, the `version`-th of its case; `case` is the case's state at that version."""
     details = event.model_dump(mode="json", exclude=_ENVELOPE)
+    snapshot = case.model_dump(mode="json", include={"subject", "priority", "category", "stage", "assignee",
+                                                     "team", "escalation_level"})
     return Notification(
-        idempotency_key=idempotency_key(event.case_id, version), case_id=event.case_id,
-        event_type=event.type, at=event.at, recorded_at=event.recorded_at, position=version,
-        actor=event.actor.model_dump(mode="json"), command_id=event.command_id,
-        level=details.get("level"), owner=details.get("owner"), clock=details.get("clock"),
-        summary=summary(event.type, event.case_id, details), details=details)
+        notification_id=idempotency_key(event.case_id, version),
+        case=CaseSnapshot(id=event.case_id, url=case_link(public_base_url, event.case_id),
+                          customer_id=case.customer.id, **snapshot),
+        event=WhatHappened(
+            type=event.type, summary=summary(event.type, details), occurred_at=_utc(event.at),
+            recorded_at=_utc(event.recorded_at), position=version,
+            actor=Actor(id=event.actor.id, role=event.actor.role.value), command_id=event.command_id,
+            details=details))
 
 
-def summary(kind: str, case_id: str, d: dict[str, Any]) -> str:
+def summary(kind: str, d: dict[str, Any]) -> str:
+    """One sentence from the event's JSON fields (strings and numbers only, never a Python repr)."""
     say = {
-        "CaseEscalated": lambda: (f"escalated to level {d['level']} ({d['level_name']}), owner "
-                                  f"{d.get('owner') or 'none'}, because of {d['cause']}"
-                                  + (f" on clock {d['clock']}" if d.get("clock") else "")),
-        "CaseDeEscalated": lambda: (f"de-escalated to level {d['level']} ({d['level_name']}), owner "
+        "CaseEscalated": lambda: (f"Escalated to level {d['level']} ({d['level_name']}), owner "
+                                  f"{d.get('owner') or 'none'}, cause {d['cause']}"
+                                  + (f" on SLA clock {d['clock']}" if d.get("clock") else "")
+                                  + (f": {d['reason']}" if d.get("reason") else "")),
+        "CaseDeEscalated": lambda: (f"De-escalated to level {d['level']} ({d['level_name']}), owner "
                                     f"{d.get('owner') or 'none'}: {d['reason']}"),
         "SlaClockWarned": lambda: f"SLA clock {d['clock']} at {round(d['share'] * 100)}% of its target, due {d['due']}",
         "SlaClockBreached": lambda: f"SLA clock {d['clock']} breached, it was due {d['due']}",
-        "CallbackAttempted": lambda: (f"callback attempt {d['attempt']} ({d['channel']}), next due {d['next_due']}"
+        "CallbackAttempted": lambda: (f"Callback attempt {d['attempt']} ({d['channel']}), next due {d['next_due']}"
                                       + (f", survey skipped: {d['survey_skipped']}" if d.get("survey_skipped") else "")),
-        "RectificationRequired": lambda: f"rectification required: {d['reason']}",
-        "AppointmentBooked": lambda: (f"appointment booked for {d['appointment']['at']} at "
+        "RectificationRequired": lambda: f"Rectification required: {d['reason']}",
+        "AppointmentBooked": lambda: (f"Appointment booked for {d['appointment']['at']} at "
                                       f"{d['appointment']['place']}: {d['appointment']['need']}"),
     }.get(kind)
-    return f"case {case_id}: {say() if say else kind}"
-
-
-class DeliveryFailed(Exception):
-    """The receiver did not acknowledge (no answer in time, refused connection, or a non-2xx status)."""
-
-
-class WebhookSender:
-    """POSTs a body with its `Idempotency-Key`; one connection pool, shared by the deliverer's threads."""
-
-    def __init__(self, url: str, timeout_seconds: float = 10.0) -> None:
-        self.url = url
-        self.timeout = timeout_seconds
-        self._client: httpx.Client | None = None
-        self._lock = threading.Lock()
-
-    def _http(self) -> httpx.Client:
-        with self._lock:
-            if self._client is None:
-                self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), follow_redirects=False,
-                                            headers={"User-Agent": "casework-notifier"})
-            return self._client
-
-    def send(self, key: str, body: dict[str, Any]) -> int:
-        try:
-            response = self._http().post(self.url, json=body, headers={"Idempotency-Key": key})
-        except httpx.HTTPError as err:
-            raise DeliveryFailed(f"{type(err).__name__}: {err}" if str(err) else type(err).__name__) from None
-        if not response.is_success:
-            raise DeliveryFailed(f"answered {response.status_code}")
-        return response.status_code
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
+    return say() if say else kind

@@ -28,8 +28,9 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
 from activities.notify import NOTIFIED, Notification, notification_for
-from domain.events import EVENT_ADAPTER
-from domain.store import CaseStore
+from domain.events import EVENT_ADAPTER, Event
+from domain.model import CaseState
+from domain.store import CaseStore, stream_id
 
 log = structlog.get_logger("casework.notify")
 OUTBOX_NAME = "notifications"
@@ -49,6 +50,8 @@ class Pending:
     body: dict[str, Any]
     attempts: int
     first_attempt_at: float | None
+    case_id: str = ""
+    event_type: str = ""
 
 
 class Outbox:
@@ -98,7 +101,7 @@ class Outbox:
                 c.execute(self.sql(
                     f"INSERT INTO {self.table()} (idempotency_key, notification_id, case_id, event_type, body, "
                     "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-                    [note.idempotency_key, notification_id, note.case_id, note.event_type,
+                    [note.notification_id, notification_id, note.case.id, note.event.type,
                      json.dumps(note.body()), now, now])
             self._insert_tracking(c, Tracking(upstream, last))  # type: ignore[attr-defined]
 
@@ -109,11 +112,11 @@ class Outbox:
         skip = f" AND idempotency_key NOT IN ({', '.join('?' for _ in exclude)})" if exclude else ""
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.sql(
-                f"SELECT idempotency_key, body, attempts, first_attempt_at FROM {self.table()} "
+                f"SELECT idempotency_key, body, attempts, first_attempt_at, case_id, event_type FROM {self.table()} "
                 f"WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?{skip} "
                 "ORDER BY next_attempt_at, notification_id LIMIT ?"), [now, *exclude, limit])
-            return [Pending(r["idempotency_key"], json.loads(r["body"]), r["attempts"], r["first_attempt_at"])
-                    for r in c.fetchall()]
+            return [Pending(r["idempotency_key"], json.loads(r["body"]), r["attempts"], r["first_attempt_at"],
+                            r["case_id"], r["event_type"]) for r in c.fetchall()]
 
     def next_due(self) -> float | None:
         with self.datastore.transaction(commit=False) as c:
@@ -230,10 +233,19 @@ class OutboxFollower:
     """Copies the notified events of the store into the outbox, in order, each once."""
 
     def __init__(self, store: CaseStore, outbox: Outbox, batch_size: int = 500,
-                 wake: threading.Event | None = None) -> None:
+                 wake: threading.Event | None = None, public_base_url: str = "") -> None:
         self.store, self.outbox, self.batch_size = store, outbox, batch_size
         self.upstream = store.name
         self.wake = wake or threading.Event()  # set when rows were added, so the deliverer looks now
+        self.public_base_url = public_base_url  # bodies link {public_base_url}/cases/{case_id}
+
+    def case_at(self, event: Event, version: int) -> CaseState:
+        """The case's state right after its `version`-th event: the cached state when the follower is
+        at the head of that case (the live case), else the stream replayed up to that version."""
+        current = self.store.state(event.case_id)
+        if current is not None and current.version == version:
+            return current
+        return self.store.repository.get(stream_id(event.case_id), version=version).state
 
     def step(self) -> int:
         """Copy the next batch; returns how many events of the store it went past."""
@@ -245,12 +257,15 @@ class OutboxFollower:
         for n in batch:
             if n.topic.rpartition(".")[2] in NOTIFIED:
                 event = EVENT_ADAPTER.validate_python(self.store.mapper.to_domain_event(n).fact)
-                notes.append((notification_for(event, n.originator_version), n.id))
+                case = self.case_at(event, n.originator_version)
+                notes.append((notification_for(event, n.originator_version, case, self.public_base_url), n.id))
         self.outbox.record(notes, self.upstream, after, batch[-1].id, time.time())
         for note, _ in notes:
-            log.info("case_notification", key=note.idempotency_key, case_id=note.case_id,
-                     event_type=note.event_type, at=note.at.isoformat(), level=note.level, owner=note.owner,
-                     clock=note.clock, summary=note.summary)
+            # Only what routes and counts it: the summary and details carry free text and places.
+            details = note.event.details
+            log.info("case_notification", key=note.notification_id, case_id=note.case.id,
+                     event_type=note.event.type, at=note.event.occurred_at.isoformat(),
+                     level=details.get("level"), owner=details.get("owner"), clock=details.get("clock"))
         if notes:
             self.wake.set()
         return len(batch)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "CASEWORK_"
 # The `temporal` CLI's own variables (CLI 1.9) for the same connection settings, so a shell set up for
@@ -54,7 +58,13 @@ class Settings(BaseModel):
     # Notifications: the outbox follows the event store; its deliverer POSTs each one to the webhook.
     notifications: bool = True  # run the outbox follower and deliverer inside the worker
     webhook_url: str = ""  # where notifications are POSTed as JSON; empty: log only
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)  # per request
+    # The Standard Webhooks signing secret (`whsec_` + base64 of 24-64 random bytes), or the path of a
+    # file holding it (a mounted secret). A webhook without one is refused unless unsigned is allowed.
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_secret_file: str = ""
+    webhook_allow_unsigned: bool = False  # development only: POST unsigned bodies (logged loudly at start)
+    public_base_url: str = ""  # where people open cases: bodies link {public_base_url}/cases/{case_id}
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)  # the whole attempt: connect, send, answer
     notify_retry_initial_seconds: float = Field(default=2.0, gt=0)  # the first backoff, doubling
     notify_retry_max_seconds: float = Field(default=900.0, gt=0)  # the longest wait between attempts
     notify_give_up_hours: float = Field(default=24.0, gt=0)  # then the row is marked dead (kept)
@@ -103,6 +113,42 @@ class Settings(BaseModel):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _a_standard_webhooks_secret(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and (problem := webhook_secret_problem(value.get_secret_value())):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("webhook_url", "public_base_url")
+    @classmethod
+    def _an_http_url(cls, value: str) -> str:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_of_the_secret(self) -> Settings:
+        if self.webhook_secret.get_secret_value() and self.webhook_secret_file:
+            raise ValueError("set webhook_secret or webhook_secret_file, not both")
+        return self
+
+    def webhook_signing_secret(self) -> str:
+        """The webhook signing secret, from the setting or read from its file; '' when there is none."""
+        if not self.webhook_secret_file:
+            return self.webhook_secret.get_secret_value()
+        where = f"setting 'webhook_secret_file' (env {ENV_PREFIX}WEBHOOK_SECRET_FILE)"
+        try:
+            secret = Path(self.webhook_secret_file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{where}: cannot read {self.webhook_secret_file}: "
+                              f"{getattr(err, 'strerror', None) or err}") from None
+        if problem := webhook_secret_problem(secret):
+            raise ConfigError(f"{where}: the secret in {self.webhook_secret_file} {problem}")
+        return secret
+
     @property
     def events_db(self) -> Path:
         return self.data_dir / "events.db"
@@ -118,6 +164,24 @@ class Settings(BaseModel):
         if self.postgres_schema:
             env["POSTGRES_SCHEMA"] = self.postgres_schema
         return env
+
+
+def webhook_secret_problem(secret: str) -> str | None:
+    """What is wrong with a Standard Webhooks secret, without quoting it; None if nothing. The
+    library decodes leniently (it drops characters that are not base64), so a typo would quietly
+    become another key: the check is strict."""
+    how = ("make one with: python -c \"import base64, secrets; "
+           "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\"")
+    if not secret.startswith("whsec_"):
+        return f"must start with 'whsec_' followed by base64 ({how})"
+    body = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return f"is not valid base64 after 'whsec_' ({how})"
+    if not 24 <= len(key) <= 64:
+        return f"must encode 24 to 64 random bytes, it encodes {len(key)} ({how})"
+    return None
 
 
 def sqlite_env(path: str | Path) -> dict[str, str]:
@@ -172,10 +236,23 @@ def load_settings(config_file: str | Path | None = None, environ: dict[str, str]
     try:
         return Settings.model_validate(values)
     except ValidationError as err:
-        problems = "; ".join(
-            f"setting '{'.'.join(map(str, e['loc']))}' (env {source.get(str(e['loc'][0]), '?')}): "
-            f"{e['msg']} (got {e.get('input')!r})" for e in err.errors())
+        problems = "; ".join(_problem(e, source) for e in err.errors())
         raise ConfigError(problems) from None
+
+
+_NOT_ECHOED = {"webhook_url", "postgres_password"}  # a webhook URL often carries its token
+
+
+def _problem(error: dict, source: dict[str, str]) -> str:
+    if not error["loc"]:  # a rule over several settings
+        return error["msg"].removeprefix("Value error, ")
+    name = str(error["loc"][0])
+    field = Settings.model_fields.get(name)
+    secret = name in _NOT_ECHOED or (field is not None and (
+        field.annotation is SecretStr or SecretStr in typing.get_args(field.annotation)))
+    got = "a value not shown here" if secret else repr(error.get("input"))  # a secret never reaches a log
+    return (f"setting '{'.'.join(map(str, error['loc']))}' (env {source.get(name, '?')}): "
+            f"{error['msg'].removeprefix('Value error, ')} (got {got})")
 
 
 def temporal_binary() -> str | None:

@@ -1,5 +1,6 @@
-"""A real webhook receiver on 127.0.0.1 that can be down, refuse, hang or accept, and remembers what
-it was sent; and a few notified events appended straight to the store."""
+"""A real webhook receiver on 127.0.0.1 that verifies signatures the way receivers do (with the
+standardwebhooks library), can be down, refuse, hang, trickle or accept, and remembers what it was
+sent; and a few notified events appended straight to the store."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from activities.notify import NOTIFIED, idempotency_key
 from domain.events import (
@@ -22,6 +26,8 @@ from domain.model import Actor, Role
 from domain.store import CaseStore
 
 SUPERVISOR = Actor(id="sup-sam", role=Role.supervisor)
+# A test secret: `whsec_` + base64 of the 32 bytes b"casework-test-secret-32-bytes!!!".
+SECRET = "whsec_Y2FzZXdvcmstdGVzdC1zZWNyZXQtMzItYnl0ZXMhISE="
 
 
 def free_port() -> int:
@@ -30,16 +36,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Request:
+    headers: dict[str, str]  # names lower-cased
+    raw: bytes
+    received_at: float
+
+
 class Receiver:
-    """`answer(key, nth)` gives the status for the nth request carrying `key` (1-based)."""
+    """`answer(key, nth)` gives the status for the nth verified request carrying `key` (1-based).
+
+    With a `secret` (the default) it verifies every request as a real receiver does, and refuses
+    (401) one that does not verify; a verified one is processed once per `webhook-id` (`accepted`),
+    a repeat is answered and dropped. With `secret=None` it takes bodies unverified."""
 
     def __init__(self, port: int | None = None, answer: Callable[[str, int], int] = lambda key, nth: 200,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, secret: str | None = SECRET) -> None:
         self.port = port or free_port()
-        self.answer, self.delay = answer, delay
-        self.seen: Counter[str] = Counter()
-        self.accepted: dict[str, dict] = {}
-        self.mismatched: list[tuple[str, str]] = []  # header key != body key
+        self.answer, self.delay, self.secret = answer, delay, secret
+        self.seen: Counter[str] = Counter()  # verified requests per webhook-id
+        self.accepted: dict[str, dict] = {}  # webhook-id -> body, processed once
+        self.requests: list[Request] = []  # everything that arrived, verified or not
+        self.refused: list[tuple[str | None, str]] = []  # (webhook-id, what the verifier said)
+        self.mismatched: list[tuple[str, str]] = []  # webhook-id != Idempotency-Key or body's notification_id
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
 
@@ -52,17 +71,30 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                key = self.headers["Idempotency-Key"]
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                key = headers.get("webhook-id")
                 with receiver.lock:
-                    if key != body.get("idempotency_key"):
-                        receiver.mismatched.append((key, body.get("idempotency_key")))
+                    receiver.requests.append(Request(headers, raw, time.time()))
+                try:
+                    body = Webhook(receiver.secret).verify(raw, headers) if receiver.secret else json.loads(raw)
+                except WebhookVerificationError as err:
+                    with receiver.lock:
+                        receiver.refused.append((key, str(err)))
+                    self.reply(401)
+                    return
+                with receiver.lock:
+                    if not key == headers.get("idempotency-key") == body.get("notification_id"):
+                        receiver.mismatched.append((key, body.get("notification_id")))
                     receiver.seen[key] += 1
                     status = receiver.answer(key, receiver.seen[key])
                 time.sleep(receiver.delay)
                 if status == 200:
                     with receiver.lock:
-                        receiver.accepted.setdefault(key, body)
+                        receiver.accepted.setdefault(key, body)  # a repeat of a processed id is dropped
+                self.reply(status)
+
+            def reply(self, status: int) -> None:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -96,6 +128,58 @@ class Hanging:
         self.sock.close()
 
 
+class Trickler:
+    """A receiver that reads the request, then answers one byte every `every` seconds (a status line,
+    then a header that goes on) and completes only after `seconds`: each read arrives well within any
+    read timeout. Records each connection's webhook-id, when it started and when it ended."""
+
+    def __init__(self, every: float = 0.1, seconds: float = 60.0) -> None:
+        self.every, self.seconds = every, seconds
+        self.fast = False  # answer 200 at once instead
+        self.held: list[tuple[str, float, float, bool]] = []  # (webhook-id, start, end, trickled)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/casework"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        start, key, trickled = time.monotonic(), "", not self.fast
+        with conn:
+            try:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536) or b"\r\n\r\n"
+                head, _, rest = data.partition(b"\r\n\r\n")
+                fields = {k.lower(): v for k, _, v in
+                          (line.partition(": ") for line in head.decode().split("\r\n")[1:])}
+                key, length = fields.get("webhook-id", ""), int(fields.get("content-length", "0"))
+                while len(rest) < length:
+                    rest += conn.recv(65536) or b"x" * length
+                if not trickled:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                else:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while time.monotonic() < start + self.seconds:
+                        conn.sendall(b"a")
+                        time.sleep(self.every)
+                    conn.sendall(b"\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass  # the client hung up
+        self.held.append((key, start, time.monotonic(), trickled))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -111,8 +195,9 @@ def open_a_case(store: CaseStore) -> str:
     case_id, at = str(uuid.uuid4()), datetime.now(UTC)
     store.append(f"open-{case_id}", [CaseOpened(
         **_base(case_id, f"open-{case_id}", at, Actor(id="agent-alice", role=Role.agent)), source=None,
-        customer={"id": "cust-1", "name": "Wang Fang"}, channel="email", category="fault", priority="normal",
-        subject="Printer offline", description="The office printer does not answer.")])
+        customer={"id": "cust-1", "name": "Wang Fang"}, channel="email", category="fault", priority="high",
+        subject="Printer offline", description="The office printer does not answer.", assignee="agent-alice",
+        team="first-line")])
     return case_id
 
 
