@@ -12,7 +12,7 @@ from pathlib import Path
 from activities.outbox import open_outbox
 from casework.config import sqlite_env
 from tests.conftest import sqlite_store
-from tests.notify.receiver import PER_ROUND, Receiver, expected_keys, notified_round, open_a_case, wait_for
+from tests.notify.receiver import PER_ROUND, SECRET, Receiver, expected_keys, notified_round, open_a_case, wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -25,6 +25,7 @@ def start_outbox(env: dict[str, str], log: Path) -> subprocess.Popen:
 def test_a_deliverer_killed_mid_run_and_restarted_loses_nothing(tmp_path):
     receiver = Receiver(delay=0.05).start()  # slow enough that the kill lands mid-run
     env = {**os.environ, "CASEWORK_DATA_DIR": str(tmp_path), "CASEWORK_WEBHOOK_URL": receiver.url,
+           "CASEWORK_WEBHOOK_SECRET": SECRET,
            "CASEWORK_NOTIFY_CONCURRENCY": "2", "CASEWORK_NOTIFY_RETRY_INITIAL_SECONDS": "0.05",
            "CASEWORK_NOTIFY_RETRY_MAX_SECONDS": "0.3", "CASEWORK_LOG_FORMAT": "json"}
     store = sqlite_store(tmp_path / "events.db")
@@ -55,4 +56,5 @@ def test_a_deliverer_killed_mid_run_and_restarted_loses_nothing(tmp_path):
 
     assert 5 <= at_kill < len(keys) == 12 * PER_ROUND
     assert set(receiver.seen) == keys and not receiver.mismatched  # duplicates, if any, carry the same key
+    assert not receiver.refused  # every request verified
     assert "Traceback" not in log.read_text()
