@@ -30,7 +30,7 @@ from activities.sla_policy import SlaPolicyActivities
 from casework.config import ConfigError, Settings, load_settings, reporting_env, temporal_binary
 from casework.connection import auth_settings_given, connect_options
 from casework.devserver import EngineLock, EngineRefused, dev_server, dev_server_args, ensure_ports_free
-from casework.logs import configure_logging
+from casework.logs import configure_logging, safe_url
 from casework.policy import load_policy
 from casework.principals import Credential, credential_for, registry_for
 from casework.queue_owner import ensure_queue_is_ours, store_fingerprint, worker_identity
@@ -135,7 +135,8 @@ async def _serve(settings: Settings) -> None:
         async with worker, projection_thread(settings, store), notification_thread(settings, store):
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,
                      data_dir=str(settings.data_dir), projections=settings.projections,
-                     notifications=settings.notifications, webhook=settings.webhook_url or None)
+                     notifications=settings.notifications,
+                     webhook=safe_url(settings.webhook_url, origin_only=True) if settings.webhook_url else None)
             await stop.wait()
             log.info("worker_stopping")
 
