@@ -43,6 +43,9 @@ PERSONAL_KEYS = frozenset({
     "summary", "work_done", "parts_used", "need", "body",
 })
 
+# `address` also names network endpoints (Temporal's host:port), which are not personal and stay.
+_ENDPOINT = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
+
 # Keys holding a webhook URL: logged as its origin only, since a webhook's path is often its token.
 _ORIGIN_ONLY = frozenset({"webhook", "webhook_url"})
 
@@ -113,7 +116,7 @@ def _clean(key: Any, value: Any, depth: int = 0) -> Any:
         return {k: _clean(k, v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(key, v, depth + 1) for v in value]
-    if name in PERSONAL_KEYS:
+    if name in PERSONAL_KEYS and not (name == "address" and isinstance(value, str) and _ENDPOINT.fullmatch(value)):
         return REDACTED
     if isinstance(value, str):
         return safe_url(value, origin_only=True) if name in _ORIGIN_ONLY else scrub(value)

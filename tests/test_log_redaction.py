@@ -48,7 +48,8 @@ except Exception as err:
     log.warning("customer_refused", error=err)
 logging.getLogger("some.library").warning(
     "stdlib says hello", extra={"email": "wang@example.com", "phone": "13800138000", "case_id": "C-1",
-                                "dsn": "postgresql://cw:pgpass-99@db/cw"})
+                                "dsn": "postgresql://cw:pgpass-99@db/cw", "address": "12 Jinbao Street"})
+log.info("embedded_temporal_started", address="127.0.0.1:7233")
 '''
 
 WORKFLOW = '''
@@ -138,6 +139,8 @@ def test_stdlib_extras_are_redacted_by_key(json_lines):
     stdlib = json_lines["stdlib says hello"]
     assert (stdlib["email"], stdlib["phone"], stdlib["case_id"]) == ("[redacted]", "[redacted]", "C-1")
     assert stdlib["dsn"] == "postgresql://db/cw" and stdlib["logger"] == "some.library"
+    assert stdlib["address"] == "[redacted]"
+    assert json_lines["embedded_temporal_started"]["address"] == "127.0.0.1:7233"  # an endpoint, not a home
 
 
 @pytest.mark.parametrize("fmt", ["json", "console"])
