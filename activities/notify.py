@@ -22,7 +22,7 @@ from domain.model import CaseState
 NOTIFIED = frozenset({"CaseEscalated", "SlaClockWarned", "SlaClockBreached", "CaseDeEscalated",
                       "CallbackAttempted", "RectificationRequired", "AppointmentBooked"})
 SCHEMA = "casework.notification/2"
-_ENVELOPE = {"case_id", "command_id", "command_digest", "actor", "at", "recorded_at", "type"}
+_ENVELOPE = {"case_id", "command_id", "command_digest", "actor", "on_behalf_of", "at", "recorded_at", "type"}
 
 
 class CaseSnapshot(BaseModel):
@@ -52,6 +52,7 @@ class WhatHappened(BaseModel):
     recorded_at: AwareDatetime  # when the engine decided it
     position: int  # the event's version in its case's stream
     actor: Actor
+    on_behalf_of: str | None  # the customer, when staff or a gateway acted for them
     command_id: str
     details: dict[str, Any]  # the event's own fields, as JSON
 
@@ -95,7 +96,8 @@ def notification_for(event: Event, version: int, case: CaseState, public_base_ur
         event=WhatHappened(
             type=event.type, summary=summary(event.type, details), occurred_at=_utc(event.at),
             recorded_at=_utc(event.recorded_at), position=version,
-            actor=Actor(id=event.actor.id, role=event.actor.role.value), command_id=event.command_id,
+            actor=Actor(id=event.actor.id, role=event.actor.role.value), on_behalf_of=event.on_behalf_of,
+            command_id=event.command_id,
             details=details))
 
 

@@ -65,6 +65,10 @@ _known_lock = threading.Lock()
 _MAX_DEPTH = 12
 
 
+def is_secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(str(key).lower().replace("-", "_")))
+
+
 def never_log(*values: str) -> None:
     """Secrets known at run time (a signing key read from a file, a webhook URL's query): cut out of
     every log line from now on, wherever they appear. Values too short to be told apart from
@@ -104,7 +108,7 @@ def _clean(key: Any, value: Any, depth: int = 0) -> Any:
     name = str(key).lower().replace("-", "_")
     if value is None or isinstance(value, bool):
         return value  # says only whether something is set
-    if _SECRET_KEY.search(name):
+    if is_secret_key(name):
         return REDACTED
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")

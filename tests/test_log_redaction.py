@@ -16,7 +16,7 @@ import uuid
 import pytest
 from pydantic import BaseModel
 
-from casework.logs import PERSONAL_KEYS
+from casework.logs import PERSONAL_KEYS, is_secret_key
 from domain.commands import COMMAND_TYPES
 from domain.events import EVENT_TYPES
 
@@ -167,10 +167,10 @@ def test_the_console_renderer_keeps_keys_and_shows_redacted_values():
 # The text fields of commands and events that are not personal data (ids, names of clocks and
 # levels, engine-made reasons, policy fields); every other text field must be a personal key.
 NOT_PERSONAL = {"assignee", "case_id", "cause", "channel", "clock", "command_digest", "command_id",
-                "dedicated_owner", "external_id", "hours", "id", "level_name", "makeup_hours", "original",
-                "owner", "policy_version", "previous_assignee", "previous_team", "roster", "rule", "scale",
-                "scores", "source", "survey_dimensions", "survey_skipped", "system", "targets", "team",
-                "timezone"}
+                "dedicated_owner", "external_id", "hours", "id", "level_name", "makeup_hours", "on_behalf_of",
+                "original", "owner", "policy_version", "previous_assignee", "previous_team", "principal",
+                "roster", "rule", "scale", "scores", "source", "survey_dimensions", "survey_skipped", "system",
+                "targets", "team", "timezone"}
 
 
 def text_fields(model: type[BaseModel], found: set[str]) -> set[str]:
@@ -189,6 +189,7 @@ def test_every_text_field_of_the_domain_is_judged_personal_or_not():
     for model in [*EVENT_TYPES, *COMMAND_TYPES.values()]:
         text_fields(model, found)
     assert "description" in found and "message" in found  # the walk does reach the text fields
-    assert found - NOT_PERSONAL - PERSONAL_KEYS == set(), "a new text field: personal (casework/logs.py) or not?"
+    secrets = {name for name in found if is_secret_key(name)}  # e.g. a command's signature
+    assert found - NOT_PERSONAL - PERSONAL_KEYS - secrets == set(), "a new text field: personal (casework/logs.py) or not?"
     assert {"name", "contact", "subject", "description", "message", "text", "note", "question", "comment",
             "reason", "summary", "work_done", "parts_used", "need", "place"} <= found & PERSONAL_KEYS

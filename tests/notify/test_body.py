@@ -49,7 +49,8 @@ def test_an_escalation_body_carries_the_case_as_it_stood_then(store, tmp_path):
         "event": {"type": "CaseEscalated",
                   "summary": "Escalated to level 1 (team_lead), owner lead-li, cause supervisor: customer called twice",
                   "occurred_at": iso(escalated.at), "recorded_at": iso(escalated.recorded_at), "position": 5,
-                  "actor": {"id": "sup-sam", "role": "supervisor"}, "command_id": escalated.command_id,
+                  "actor": {"id": "sup-sam", "role": "supervisor"}, "on_behalf_of": None,
+                  "command_id": escalated.command_id,
                   "details": {"level": 1, "level_name": "team_lead", "owner": "lead-li", "cause": "supervisor",
                               "clock": None, "reason": "customer called twice"}},
     }
