@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -33,6 +34,7 @@ from casework.devserver import EngineLock, EngineRefused, dev_server, dev_server
 from casework.logs import configure_logging
 from casework.policy import load_policy
 from casework.queue_owner import ensure_queue_is_ours, store_fingerprint, worker_identity
+from casework.stores import make_private, open_case_store
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from workflows.contract import SEARCH_ATTRIBUTES
@@ -89,6 +91,10 @@ async def temporal_client(settings: Settings) -> AsyncIterator[Client]:
 async def serve(settings: Settings) -> None:
     """Run the engine until SIGINT/SIGTERM; refused (EngineRefused), before it touches anything, when
     its data directory or its embedded server's ports are taken."""
+    # Everything the engine writes (stores, keyring, the dev server's database, logs, locks) is its
+    # user's alone: files 0600, directories 0700 (docs/security-data.md).
+    os.umask(0o077)
+    make_private(settings.data_dir, sqlite=settings.event_store == "sqlite")
     lock = EngineLock(settings.data_dir)
     lock.acquire(f"port {settings.embedded_port}" if not settings.temporal_address else settings.temporal_address)
     try:
@@ -101,7 +107,7 @@ async def serve(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    store = CaseStore(env=settings.store_env())
+    store = open_case_store(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -28,8 +28,9 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
 from activities.notify import NOTIFIED, Notification, notification_for
-from domain.events import EVENT_ADAPTER
-from domain.store import CaseStore
+from domain.events import EVENT_ADAPTER, PERSONAL_PATHS
+from domain.personal import FORGOTTEN, map_personal
+from domain.store import CaseStore, Sealer, is_case_event, owner_of
 
 log = structlog.get_logger("casework.notify")
 OUTBOX_NAME = "notifications"
@@ -37,6 +38,40 @@ OUTBOX_NAME = "notifications"
 COLUMNS = ("idempotency_key", "notification_id", "case_id", "event_type", "body", "created_at",
            "attempts", "first_attempt_at", "next_attempt_at", "delivered_at", "delivered_to", "dead_at",
            "last_error")
+
+
+def _aad(key: str, path: str) -> str:
+    return f"outbox:{key}|{path}"
+
+
+def sealed_body(note: Notification, customer_id: str, sealer: Sealer | None) -> dict[str, Any]:
+    """The body to store: the event's personal fields, and the summary that may quote them, sealed
+    with the customer's key, so the outbox table never holds them and forgetting reaches it too."""
+    body = note.body()
+    paths = PERSONAL_PATHS.get(note.event_type, ())
+    if sealer is None or not paths:
+        return body
+    key = note.idempotency_key
+    body["details"] = map_personal(body["details"], paths,
+                                   lambda path, text: sealer.seal(customer_id, _aad(key, path), text))
+    body["summary"] = sealer.seal(customer_id, _aad(key, "summary"), body["summary"])
+    return body
+
+
+def opened_body(body: dict[str, Any], sealer: Sealer | None) -> dict[str, Any]:
+    """The body to deliver: sealed fields opened, or "[forgotten]" once the customer's key is gone."""
+    if sealer is None or not sealer.is_sealed(body.get("summary", "")):
+        return body
+    key = body["idempotency_key"]
+
+    def open_(path: str, token: str) -> str:
+        if not sealer.is_sealed(token):
+            return token
+        text = sealer.unseal(_aad(key, path), token)
+        return FORGOTTEN if text is None else text
+
+    return {**body, "summary": open_("summary", body["summary"]),
+            "details": map_personal(body["details"], PERSONAL_PATHS.get(body["event_type"], ()), open_)}
 
 
 class StaleBatch(Exception):
@@ -58,6 +93,7 @@ class Outbox:
     real = "REAL"
     lock_path = ""  # SQLite: the file whose flock makes one deliverer per outbox
     datastore: Any
+    sealer: Sealer | None = None  # opens the sealed personal fields of a row (the store's keyring)
 
     def table(self) -> str:
         return "outbox"
@@ -83,10 +119,11 @@ class Outbox:
     def position(self, upstream: str) -> int:
         return self.max_tracking_id(upstream) or 0  # type: ignore[attr-defined]
 
-    def record(self, notes: list[tuple[Notification, int]], upstream: str, after: int, last: int,
-               now: float) -> None:
-        """Copy the notifications (with their notification ids) and move the position from `after`
-        to `last`, atomically; refused if the position is not `after` any more."""
+    def record(self, notes: list[tuple[Notification, int] | tuple[Notification, int, dict[str, Any]]],
+               upstream: str, after: int, last: int, now: float) -> None:
+        """Copy the notifications (with their notification ids, and the body to store if not the
+        notification's own: a sealed one) and move the position from `after` to `last`, atomically;
+        refused if the position is not `after` any more."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(self.sql(f"SELECT notification_id FROM {self.tracking_table()} WHERE application_name = ?"
                                + self.for_update()), [upstream])
@@ -94,12 +131,12 @@ class Outbox:
             current = (row["notification_id"] if row else None) or 0
             if current != after:
                 raise StaleBatch(f"outbox is at {current}, the batch was read after {after}")
-            for note, notification_id in notes:
+            for note, notification_id, *body in notes:
                 c.execute(self.sql(
                     f"INSERT INTO {self.table()} (idempotency_key, notification_id, case_id, event_type, body, "
                     "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
                     [note.idempotency_key, notification_id, note.case_id, note.event_type,
-                     json.dumps(note.body()), now, now])
+                     json.dumps(body[0] if body else note.body()), now, now])
             self._insert_tracking(c, Tracking(upstream, last))  # type: ignore[attr-defined]
 
     def for_update(self) -> str:
@@ -112,8 +149,8 @@ class Outbox:
                 f"SELECT idempotency_key, body, attempts, first_attempt_at FROM {self.table()} "
                 f"WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?{skip} "
                 "ORDER BY next_attempt_at, notification_id LIMIT ?"), [now, *exclude, limit])
-            return [Pending(r["idempotency_key"], json.loads(r["body"]), r["attempts"], r["first_attempt_at"])
-                    for r in c.fetchall()]
+            return [Pending(r["idempotency_key"], opened_body(json.loads(r["body"]), self.sealer), r["attempts"],
+                            r["first_attempt_at"]) for r in c.fetchall()]
 
     def next_due(self) -> float | None:
         with self.datastore.transaction(commit=False) as c:
@@ -232,6 +269,7 @@ class OutboxFollower:
     def __init__(self, store: CaseStore, outbox: Outbox, batch_size: int = 500,
                  wake: threading.Event | None = None) -> None:
         self.store, self.outbox, self.batch_size = store, outbox, batch_size
+        self.outbox.sealer = self.outbox.sealer or store.sealer
         self.upstream = store.name
         self.wake = wake or threading.Event()  # set when rows were added, so the deliverer looks now
 
@@ -243,14 +281,18 @@ class OutboxFollower:
             return 0
         notes = []
         for n in batch:
-            if n.topic.rpartition(".")[2] in NOTIFIED:
-                event = EVENT_ADAPTER.validate_python(self.store.mapper.to_domain_event(n).fact)
-                notes.append((notification_for(event, n.originator_version), n.id))
+            if is_case_event(n.topic) and n.topic.rpartition(".")[2] in NOTIFIED:
+                stored = self.store.mapper.to_domain_event(n)
+                event = EVENT_ADAPTER.validate_python(stored.fact)
+                note = notification_for(event, n.originator_version)
+                notes.append((note, n.id, sealed_body(note, owner_of(stored), self.store.sealer)))
         self.outbox.record(notes, self.upstream, after, batch[-1].id, time.time())
-        for note, _ in notes:
+        for note, *_ in notes:
+            # No summary here: it may quote personal fields (an appointment's place), and logs are not
+            # where a forgotten customer's data could be found again.
             log.info("case_notification", key=note.idempotency_key, case_id=note.case_id,
                      event_type=note.event_type, at=note.at.isoformat(), level=note.level, owner=note.owner,
-                     clock=note.clock, summary=note.summary)
+                     clock=note.clock)
         if notes:
             self.wake.set()
         return len(batch)

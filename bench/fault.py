@@ -65,6 +65,7 @@ from domain.commands import COMMAND_ADAPTER
 from domain.ids import case_id_for, workflow_id_for
 from domain.lifecycle import replay
 from domain.model import Actor, Role
+from casework.stores import open_case_store
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view, rebuild
 from projections.schema import TABLES
@@ -845,7 +846,7 @@ async def _run(cfg: Config, cluster: Cluster, root: Path) -> dict:
     asyncio.get_running_loop().set_exception_handler(_quiet_cancelled)
     assert cfg.workers == 1 or cfg.store == "postgres", "several workers share the store only on PostgreSQL"
     settings = cluster.settings()
-    store = CaseStore(env=settings.store_env())
+    store = open_case_store(settings)
     live_env = reporting_env(settings)
     await cluster.start_server()
     for i in range(cfg.workers):
