@@ -181,6 +181,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _forget_customer(args: argparse.Namespace, settings, address: str) -> int:
+    from casework.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)  # log lines to stderr, the report to stdout
     try:
         client = await connect(address, settings.temporal_namespace)
     except RuntimeError as err:  # the key is destroyed all the same; the workflows are told on a rerun
