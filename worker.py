@@ -94,7 +94,6 @@ async def serve(settings: Settings) -> None:
     # Everything the engine writes (stores, keyring, the dev server's database, logs, locks) is its
     # user's alone: files 0600, directories 0700 (docs/security-data.md).
     os.umask(0o077)
-    make_private(settings.data_dir, sqlite=settings.event_store == "sqlite")
     lock = EngineLock(settings.data_dir)
     lock.acquire(f"port {settings.embedded_port}" if not settings.temporal_address else settings.temporal_address)
     try:
@@ -107,6 +106,7 @@ async def serve(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
+    make_private(settings.data_dir, sqlite=settings.event_store == "sqlite")  # what earlier versions left
     store = open_case_store(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
