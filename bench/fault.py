@@ -65,6 +65,7 @@ from domain.commands import COMMAND_ADAPTER
 from domain.ids import case_id_for, workflow_id_for
 from domain.lifecycle import replay
 from domain.model import Actor, Role
+from casework.store_cipher import new_key
 from casework.stores import open_case_store
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view, rebuild
@@ -187,6 +188,8 @@ class Cluster:
                      "CASEWORK_LOG_LEVEL": cfg.log_level, "CASEWORK_LOG_FORMAT": "json",
                      "CASEWORK_EVENT_STORE": cfg.store}
         if pg:
+            # Every worker has a data directory of its own: they share the store's keys from here.
+            self.base.update({"CASEWORK_STORE_CIPHER_KEYS": new_key(), "CASEWORK_KEYRING_MASTER_KEYS": new_key()})
             self.base.update({"CASEWORK_POSTGRES_HOST": pg["host"], "CASEWORK_POSTGRES_PORT": str(pg["port"]),
                               "CASEWORK_POSTGRES_DBNAME": pg["dbname"], "CASEWORK_POSTGRES_USER": pg["user"],
                               "CASEWORK_POSTGRES_PASSWORD": pg.get("password", "")})

@@ -56,12 +56,19 @@ def _chmod(path: Path, mode: int) -> None:
         pass  # a -journal or lock file that went away meanwhile
 
 
-def _keys(values: list[str], file: str, generated: Path, what: str) -> list[bytes]:
-    """Keys from the settings' list, else their file, else a file made (once) under the data dir."""
+def _keys(values: list[str], file: str, generated: Path, what: str, setting: str, shared_store: bool) -> list[bytes]:
+    """Keys from the settings' list, else their file, else (SQLite) a file made once under the data dir.
+
+    A PostgreSQL store is shared by processes with data directories of their own (workers, projector):
+    keys made by each would differ, so there the keys must be given."""
     if values:
         return parse_keys(values, what)
     if file:
         return parse_keys(read_key_file(file), f"{what} file {file}")
+    if shared_store:
+        raise ValueError(f"a PostgreSQL event store needs its {what} in the settings (CASEWORK_{setting.upper()}S "
+                         f"or CASEWORK_{setting.upper()}_FILE; docs/security-data.md): every process on the store "
+                         "must use the same keys, so none of them may make its own")
     if not generated.exists():
         generated.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         try:
@@ -76,12 +83,12 @@ def _keys(values: list[str], file: str, generated: Path, what: str) -> list[byte
 
 def store_cipher_keys(settings: Settings) -> list[bytes]:
     return _keys(settings.store_cipher_keys, settings.store_cipher_key_file, settings.keys_dir / "store.keys",
-                 "store cipher keys")
+                 "store cipher keys", "store_cipher_key", settings.event_store == "postgres")
 
 
 def keyring_master_keys(settings: Settings) -> list[bytes]:
     return _keys(settings.keyring_master_keys, settings.keyring_master_key_file, settings.keys_dir / "master.keys",
-                 "keyring master keys")
+                 "keyring master keys", "keyring_master_key", settings.event_store == "postgres")
 
 
 def postgres_conninfo(settings: Settings) -> dict[str, str]:

@@ -23,8 +23,10 @@ def backend(request):
 def make_settings(backend, tmp_path, request):
     server = request.getfixturevalue("postgres_server") if backend == "postgres" else None
     made = {}
+    master = new_key()
 
     def make(**values):
+        values.setdefault("keyring_master_keys", [master])
         # One database for the test: later calls reopen it with other keys.
         s = settings_for(backend, tmp_path / "data", server, made.get("db"), **values)
         made["db"] = s.postgres_dbname
@@ -130,7 +132,8 @@ def test_a_store_written_before_encryption_is_refused_by_name_and_can_be_copied_
     server = None
     if plain.event_store == "postgres":
         server = {"host": plain.postgres_host, "port": str(plain.postgres_port), "user": plain.postgres_user}
-    target = settings_for(plain.event_store, tmp_path / "copy", server, store_cipher_keys=[new_key()])
+    target = settings_for(plain.event_store, tmp_path / "copy", server, store_cipher_keys=[new_key()],
+                          keyring_master_keys=[new_key()])
     assert encrypt_copy(plain, target) == 2
     copied = open_case_store(target)
     history = copied.history("case-p")
@@ -151,3 +154,11 @@ def test_bad_keys_in_the_settings_are_named(make_settings, tmp_path):
         open_case_store(make_settings(store_cipher_keys=["not base64!"]))
     with pytest.raises(StoreRefused, match="cannot be read"):
         open_case_store(make_settings(store_cipher_key_file=str(tmp_path / "missing.keys")))
+
+
+def test_a_postgresql_store_needs_its_keys_given(tmp_path, postgres_server):
+    settings = settings_for("postgres", tmp_path / "data", postgres_server)
+    with pytest.raises(StoreRefused, match="CASEWORK_STORE_CIPHER_KEYS or CASEWORK_STORE_CIPHER_KEY_FILE"):
+        open_case_store(settings)
+    with pytest.raises(StoreRefused, match="CASEWORK_KEYRING_MASTER_KEYS or CASEWORK_KEYRING_MASTER_KEY_FILE"):
+        open_case_store(settings.model_copy(update={"store_cipher_keys": [new_key()]}))

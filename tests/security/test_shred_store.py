@@ -107,3 +107,17 @@ def test_only_supervisors_forget_and_an_unencrypted_store_cannot(tmp_path):
     plain = settings.model_copy(update={"store_encryption": False, "data_dir": tmp_path / "plain"})
     with pytest.raises(ForgetRefused, match="not encrypted"):
         asyncio.run(forget_customer(plain, None, "cust-a", SUPERVISOR))
+
+
+def test_an_old_reporting_table_loses_its_customer_name_column_when_the_view_opens(settings):
+    env = reporting_env(settings)
+    view = open_view(env)
+    with view._writing() as c:
+        current = view._columns(c, "cases")
+        # The cases table as earlier versions made it: with the customer's name.
+        c.execute(f"ALTER TABLE {view.table('cases')} ADD COLUMN customer_name TEXT NOT NULL DEFAULT 'Old Name'")
+    with view._writing() as c:
+        assert view._columns(c, "cases") == current | {"customer_name"}
+    reopened = open_view(env)
+    with reopened._writing() as c:
+        assert reopened._columns(c, "cases") == current and "customer_id" in current
