@@ -130,8 +130,13 @@ class _Postgres(_Backend):
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Any]:
-        with self.lock, self.conn.transaction():
-            yield _Cursor(self.conn.cursor(), "%s", {"customer_keys": self.table, "key_cases": self.cases})
+        with self.lock:
+            if self.conn.closed or self.conn.broken:  # the server restarted: the caller's retry gets a new one
+                import psycopg
+
+                self.conn = psycopg.connect(**self.conninfo, autocommit=False)
+            with self.conn.transaction():
+                yield _Cursor(self.conn.cursor(), "%s", {"customer_keys": self.table, "key_cases": self.cases})
 
     def purge(self) -> None:
         # Dead row versions (the key before it was destroyed) stay in the table's pages until the
