@@ -11,7 +11,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 from casework.store_cipher import MAGIC, key_id
 from casework.stores import StoreRefused, encrypt_copy, open_case_store, reencrypt
 from domain.store import stream_id
-from tests.security.helpers import new_key, note, open_case, settings_for
+from tests.security.shred_helpers import new_key, note, open_case, settings_for
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -128,7 +128,7 @@ def test_a_store_written_before_encryption_is_refused_by_name_and_can_be_copied_
     with pytest.raises(StoreRefused, match="written before encryption at rest was enabled"):
         open_case_store(make_settings(store_cipher_keys=[new_key()]))
     # The way out: copy it into a fresh encrypted store (another data dir / database).
-    from tests.security.helpers import settings_for
+    from tests.security.shred_helpers import settings_for
     server = None
     if plain.event_store == "postgres":
         server = {"host": plain.postgres_host, "port": str(plain.postgres_port), "user": plain.postgres_user}

@@ -27,7 +27,7 @@ from domain.ids import workflow_id_for
 from domain.model import Actor
 from domain.personal import FORGOTTEN
 from tests.notify.receiver import free_port
-from tests.security.helpers import new_key, settings_for
+from tests.security.shred_helpers import new_key, settings_for
 
 BIN = Path(sys.executable).parent
 AGENT = Actor(id="agent-ann", role="agent")

@@ -16,7 +16,7 @@ from casework.stores import open_case_store
 from domain.model import Actor
 from domain.personal import FORGOTTEN
 from projections.runner import ReportProjection, open_view, rebuild
-from tests.security.helpers import SUPERVISOR, book, new_key, note, open_case, pg_dump_bytes, settings_for
+from tests.security.shred_helpers import SUPERVISOR, book, new_key, note, open_case, pg_dump_bytes, settings_for
 
 SECRETS_A = ["Ottilie Vandersnoot", "ottilie@vandersnoot.example", "boiler leaks behind the pantry",
              "door code 9317-ZX", "call her daughter Mirabel"]
