@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -35,6 +36,7 @@ from casework.policy import load_policy
 from casework.principals import Credential, credential_for, registry_for
 from casework.queue_owner import ensure_queue_is_ours, store_fingerprint, worker_identity
 from domain.principals import Registry
+from casework.stores import make_private, open_case_store
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from workflows.contract import SEARCH_ATTRIBUTES
@@ -99,6 +101,9 @@ async def serve(settings: Settings) -> None:
     """Run the engine until SIGINT/SIGTERM; refused (EngineRefused), before it touches anything, when
     its data directory or its embedded server's ports are taken."""
     connect_options(settings, embedded=not settings.temporal_address)  # a bad setting stops it here, named
+    # Everything the engine writes (stores, keyring, the dev server's database, logs, locks) is its
+    # user's alone: files 0600, directories 0700 (docs/security-data.md).
+    os.umask(0o077)
     lock = EngineLock(settings.data_dir)
     lock.acquire(f"port {settings.embedded_port}" if not settings.temporal_address else settings.temporal_address)
     try:
@@ -111,7 +116,8 @@ async def serve(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    store = CaseStore(env=settings.store_env())
+    make_private(settings.data_dir, sqlite=settings.event_store == "sqlite")  # what earlier versions left
+    store = open_case_store(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -28,9 +28,10 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
 from activities.notify import NOTIFIED, Notification, notification_for
-from domain.events import EVENT_ADAPTER, Event
+from domain.events import EVENT_ADAPTER, PERSONAL_PATHS, Event
 from domain.model import CaseState
-from domain.store import CaseStore, stream_id
+from domain.personal import FORGOTTEN, map_personal
+from domain.store import CaseStore, Sealer, is_case_event, owner_of, stream_id
 
 log = structlog.get_logger("casework.notify")
 OUTBOX_NAME = "notifications"
@@ -38,6 +39,46 @@ OUTBOX_NAME = "notifications"
 COLUMNS = ("idempotency_key", "notification_id", "case_id", "event_type", "body", "created_at",
            "attempts", "first_attempt_at", "next_attempt_at", "delivered_at", "delivered_to", "dead_at",
            "last_error")
+
+
+def _aad(key: str, path: str) -> str:
+    return f"outbox:{key}|{path}"
+
+
+def sealed_body(note: Notification, customer_id: str, sealer: Sealer | None) -> dict[str, Any]:
+    """The body to store: the case's subject, the event's personal fields and the summary that may
+    quote them, sealed with the customer's key, so the outbox never holds them and forgetting reaches
+    it too."""
+    body = note.body()
+    if sealer is None:
+        return body
+    key, paths = note.notification_id, PERSONAL_PATHS.get(note.event.type, ())
+
+    def seal(path: str, text: str) -> str:
+        return sealer.seal(customer_id, _aad(key, path), text)
+
+    body["case"]["subject"] = seal("case.subject", body["case"]["subject"])
+    body["event"]["summary"] = seal("summary", body["event"]["summary"])
+    body["event"]["details"] = map_personal(body["event"]["details"], paths, seal)
+    return body
+
+
+def opened_body(body: dict[str, Any], sealer: Sealer | None) -> dict[str, Any]:
+    """The body to deliver: sealed fields opened, or "[forgotten]" once the customer's key is gone."""
+    event = body.get("event")
+    if sealer is None or not isinstance(event, dict) or not sealer.is_sealed(event.get("summary", "")):
+        return body  # unsealed (no keyring), or a row of an older body schema
+    key = body["notification_id"]
+
+    def open_(path: str, token: str) -> str:
+        if not sealer.is_sealed(token):
+            return token
+        text = sealer.unseal(_aad(key, path), token)
+        return FORGOTTEN if text is None else text
+
+    return {**body, "case": {**body["case"], "subject": open_("case.subject", body["case"]["subject"])},
+            "event": {**event, "summary": open_("summary", event["summary"]),
+                      "details": map_personal(event["details"], PERSONAL_PATHS.get(event["type"], ()), open_)}}
 
 
 class StaleBatch(Exception):
@@ -61,6 +102,7 @@ class Outbox:
     real = "REAL"
     lock_path = ""  # SQLite: the file whose flock makes one deliverer per outbox
     datastore: Any
+    sealer: Sealer | None = None  # opens the sealed personal fields of a row (the store's keyring)
 
     def table(self) -> str:
         return "outbox"
@@ -86,10 +128,11 @@ class Outbox:
     def position(self, upstream: str) -> int:
         return self.max_tracking_id(upstream) or 0  # type: ignore[attr-defined]
 
-    def record(self, notes: list[tuple[Notification, int]], upstream: str, after: int, last: int,
-               now: float) -> None:
-        """Copy the notifications (with their notification ids) and move the position from `after`
-        to `last`, atomically; refused if the position is not `after` any more."""
+    def record(self, notes: list[tuple[Notification, int] | tuple[Notification, int, dict[str, Any]]],
+               upstream: str, after: int, last: int, now: float) -> None:
+        """Copy the notifications (with their notification ids, and the body to store if not the
+        notification's own: a sealed one) and move the position from `after` to `last`, atomically;
+        refused if the position is not `after` any more."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(self.sql(f"SELECT notification_id FROM {self.tracking_table()} WHERE application_name = ?"
                                + self.for_update()), [upstream])
@@ -97,12 +140,12 @@ class Outbox:
             current = (row["notification_id"] if row else None) or 0
             if current != after:
                 raise StaleBatch(f"outbox is at {current}, the batch was read after {after}")
-            for note, notification_id in notes:
+            for note, notification_id, *body in notes:
                 c.execute(self.sql(
                     f"INSERT INTO {self.table()} (idempotency_key, notification_id, case_id, event_type, body, "
                     "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
                     [note.notification_id, notification_id, note.case.id, note.event.type,
-                     json.dumps(note.body()), now, now])
+                     json.dumps(body[0] if body else note.body()), now, now])
             self._insert_tracking(c, Tracking(upstream, last))  # type: ignore[attr-defined]
 
     def for_update(self) -> str:
@@ -115,8 +158,8 @@ class Outbox:
                 f"SELECT idempotency_key, body, attempts, first_attempt_at, case_id, event_type FROM {self.table()} "
                 f"WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?{skip} "
                 "ORDER BY next_attempt_at, notification_id LIMIT ?"), [now, *exclude, limit])
-            return [Pending(r["idempotency_key"], json.loads(r["body"]), r["attempts"], r["first_attempt_at"],
-                            r["case_id"], r["event_type"]) for r in c.fetchall()]
+            return [Pending(r["idempotency_key"], opened_body(json.loads(r["body"]), self.sealer), r["attempts"],
+                            r["first_attempt_at"], r["case_id"], r["event_type"]) for r in c.fetchall()]
 
     def next_due(self) -> float | None:
         with self.datastore.transaction(commit=False) as c:
@@ -235,6 +278,7 @@ class OutboxFollower:
     def __init__(self, store: CaseStore, outbox: Outbox, batch_size: int = 500,
                  wake: threading.Event | None = None, public_base_url: str = "") -> None:
         self.store, self.outbox, self.batch_size = store, outbox, batch_size
+        self.outbox.sealer = self.outbox.sealer or store.sealer
         self.upstream = store.name
         self.wake = wake or threading.Event()  # set when rows were added, so the deliverer looks now
         self.public_base_url = public_base_url  # bodies link {public_base_url}/cases/{case_id}
@@ -255,13 +299,16 @@ class OutboxFollower:
             return 0
         notes = []
         for n in batch:
-            if n.topic.rpartition(".")[2] in NOTIFIED:
-                event = EVENT_ADAPTER.validate_python(self.store.mapper.to_domain_event(n).fact)
+            if is_case_event(n.topic) and n.topic.rpartition(".")[2] in NOTIFIED:
+                stored = self.store.mapper.to_domain_event(n)
+                event = EVENT_ADAPTER.validate_python(stored.fact)
                 case = self.case_at(event, n.originator_version)
-                notes.append((notification_for(event, n.originator_version, case, self.public_base_url), n.id))
+                note = notification_for(event, n.originator_version, case, self.public_base_url)
+                notes.append((note, n.id, sealed_body(note, owner_of(stored), self.store.sealer)))
         self.outbox.record(notes, self.upstream, after, batch[-1].id, time.time())
-        for note, _ in notes:
-            # Only what routes and counts it: the summary and details carry free text and places.
+        for note, *_ in notes:
+            # Only what routes and counts it: the subject, summary and details may quote personal
+            # fields, and logs are not where a forgotten customer's data could be found again.
             details = note.event.details
             log.info("case_notification", key=note.notification_id, case_id=note.case.id,
                      event_type=note.event.type, at=note.event.occurred_at.isoformat(),

@@ -65,6 +65,8 @@ from domain.commands import COMMAND_ADAPTER
 from domain.ids import case_id_for, workflow_id_for
 from domain.lifecycle import replay
 from domain.model import Actor, Role
+from casework.store_cipher import new_key
+from casework.stores import open_case_store
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view, rebuild
 from projections.schema import TABLES
@@ -186,6 +188,8 @@ class Cluster:
                      "CASEWORK_LOG_LEVEL": cfg.log_level, "CASEWORK_LOG_FORMAT": "json",
                      "CASEWORK_EVENT_STORE": cfg.store}
         if pg:
+            # Every worker has a data directory of its own: they share the store's keys from here.
+            self.base.update({"CASEWORK_STORE_CIPHER_KEYS": new_key(), "CASEWORK_KEYRING_MASTER_KEYS": new_key()})
             self.base.update({"CASEWORK_POSTGRES_HOST": pg["host"], "CASEWORK_POSTGRES_PORT": str(pg["port"]),
                               "CASEWORK_POSTGRES_DBNAME": pg["dbname"], "CASEWORK_POSTGRES_USER": pg["user"],
                               "CASEWORK_POSTGRES_PASSWORD": pg.get("password", "")})
@@ -845,7 +849,7 @@ async def _run(cfg: Config, cluster: Cluster, root: Path) -> dict:
     asyncio.get_running_loop().set_exception_handler(_quiet_cancelled)
     assert cfg.workers == 1 or cfg.store == "postgres", "several workers share the store only on PostgreSQL"
     settings = cluster.settings()
-    store = CaseStore(env=settings.store_env())
+    store = open_case_store(settings)
     live_env = reporting_env(settings)
     await cluster.start_server()
     for i in range(cfg.workers):

@@ -23,6 +23,8 @@ from casework.client import CaseworkClient, CommandRefused, connect
 from casework.codec import PayloadDecryptionError
 from casework.config import ConfigError, Settings, load_settings
 from casework.demo import drive
+from casework.forget import ForgetRefused, forget_customer
+from casework.stores import StoreRefused
 from casework.policy import PolicyError
 from casework.principals import credential_for
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, OpenCase
@@ -106,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "for the UI and CLI, to holders of a codec token)")
     codec.add_argument("--host", help="address to listen on (default: settings, 127.0.0.1)")
     codec.add_argument("--port", type=int, help="port to listen on (default: settings, 8234)")
+    forget = sub.add_parser("forget-customer", help="forget a customer: destroy their key, audited "
+                            "(their personal data unreadable everywhere, the history kept)")
+    forget.add_argument("customer_id")
+    forget.add_argument("--actor", type=parse_actor, required=True, help="who forgets them, ROLE:ID (supervisor)")
+    forget.add_argument("--reason", default="", help="why (recorded in the privacy audit)")
+    forget.add_argument("--json", action="store_true")
     show = sub.add_parser("show", help="a case's state and timeline")
     show.add_argument("case_id")
     show.add_argument("--json", action="store_true")
@@ -179,6 +187,8 @@ async def _run(args: argparse.Namespace) -> int:
         raise ConfigError("the --tls*/--api-key* options are for a Temporal server at --address (or "
                           "CASEWORK_TEMPORAL_ADDRESS); the engine's embedded server serves plaintext on 127.0.0.1")
     address = args.address or settings.temporal_address or f"localhost:{settings.embedded_port}"
+    if args.verb == "forget-customer":
+        return await _forget_customer(args, settings, address, embedded)
     cases = CaseworkClient(await connect(address, settings.temporal_namespace, settings=settings, embedded=embedded),
                            args.task_queue or settings.task_queue, credential=credential_for(settings))
     if args.verb == "return-visits":
@@ -205,6 +215,35 @@ async def _run(args: argparse.Namespace) -> int:
         state = await cases.send(args.case_id, cmd)
     _print_state(state, args.json, cmd.command_id)
     return 0
+
+
+async def _forget_customer(args: argparse.Namespace, settings, address: str, embedded: bool) -> int:
+    from casework.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)  # log lines to stderr, the report to stdout
+    try:
+        client = await connect(address, settings.temporal_namespace, settings=settings, embedded=embedded)
+    except RuntimeError as err:  # the key is destroyed all the same; the workflows are told on a rerun
+        print(f"casework: Temporal at {address} is not reachable ({err}); forgetting in the stores only, "
+              "run the command again once it is up to clear the running cases", file=sys.stderr)
+        client = None
+    try:
+        report = await forget_customer(settings, client, args.customer_id, args.actor, args.reason)
+    except ForgetRefused as err:
+        raise CommandRefused("forget_refused", str(err)) from None
+    except StoreRefused as err:
+        print(f"casework: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        print(f"customer {report.customer_id} forgotten at {report.at:%Y-%m-%d %H:%M:%S} UTC: "
+              f"{len(report.key_ids)} key(s) destroyed, {len(report.case_ids)} case(s); "
+              f"{len(report.continued)} running case(s) continued without their data, {len(report.closed)} closed"
+              + (f", {len(report.not_confirmed)} not confirmed yet: {', '.join(report.not_confirmed)}"
+                 if report.not_confirmed else "")
+              + (", return-visit plan terminated" if report.return_visits_terminated else ""))
+    return 0 if client is not None and not report.not_confirmed else 1
 
 
 async def _return_visits(cases: CaseworkClient, args: argparse.Namespace) -> int:

@@ -149,9 +149,37 @@ class Settings(BaseModel):
             raise ConfigError(f"{where}: the secret in {self.webhook_secret_file} {problem}")
         return secret
 
+    # Encryption at rest (docs/security-data.md). Keys are base64 of 32 random bytes, newest first
+    # (the newest encrypts, every listed one decrypts), as a list (env: comma separated) or a file of
+    # one key a line. With neither, keys are made on first start in <data_dir>/keys, private to the
+    # engine's user: fine for one machine, while production keeps them apart from the data.
+    store_encryption: bool = True  # false only for a store written before encryption (read as it is)
+    store_cipher_keys: list[str] = Field(default_factory=list, repr=False)
+    store_cipher_key_file: str = ""
+    # The keyring of per-customer data keys (crypto-shredding): a file beside the event store
+    # (SQLite) or a schema of its own (PostgreSQL); its data keys are wrapped by these master keys.
+    keyring_master_keys: list[str] = Field(default_factory=list, repr=False)
+    keyring_master_key_file: str = ""
+    keyring_schema: str = "keyring"
+
+    @field_validator("store_cipher_keys", "keyring_master_keys", mode="before")
+    @classmethod
+    def _comma_separated_keys(cls, value: object) -> object:
+        # From the environment a list comes as one string; base64 has no commas.
+        return [k.strip() for k in value.split(",") if k.strip()] if isinstance(value, str) else value
+
     @property
     def events_db(self) -> Path:
         return self.data_dir / "events.db"
+
+    @property
+    def keyring_db(self) -> Path:
+        return self.data_dir / "keyring.db"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where keys made on first start live (when the settings give none)."""
+        return self.data_dir / "keys"
 
     def store_env(self) -> dict[str, str]:
         """The eventsourcing environment for the case store (prefix CASESTORE_ is the app's name)."""

@@ -43,7 +43,7 @@ class EngineLock:
 
     def acquire(self, what: str = "") -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -104,6 +104,7 @@ def _die_with(parent: int):  # noqa: ANN202 - a preexec_fn
         if os.getppid() != parent:
             os._exit(1)
         os.setpgid(0, 0)  # its own group: a Ctrl-C reaches the engine, which stops it in order
+        os.umask(0o077)  # its database (case histories) and files: the engine's user only
     return preexec
 
 
@@ -128,7 +129,8 @@ async def dev_server(args: list[str], port: int, namespace: str, log_path: Path,
     """Start the dev server as this process's child, its output appended to `log_path`, and yield it
     with a connected client; stop it (TERM, then KILL) on the way out. Must run on the main thread:
     the parent-death signal follows the thread that forked."""
-    with open(log_path, "ab") as out:
+    # The server's log and database are private (0600) from their first byte.
+    with os.fdopen(os.open(log_path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600), "ab") as out:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with(os.getpid()))  # noqa: PLW1509
     try:

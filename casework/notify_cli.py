@@ -13,7 +13,7 @@ from activities.delivery import service_for
 from activities.outbox import open_outbox
 from casework.config import Settings, load_settings, outbox_env
 from casework.logs import configure_logging
-from domain.store import CaseStore
+from casework.stores import open_case_store
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -31,13 +31,13 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        service_for(settings, CaseStore(env=settings.store_env())).run(stop)
+        service_for(settings, open_case_store(settings)).run(stop)
         return 0
     outbox = open_outbox(outbox_env(settings))
     if args.action == "requeue-dead":
         print(f"requeued {outbox.requeue_dead(time.time())} notifications")
         return 0
-    store = CaseStore(env=settings.store_env())
+    store = open_case_store(settings)
     if args.action == "skip-history":
         print(f"skipped {outbox.skip_to(store.name, store.recorder.max_notification_id() or 0)} events")
         return 0

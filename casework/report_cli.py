@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from casework.config import Settings, reporting_env
-from domain.store import CaseStore
+from casework.stores import open_case_store
 from projections import html, reports
 from projections.runner import ReportProjection, open_view, rebuild
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.verb == "at-risk":
         emit(reports.at_risk(view, timedelta(hours=args.within_hours)), "json" if args.json else "table")
     else:
-        store = CaseStore(env=settings.store_env())
+        store = open_case_store(settings)
         projection = ReportProjection(store, view, args.batch_size)
         if args.action == "catch-up":
             print(f"applied {projection.catch_up()} events")

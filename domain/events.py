@@ -10,7 +10,12 @@ from pydantic import Field, TypeAdapter
 from domain.model import (
     Actor, Appointment, Category, Channel, ClosureReason, Customer, Frozen, Priority, SourceRef, Stage, Survey,
 )
+from domain.personal import PERSONAL, Path, personal_paths
 from domain.sla import SlaTerms
+
+# Free text people write (about the customer, to them, from them) is personal: the store seals it
+# with the customer's key (docs/security-data.md). Engine-written texts (clock reasons) are not.
+Personal = Annotated[str, PERSONAL]
 
 
 class Event(Frozen):
@@ -31,27 +36,27 @@ class CaseOpened(Event):
     channel: Channel
     category: Category
     priority: Priority
-    subject: str
-    description: str
+    subject: Personal
+    description: Personal
     assignee: str | None = None
     team: str | None = None
 
 
 class ClarificationRequested(Event):
     type: Literal["ClarificationRequested"] = "ClarificationRequested"
-    question: str
+    question: Personal
     return_stage: Stage
 
 
 class CustomerReplied(Event):
     type: Literal["CustomerReplied"] = "CustomerReplied"
-    message: str
+    message: Personal
     resumed_stage: Stage | None  # set when the reply ends a clarification round
 
 
 class ResponseSent(Event):
     type: Literal["ResponseSent"] = "ResponseSent"
-    message: str
+    message: Personal
     first_response: bool
 
 
@@ -61,7 +66,7 @@ class CaseRetriaged(Event):
     category: Category
     previous_priority: Priority
     previous_category: Category
-    reason: str
+    reason: Personal
 
 
 class CaseReassigned(Event):
@@ -70,17 +75,17 @@ class CaseReassigned(Event):
     team: str | None
     previous_assignee: str | None
     previous_team: str | None
-    reason: str
+    reason: Personal
 
 
 class SolutionProposed(Event):
     type: Literal["SolutionProposed"] = "SolutionProposed"
-    summary: str
+    summary: Personal
 
 
 class SolutionRevised(Event):
     type: Literal["SolutionRevised"] = "SolutionRevised"
-    summary: str
+    summary: Personal
     revision: int
 
 
@@ -112,13 +117,13 @@ class RectificationRequired(Event):
 
 class RectificationRecorded(Event):
     type: Literal["RectificationRecorded"] = "RectificationRecorded"
-    note: str
+    note: Personal
 
 
 class ReplyTimeAgreed(Event):
     type: Literal["ReplyTimeAgreed"] = "ReplyTimeAgreed"
     reply_by: datetime
-    note: str
+    note: Personal
 
 
 class AppointmentBooked(Event):
@@ -132,30 +137,30 @@ class AppointmentConfirmed(Event):
 
 class ServiceReportRecorded(Event):
     type: Literal["ServiceReportRecorded"] = "ServiceReportRecorded"
-    work_done: str
+    work_done: Personal
     parts_used: list[str]
 
 
 class SolutionConfirmed(Event):
     type: Literal["SolutionConfirmed"] = "SolutionConfirmed"
-    comment: str
+    comment: Personal
 
 
 class SolutionRejected(Event):
     type: Literal["SolutionRejected"] = "SolutionRejected"
-    reason: str
+    reason: Personal
     reopen_count: int
 
 
 class NoteAdded(Event):
     type: Literal["NoteAdded"] = "NoteAdded"
-    text: str
+    text: Personal
 
 
 class CaseClosed(Event):
     type: Literal["CaseClosed"] = "CaseClosed"
     reason: ClosureReason
-    note: str
+    note: Personal
 
 
 class SlaPolicyPinned(Event):
@@ -212,7 +217,7 @@ class SlaClockRetargeted(Event):
     target: timedelta
     elapsed: timedelta
     due: datetime | None
-    reason: str = ""
+    reason: Personal = ""  # carries a supervisor's reason
 
 
 class SlaClockCancelled(Event):
@@ -228,13 +233,13 @@ class CaseEscalated(Event):
     owner: str | None
     cause: str  # breach, warning, emergency, supervisor
     clock: str | None = None
-    reason: str = ""
+    reason: Personal = ""  # a supervisor's words, or the engine's cause
 
 
 class EscalationAcknowledged(Event):
     type: Literal["EscalationAcknowledged"] = "EscalationAcknowledged"
     level: int
-    note: str
+    note: Personal
 
 
 class CaseDeEscalated(Event):
@@ -242,7 +247,7 @@ class CaseDeEscalated(Event):
     level: int
     level_name: str
     owner: str | None
-    reason: str
+    reason: Personal
 
 
 AnyEvent = Annotated[
@@ -259,3 +264,7 @@ AnyEvent = Annotated[
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__origin__.__args__  # type: ignore[attr-defined]
+
+# The personal fields of each event type, by type name: what the store seals and the projections drop.
+PERSONAL_PATHS: dict[str, tuple[Path, ...]] = {
+    t.model_fields["type"].default: personal_paths(t) for t in EVENT_TYPES}

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from domain.personal import PERSONAL
+
 # The instants a case can sensibly carry: history from 1990 on (imports of old help desks), nothing
 # past 2100. Outside them a date is a typo or an attack on the calendar arithmetic.
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
@@ -108,9 +110,9 @@ class SourceRef(Frozen):
 
 
 class Customer(Frozen):
-    id: str = Field(min_length=1, max_length=200)
-    name: str = Field(min_length=1, max_length=300)
-    contact: str | None = Field(default=None, max_length=300)
+    id: str = Field(min_length=1, max_length=200)  # a pseudonymous key: never a name or an address
+    name: Annotated[str, PERSONAL] = Field(min_length=1, max_length=300)
+    contact: Annotated[str | None, PERSONAL] = Field(default=None, max_length=300)
     tier: Tier = Tier.C
     dedicated_owner: str | None = Field(default=None, max_length=200)
 
@@ -150,8 +152,8 @@ class Survey(BaseModel):
 
 class Appointment(BaseModel):
     at: datetime
-    place: str
-    need: str
+    place: Annotated[str, PERSONAL]  # an address, a door code
+    need: Annotated[str, PERSONAL]
     confirmed: bool = False
 
 
@@ -164,8 +166,8 @@ class CaseState(BaseModel):
     channel: Channel
     category: Category
     priority: Priority
-    subject: str
-    description: str = ""
+    subject: Annotated[str, PERSONAL]
+    description: Annotated[str, PERSONAL] = ""
     stage: Stage = Stage.intake
     # The stage a clarification round interrupted, so the customer's reply returns there.
     return_stage: Stage | None = None
@@ -176,7 +178,7 @@ class CaseState(BaseModel):
     solved_at: datetime | None = None
     closed_at: datetime | None = None
     closure_reason: ClosureReason | None = None
-    solution: str | None = None
+    solution: Annotated[str | None, PERSONAL] = None
     solution_revisions: int = 0
     follow_up_due: datetime | None = None
     customer_confirmed: bool = False

@@ -5,6 +5,11 @@ stream's own state and appends its events with expected-version concurrency, in 
 workflow adopts whatever the store returns. The aggregate remembers every command id it has stored
 with the digest of what that command asked, so a retry stores nothing twice, forever, and a command
 id reused for another command is refused.
+
+Personal fields (domain/personal.py) never reach the store in plaintext: the store's mapper seals
+them with the customer's key on the way in (a `Sealer`: the keyring, casework/keyring.py) and opens
+them on the way out; once the customer is forgotten they read "[forgotten]". The audit of who
+forgot whom is a stream of its own in the same store (docs/security-data.md).
 """
 
 from __future__ import annotations
@@ -12,17 +17,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from pydantic import BaseModel
 
 from domain.commands import AnyCommand, Command, OpenCase
-from domain.events import EVENT_ADAPTER, EVENT_TYPES, AnyEvent, CaseOpened, Event
+from domain.events import EVENT_ADAPTER, EVENT_TYPES, PERSONAL_PATHS, AnyEvent, CaseOpened, Event
 from domain.lifecycle import CommandRefused, decide, evolve
-from domain.model import CaseState
+from domain.model import Actor, CaseState
+from domain.personal import FORGOTTEN, map_personal
 from domain.sla import SlaTerms
 
 _STREAM_NAMESPACE = uuid.UUID("0c3e9f52-8d1a-4b7e-a2c4-96f1d3e5b708")
@@ -37,6 +43,9 @@ class CaseStream(Aggregate):
 
     class Fact(Aggregate.Event):
         fact: dict[str, Any]  # the domain event, in its JSON form
+        # Whose personal fields it holds (the key the mapper seals them with); "" in events stored
+        # before sealing existed.
+        customer_id: str = ""
 
         def apply(self, aggregate: CaseStream) -> None:
             aggregate.take(self.fact)
@@ -58,7 +67,8 @@ class CaseStream(Aggregate):
         self.command_ids.setdefault(fact["command_id"], fact.get("command_digest", ""))
 
     def record(self, event: Event) -> None:
-        self.trigger_event(getattr(CaseStream, event.type), fact=event.model_dump(mode="json"))
+        self.trigger_event(getattr(CaseStream, event.type), fact=event.model_dump(mode="json"),
+                           customer_id=self.state.customer.id if self.state else "")
 
 
 # One stored event class per domain event (CaseStream.ClarificationRequested, ...), so the store's
@@ -69,6 +79,117 @@ for _t in EVENT_TYPES:
         _cls = type(_name, (CaseStream.Fact,), {"__qualname__": f"CaseStream.{_name}",
                                                 "__module__": __name__})
         setattr(CaseStream, _name, _cls)
+
+
+class Sealer(Protocol):
+    """Field-level encryption with a key per customer (the keyring). `aad` binds a token to its place."""
+
+    def seal(self, customer_id: str, aad: str, text: str) -> str: ...
+
+    def unseal(self, aad: str, token: str) -> str | None:
+        """The text, or None when the customer's key is destroyed; raises when the token was altered."""
+
+    def is_sealed(self, value: str) -> bool: ...
+
+    def link_case(self, customer_id: str, case_id: str) -> None:
+        """Note that the case holds the customer's personal data (to find it when forgetting them)."""
+
+
+def owner_of(event: Any) -> str:
+    """The customer whose personal fields a stored case event holds."""
+    if isinstance(event, CaseStream.CaseOpened):
+        return event.fact["customer"]["id"]
+    return getattr(event, "customer_id", "")
+
+
+class SealingMapper(Mapper[uuid.UUID]):
+    """eventsourcing's mapper with the case events' personal fields sealed on the way in and opened
+    on the way out, so the stored bytes (and whatever the cipher then makes of them) never hold them.
+
+    The seal's associated data names the case, the event type and the field: a token moved to another
+    field or case does not open (a clear error, never another field's text)."""
+
+    sealer: Sealer | None = None
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        fact = getattr(domain_event, "fact", None)
+        if self.sealer is None or not isinstance(fact, dict):
+            return super().to_stored_event(domain_event)
+        customer_id, sealer = owner_of(domain_event), self.sealer
+        if not customer_id:
+            raise ValueError(f"case event {fact.get('type')} of case {fact.get('case_id')} names no customer: "
+                             "its personal fields cannot be sealed")
+        if isinstance(domain_event, CaseStream.CaseOpened):
+            sealer.link_case(customer_id, fact["case_id"])
+        sealed = map_personal(fact, PERSONAL_PATHS.get(fact.get("type", ""), ()),
+                              lambda path, text: sealer.seal(customer_id, _aad(fact, path), text))
+        clone = object.__new__(type(domain_event))
+        object.__setattr__(clone, "__dict__", {**vars(domain_event), "fact": sealed})
+        return super().to_stored_event(clone)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = super().to_domain_event(stored_event)
+        fact = getattr(event, "fact", None)
+        if self.sealer is None or not isinstance(fact, dict):
+            return event
+        sealer = self.sealer
+
+        def open_(path: str, value: str) -> str:
+            if not sealer.is_sealed(value):
+                return value  # stored before sealing existed
+            text = sealer.unseal(_aad(fact, path), value)
+            return FORGOTTEN if text is None else text
+
+        object.__setattr__(event, "fact", map_personal(fact, PERSONAL_PATHS.get(fact.get("type", ""), ()), open_))
+        return event
+
+
+def _aad(fact: dict[str, Any], path: str) -> str:
+    return f"case:{fact.get('case_id')}|{fact.get('type')}|{path}"
+
+
+class PrivacyAudit(Aggregate):
+    """The append-only audit of forgotten customers: one stream, beside the cases, in the same store."""
+
+    class CustomerForgotten(Aggregate.Event):
+        customer_id: str
+        actor: dict[str, Any]
+        at: str  # ISO 8601 UTC
+        key_ids: list[str]  # the customer's data keys destroyed
+        case_ids: list[str]  # the cases that held their personal data
+        reason: str
+
+        def apply(self, aggregate: PrivacyAudit) -> None:
+            aggregate.entries += 1
+
+    class Started(Aggregate.Created):
+        pass
+
+    def __init__(self) -> None:
+        self.entries = 0
+
+    @staticmethod
+    def create_id() -> uuid.UUID:
+        return PRIVACY_AUDIT_ID
+
+
+PRIVACY_AUDIT_ID = uuid.uuid5(_STREAM_NAMESPACE, "privacy-audit")
+
+
+class Forgotten(BaseModel):
+    """One entry of the privacy audit."""
+
+    customer_id: str
+    actor: Actor
+    at: datetime
+    key_ids: list[str]
+    case_ids: list[str]
+    reason: str = ""
+
+
+def is_case_event(topic: str) -> bool:
+    """Whether a stored event's topic is a case's (the store also holds the privacy audit)."""
+    return topic.startswith(f"{__name__}:CaseStream.")
 
 
 class Refusal(BaseModel):
@@ -94,6 +215,39 @@ class CaseStore(Application[uuid.UUID]):
 
     env = {"AGGREGATE_CACHE_MAXSIZE": "2000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
     CONFLICT_RETRIES = 50
+
+    def __init__(self, env: dict[str, str] | None = None, sealer: Sealer | None = None) -> None:
+        """`sealer`: seal personal fields with the customer's key (casework.stores opens the store
+        with the keyring); without one they are stored as they are (the store's own tests)."""
+        self.sealer = sealer
+        super().__init__(env=env)
+
+    def construct_mapper(self) -> Mapper[uuid.UUID]:
+        mapper = self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=SealingMapper)
+        mapper.sealer = self.sealer  # type: ignore[attr-defined]
+        return mapper
+
+    def record_forgotten(self, entry: Forgotten) -> None:
+        """Append a forgetting to the privacy audit stream (append-only: a conflict is retried)."""
+        for _ in range(self.CONFLICT_RETRIES):
+            try:
+                audit = self.repository.get(PRIVACY_AUDIT_ID)
+            except AggregateNotFoundError:
+                audit = PrivacyAudit._create(PrivacyAudit.Started, id=PRIVACY_AUDIT_ID)
+            data = entry.model_dump(mode="json")
+            audit.trigger_event(PrivacyAudit.CustomerForgotten, **data)
+            try:
+                self.save(audit)
+                return
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"privacy audit: {self.CONFLICT_RETRIES} concurrent appends in a row won")
+
+    def forgotten(self) -> list[Forgotten]:
+        """The privacy audit, oldest first."""
+        return [Forgotten.model_validate({k: getattr(e, k) for k in Forgotten.model_fields})
+                for e in self.repository.event_store.get(PRIVACY_AUDIT_ID)
+                if isinstance(e, PrivacyAudit.CustomerForgotten)]
 
     def execute(self, case_id: str, cmd: AnyCommand | Command | None, now: datetime, after: int,
                 terms: SlaTerms | None = None,

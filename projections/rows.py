@@ -43,7 +43,7 @@ def case_row(state: CaseState, event: Event) -> dict:
         "external_id": state.source.external_id if state.source else None,
         "stage": state.stage.value, "priority": state.priority.value, "tier": state.customer.tier.value,
         "category": state.category.value, "channel": state.channel.value,
-        "customer_id": state.customer.id, "customer_name": state.customer.name,
+        "customer_id": state.customer.id,  # the name is personal: reports join the CRM on the id
         "team": state.team, "assignee": state.assignee,
         "opened_at": iso(state.opened_at), "first_response_at": iso(state.first_response_at),
         "solved_at": iso(state.solved_at), "closed_at": iso(state.closed_at),
@@ -83,7 +83,9 @@ def escalation_row(state: CaseState, event: Event) -> dict | None:
     return {"case_id": state.case_id, "seq": state.version, "at": iso(event.at), "kind": kind,
             "level": data["level"], "level_name": data.get("level_name"), "owner": data.get("owner"),
             "cause": data.get("cause"), "clock": data.get("clock"),
-            "reason": data.get("reason") or data.get("note"),
+            # The engine's own reasons (a breach, an emergency, a bad survey) are kept; what a supervisor
+            # wrote is personal free text, kept in the (sealed) event store only.
+            "reason": data.get("reason") if kind == "escalated" and data.get("cause") != "supervisor" else None,
             "actor_id": event.actor.id, "actor_role": event.actor.role.value}
 
 

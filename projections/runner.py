@@ -21,7 +21,7 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from domain.events import EVENT_ADAPTER
-from domain.store import CaseStore
+from domain.store import CaseStore, is_case_event
 from projections.lease import POSTGRES, ProjectionBusy, holding, lease_for, postgres_ddl_lock
 from projections.view import Batch, PostgresReportView, ReportView, SQLiteReportView, StalePosition
 
@@ -67,8 +67,10 @@ class ReportProjection:
         return self.view.max_tracking_id(self.upstream) or 0  # type: ignore[attr-defined]
 
     def _next(self, after: int, limit: int) -> Batch:
+        # The store also holds the privacy audit: its entries move the position and apply nothing.
         notifications = self.store.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        return [(EVENT_ADAPTER.validate_python(self.store.mapper.to_domain_event(n).fact), n.id)
+        return [(EVENT_ADAPTER.validate_python(self.store.mapper.to_domain_event(n).fact)
+                 if is_case_event(n.topic) else None, n.id)
                 for n in notifications]
 
     def step(self) -> int:
@@ -154,7 +156,7 @@ class ReportProjection:
     def lag(self) -> Lag:
         position, head = self.position(), self.head()
         behind = self._next(position, 1)
-        seconds = (datetime.now(UTC) - behind[0][0].recorded_at).total_seconds() if behind else 0.0
+        seconds = (datetime.now(UTC) - behind[0][0].recorded_at).total_seconds() if behind and behind[0][0] else 0.0
         return Lag(events_behind=head - position, seconds_behind=max(seconds, 0.0), position=position, head=head)
 
 

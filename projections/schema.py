@@ -18,7 +18,7 @@ TABLES = {
         case_id TEXT PRIMARY KEY,
         source_system TEXT, external_id TEXT,
         stage TEXT NOT NULL, priority TEXT NOT NULL, tier TEXT NOT NULL, category TEXT NOT NULL,
-        channel TEXT NOT NULL, customer_id TEXT NOT NULL, customer_name TEXT NOT NULL,
+        channel TEXT NOT NULL, customer_id TEXT NOT NULL,
         team TEXT, assignee TEXT,
         opened_at TEXT NOT NULL, first_response_at TEXT, solved_at TEXT, closed_at TEXT,
         closure_reason TEXT,
@@ -61,6 +61,11 @@ TABLES = {
         original REAL NOT NULL,
         PRIMARY KEY (case_id, round, dimension)""",
 }
+
+# Columns earlier versions had: dropped from live tables when the view opens. customer_name held the
+# customer's name, personal data no report needs (docs/security-data.md); after the upgrade, a
+# rebuild (or a fresh reporting.db) leaves no trace of it in the file's free pages either.
+RETIRED_COLUMNS = {"cases": ("customer_name",)}
 
 INDEXES = {
     "cases_opened": "cases (opened_at)",

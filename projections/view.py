@@ -21,13 +21,14 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder, SQLiteTransaction
 from domain.events import Event
 from domain.lifecycle import evolve
 from domain.model import CaseState
+from domain.personal import WITHHELD, scrub
 from projections.lease import lock_key
 from projections.rows import activity_row, case_row, clock_rows, escalation_row, follow_up_rows
-from projections.schema import INDEXES, TABLES, create_statements
+from projections.schema import INDEXES, RETIRED_COLUMNS, TABLES, create_statements
 
 KEYS = {"case_state": ("case_id",), "cases": ("case_id",), "sla_clocks": ("case_id", "clock", "cycle")}
 
-Batch = list[tuple[Event, int]]
+Batch = list[tuple[Event | None, int]]  # None: a stored event that is not a case's (moves the position only)
 
 
 class StalePosition(IntegrityError):
@@ -75,6 +76,13 @@ class ReportView:
         with self._writing() as c:
             for statement in self.report_create_statements():
                 c.execute(statement)
+            for name, columns in RETIRED_COLUMNS.items():
+                for column in columns:
+                    if column in self._columns(c, name):
+                        c.execute(f"ALTER TABLE {self.table(name)} DROP COLUMN {column}")
+
+    def _columns(self, c: Any, name: str) -> set[str]:
+        raise NotImplementedError
 
     def drop_report_tables(self, upstream: str) -> None:
         with self._writing(upstream) as c:
@@ -152,11 +160,15 @@ class ReportView:
         """A write transaction, serialized with every other writer of `upstream`'s position."""
         raise NotImplementedError
 
-    def _apply(self, c: Any, event: Event) -> None:
+    def _apply(self, c: Any, event: Event | None) -> None:
+        if event is None:
+            return
         c.execute(self.sql(f"SELECT state FROM {self.table('case_state')} WHERE case_id = ?"), [event.case_id])
         row = c.fetchone()
         state = evolve(CaseState.model_validate_json(row["state"]) if row else None, event)
-        self._upsert(c, "case_state", {"case_id": state.case_id, "state": state.model_dump_json()})
+        # The projection's memory keeps no personal field: no report reads them, and a table that
+        # never held them has nothing to leak or to forget (docs/security-data.md).
+        self._upsert(c, "case_state", {"case_id": state.case_id, "state": scrub(state, WITHHELD).model_dump_json()})
         self._upsert(c, "cases", case_row(state, event))
         for clock in clock_rows(state, event.at):
             self._upsert(c, "sla_clocks", clock)
@@ -207,6 +219,10 @@ class SQLiteReportView(ReportView, SQLiteTrackingRecorder):
         super().create_table()
         self.create_report_tables()
 
+    def _columns(self, c: Any, name: str) -> set[str]:
+        c.execute(f"PRAGMA table_info({self.table(name)})")
+        return {r["name"] for r in c.fetchall()}
+
 
 class PostgresReportView(ReportView, PostgresTrackingRecorder):
     placeholder = "%s"
@@ -234,6 +250,11 @@ class PostgresReportView(ReportView, PostgresTrackingRecorder):
 
     def tracking_table(self) -> str:
         return f'"{self.datastore.schema}".{self.tracking_table_name}'
+
+    def _columns(self, c: Any, name: str) -> set[str]:
+        c.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+                  [self.datastore.schema, self.prefix + name])
+        return {r["column_name"] for r in c.fetchall()}
 
     def create_table(self) -> None:
         super().create_table()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from casework.config import temporal_binary
-from tests.conftest import sqlite_store
+from casework.config import Settings, temporal_binary
+from casework.stores import open_case_store
 from tests.workflows.helpers import SLA_TYPES
 
 BIN = Path(sys.executable).parent
@@ -87,7 +87,7 @@ def test_casework_command_opens_drives_and_shows_a_case(running_engine):
         "CaseOpened", "ResponseSent", "ClarificationRequested", "CustomerReplied", "SolutionProposed",
         "FollowUpStarted", "SolutionConfirmed", "CaseClosed"]
     assert "SlaPolicyPinned" in [t["type"] for t in shown["timeline"]]
-    stored = sqlite_store(running_engine["data"] / "events.db").history(cid)
+    stored = open_case_store(Settings(data_dir=running_engine["data"])).history(cid)
     assert [e.type for e in stored] == [t["type"] for t in shown["timeline"]]
 
 

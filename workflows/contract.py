@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
 
 from domain.commands import OpenCase
-from domain.model import CaseState
+from domain.model import Actor, CaseState
 
 WORKFLOW_TYPE = "ServiceCase"
 DEFAULT_TASK_QUEUE = "casework"
@@ -16,6 +16,8 @@ OPEN_UPDATE = "open"  # idempotent: returns the case, opening it on first use
 STATE_QUERY = "state"
 TIMELINE_QUERY = "timeline"
 CLOCKS_QUERY = "clocks"  # each SLA clock: target, elapsed business time, paused time, due, state
+# The customer was forgotten: the run drops their personal fields and continues as new (casework.forget).
+FORGET_UPDATE = "forget_personal_data"
 # Every other update is a lifecycle command; its name is the command's `kind`.
 
 TIMELINE_KEPT = 500  # entries carried in the workflow; the full timeline is in the event store
@@ -37,6 +39,14 @@ class TimelineEntry(BaseModel):
     role: str
     stage: str
     command_id: str
+
+
+class ForgetPersonalData(BaseModel):
+    """Drop the customer's personal fields from the run's state, then continue as new, so the case's
+    current history no longer carries them (docs/security-data.md)."""
+
+    customer_id: str
+    actor: Actor
 
 
 class CaseInput(BaseModel):

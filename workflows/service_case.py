@@ -23,14 +23,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.ids import WORKFLOW_ID_PREFIX, case_id_of
     from domain.lifecycle import CommandRefused, check_allowed, check_time, decide, evolve
-    from domain.model import ENGINE, CaseState
+    from domain.model import ENGINE, CaseState, Role
+    from domain.personal import scrub
     from domain.sla import SlaTerms
     from domain.store import Outcome
     from domain.timers import next_timer
     from workflows.contract import (
         CASE_ESCALATION_LEVEL, CASE_PRIORITY, CASE_SLA_BREACHED, CASE_STAGE, CASE_TIER, CLOCKS_QUERY,
-        KNOWN_COMMAND_IDS, OPEN_UPDATE, STATE_QUERY, TIMELINE_KEPT, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput,
-        TimelineEntry,
+        FORGET_UPDATE, KNOWN_COMMAND_IDS, OPEN_UPDATE, STATE_QUERY, TIMELINE_KEPT, TIMELINE_QUERY, WORKFLOW_TYPE,
+        CaseInput, ForgetPersonalData, TimelineEntry,
     )
 
 # Temporal caps a run at 2,000 updates and 51,200 history events; the soft limits in Limits hand
@@ -83,6 +84,7 @@ class ServiceCaseWorkflow:
         # A reset gives the run a new random seed (also when its history is replayed), and may have
         # cut off events the store holds: the case then reads them back before anything else.
         self.resync = False
+        self.forgetting = False  # the customer was forgotten: hand over to a run without their data
         workflow.register_random_seed_callback(self._on_reset)
 
     def _on_reset(self, _seed: int) -> None:
@@ -236,6 +238,23 @@ class ServiceCaseWorkflow:
             raise reused(cmd.command_id, self.state.case_id if self.state else "?")
         return True
 
+    @workflow.update(name=FORGET_UPDATE)
+    async def forget_personal_data(self, req: ForgetPersonalData) -> str:
+        """The customer's key is destroyed: drop their personal fields from this run's state and
+        continue as new, so the case's current run no longer carries them. Returns this run's id (the
+        caller waits for a newer one). A case of another customer is left as it is."""
+        await workflow.wait_condition(lambda: self.state is not None)
+        if self._state.customer.id == req.customer_id:
+            self.state = scrub(self._state)
+            self.forgetting = True
+        return workflow.info().run_id
+
+    @forget_personal_data.validator
+    def _validate_forget(self, req: ForgetPersonalData) -> None:
+        if req.actor.role not in (Role.supervisor, Role.system):
+            raise ApplicationError(f"'{FORGET_UPDATE}' refused: role '{req.actor.role.value}' may not "
+                                   "(supervisors and the engine only)", "role_not_allowed", type="CommandRefused")
+
     @workflow.query(name=STATE_QUERY)
     def get_state(self) -> CaseState | None:
         return self.state
@@ -342,7 +361,7 @@ class ServiceCaseWorkflow:
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
-        return (self.commands_this_run >= self.inp.limits.max_commands_per_run
+        return (self.forgetting or self.commands_this_run >= self.inp.limits.max_commands_per_run
                 or info.get_current_history_length() >= self.inp.limits.max_history_events
                 or info.is_continue_as_new_suggested())
 

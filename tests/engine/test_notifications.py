@@ -8,7 +8,8 @@ import json
 import time
 import uuid
 
-from tests.conftest import sqlite_store
+from casework.config import Settings
+from casework.stores import open_case_store
 from tests.notify.receiver import SECRET, Hanging, Receiver, expected_keys, wait_for
 
 
@@ -39,7 +40,7 @@ def test_a_dead_receiver_holds_no_command_and_gets_everything_once_it_answers(ma
         receiver.stop()
 
     assert max(took) < 10  # the old path held a command for over a minute on a dead receiver
-    keys = expected_keys(sqlite_store(engine.data / "events.db"), cid)
+    keys = expected_keys(open_case_store(Settings(data_dir=engine.data)), cid)
     assert len(keys) == 1 and set(receiver.accepted) == keys and not receiver.mismatched and not receiver.refused
     (body,) = receiver.accepted.values()
     assert (body["event"]["type"], body["case"]["id"], body["event"]["details"]["reason"]) == (
