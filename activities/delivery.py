@@ -181,8 +181,9 @@ def sender_for(settings: Settings) -> WebhookSender | None:
     return WebhookSender(url, secret or None, settings.webhook_timeout_seconds)
 
 
-def service_for(settings: Settings, store: CaseStore) -> NotificationService:
-    sender = sender_for(settings)  # a refused configuration touches no database
+def service_for(settings: Settings, store: CaseStore, sender: WebhookSender | None = None) -> NotificationService:
+    """`sender`: from `sender_for(settings)` already (checked before the store was opened)."""
+    sender = sender or sender_for(settings)  # a refused configuration touches no database
     retry = RetrySchedule(settings.notify_retry_initial_seconds, settings.notify_retry_max_seconds,
                           settings.notify_give_up_hours * 3600)
     return NotificationService(store, open_outbox(outbox_env(settings)), sender, retry,

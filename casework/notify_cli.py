@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 
-from activities.delivery import service_for
+from activities.delivery import sender_for, service_for
 from activities.outbox import open_outbox
 from casework.config import Settings, load_settings, outbox_env
 from casework.logs import configure_logging
@@ -31,7 +31,8 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        service_for(settings, open_case_store(settings)).run(stop)
+        sender = sender_for(settings)  # a refused webhook configuration touches no file, the store's included
+        service_for(settings, open_case_store(settings), sender).run(stop)
         return 0
     outbox = open_outbox(outbox_env(settings))
     if args.action == "requeue-dead":

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from activities.outbox import open_outbox
 from casework.config import sqlite_env
-from tests.conftest import sqlite_store
+from casework.config import Settings
+from casework.stores import open_case_store
 from tests.notify.receiver import PER_ROUND, SECRET, Receiver, expected_keys, notified_round, open_a_case, wait_for
 
 BIN = Path(sys.executable).parent
@@ -28,7 +29,7 @@ def test_a_deliverer_killed_mid_run_and_restarted_loses_nothing(tmp_path):
            "CASEWORK_WEBHOOK_SECRET": SECRET,
            "CASEWORK_NOTIFY_CONCURRENCY": "2", "CASEWORK_NOTIFY_RETRY_INITIAL_SECONDS": "0.05",
            "CASEWORK_NOTIFY_RETRY_MAX_SECONDS": "0.3", "CASEWORK_LOG_FORMAT": "json"}
-    store = sqlite_store(tmp_path / "events.db")
+    store = open_case_store(Settings(data_dir=tmp_path))  # as the engine opens it: encrypted at rest
     cases = [open_a_case(store) for _ in range(12)]
     for cid in cases:
         notified_round(store, cid)

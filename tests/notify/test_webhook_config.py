@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from casework.config import ConfigError, load_settings
-from tests.conftest import sqlite_store
+from casework.config import ConfigError, Settings, load_settings
+from casework.stores import open_case_store
 from tests.notify.receiver import PER_ROUND, SECRET, Receiver, notified_round, open_a_case, wait_for
 
 BIN = Path(sys.executable).parent
@@ -81,7 +81,7 @@ def test_a_webhook_without_a_secret_is_refused_at_start_and_nothing_is_touched(t
 
 def deliver_with(tmp_path: Path, env: dict[str, str], receiver: Receiver) -> str:
     """Run the outbox alone until one round is delivered; its log."""
-    store = sqlite_store(tmp_path / "events.db")
+    store = open_case_store(Settings(data_dir=tmp_path))  # as the engine opens it: encrypted at rest
     notified_round(store, open_a_case(store))
     proc = outbox_run(env)
     try:

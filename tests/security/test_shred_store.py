@@ -58,7 +58,7 @@ def test_forgetting_a_customer_leaves_their_history_unreadable_and_the_others_re
     everything = stored_bytes(settings)
     for secret in SECRETS_A + SECRETS_B:
         assert secret.encode() not in everything, secret
-    bodies = {b.body["case_id"]: b.body for b in outbox.due(time.time() + 1, 10)}
+    bodies = {b.body["case"]["id"]: b.body["event"] for b in outbox.due(time.time() + 1, 10)}
     assert SECRETS_A[3] in bodies["case-a1"]["summary"] and bodies["case-a1"]["details"]["appointment"]["place"] == SECRETS_A[3]
 
     report = asyncio.run(forget_customer(settings, None, "cust-a", SUPERVISOR, reason="erasure request 7", store=store))
@@ -79,7 +79,9 @@ def test_forgetting_a_customer_leaves_their_history_unreadable_and_the_others_re
     assert [(e.customer_id, e.actor, e.case_ids, e.reason) for e in audit] == [
         ("cust-a", SUPERVISOR, ["case-a1", "case-a2"], "erasure request 7")]
 
-    bodies = {b.body["case_id"]: b.body for b in outbox.due(time.time() + 1, 10)}
+    due = {b.body["case"]["id"]: b.body for b in outbox.due(time.time() + 1, 10)}
+    assert due["case-a1"]["case"]["subject"] == FORGOTTEN and due["case-b1"]["case"]["subject"] != FORGOTTEN
+    bodies = {case_id: body["event"] for case_id, body in due.items()}
     assert bodies["case-a1"]["summary"] == FORGOTTEN
     assert bodies["case-a1"]["details"]["appointment"]["place"] == FORGOTTEN
     assert bodies["case-b1"]["details"]["appointment"]["place"] == "Orchard Lane 3"
