@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from tests.security.shred_helpers import new_key
+
 from casework.client import CaseworkClient, connect
 from casework.config import load_settings
 from tests.conftest import sqlite_store
@@ -47,10 +49,6 @@ def mtls_env(pki, mtls_proxy) -> dict[str, str]:
     return {"CASEWORK_TEMPORAL_ADDRESS": f"127.0.0.1:{mtls_proxy.port}",
             "CASEWORK_TLS_CERT_PATH": str(pki["client"].cert), "CASEWORK_TLS_KEY_PATH": str(pki["client"].key),
             "CASEWORK_TLS_CA_PATH": str(pki["ca"].ca_path)}
-
-
-def new_key() -> str:
-    return base64.b64encode(os.urandom(32)).decode()
 
 
 @pytest.fixture
