@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from domain.commands import TIMER_COMMANDS, AnyCommand, Command
-from domain.lifecycle import CommandRefused
+from domain.lifecycle import CommandRefused, replay
 from domain.model import ENGINE, CaseState
 from domain.principals import Registry
 from domain.sla import SlaTerms
@@ -32,6 +32,10 @@ class ExecuteCommand(BaseModel):
     # "caller": sent by someone (an update, a start), checked against the registry; "engine": the
     # case's own timer, which only the workflow itself issues.
     origin: Literal["caller", "engine"] = "caller"
+
+
+class ReadCase(BaseModel):
+    case_id: str
 
 
 class CaseStoreActivities:
@@ -53,6 +57,13 @@ class CaseStoreActivities:
             customer = state.customer.id if state else getattr(getattr(cmd, "customer", None), "id", None)
             registry.check(case_id, cmd, customer)
         return by_registry
+
+    @activity.defn(name="read_case")
+    def read_case(self, inp: ReadCase) -> CaseState | None:
+        """The case as its stored events read now, past any cache (a forgotten customer's fields
+        read "[forgotten]")."""
+        history = self.store.history(inp.case_id)
+        return replay(history) if history else None
 
     # A plain `def`: eventsourcing is synchronous, so the worker runs this on a thread pool.
     @activity.defn(name="execute_command")

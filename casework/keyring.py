@@ -224,6 +224,10 @@ class Keyring:
     def is_sealed(self, value: str) -> bool:
         return value.startswith(TOKEN_PREFIX)
 
+    def forget_epoch(self) -> int:
+        with self.backend.transaction(write=False) as c:
+            return int(c.execute("SELECT COUNT(*) FROM customer_keys WHERE forgotten_at IS NOT NULL").fetchone()[0])
+
     def link_case(self, customer_id: str, case_id: str) -> None:
         with self.backend.transaction() as c:
             c.execute("INSERT INTO key_cases (customer_id, case_id) VALUES (?, ?) ON CONFLICT DO NOTHING",

@@ -19,7 +19,7 @@ from datetime import datetime
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Cache, LRUCache
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from pydantic import BaseModel
@@ -93,6 +93,9 @@ class Sealer(Protocol):
 
     def link_case(self, customer_id: str, case_id: str) -> None:
         """Note that the case holds the customer's personal data (to find it when forgetting them)."""
+
+    def forget_epoch(self) -> int:
+        """How many keys were destroyed so far (by any process): a change empties cached cases."""
 
 
 def owner_of(event: Any) -> str:
@@ -227,6 +230,19 @@ class CaseStore(Application[uuid.UUID]):
         mapper.sealer = self.sealer  # type: ignore[attr-defined]
         return mapper
 
+    def _forget_cached_if_someone_was_forgotten(self) -> None:
+        # Cached cases were built from opened fields; once a key is destroyed (perhaps by another
+        # process) a cached case could still hold that customer's text and hand it to a new event or a
+        # notification, sealed under a fresh key. Forgetting is rare: then every cached case is dropped.
+        if self.sealer is None or self.repository.cache is None:
+            return
+        epoch = self.sealer.forget_epoch()
+        if epoch != getattr(self, "_epoch", None):
+            if getattr(self, "_epoch", None) is not None:
+                cache = self.repository.cache
+                self.repository.cache = LRUCache(maxsize=cache.maxsize) if isinstance(cache, LRUCache) else Cache()
+            self._epoch = epoch
+
     def record_forgotten(self, entry: Forgotten) -> None:
         """Append a forgetting to the privacy audit stream (append-only: a conflict is retried)."""
         for _ in range(self.CONFLICT_RETRIES):
@@ -339,6 +355,7 @@ class CaseStore(Application[uuid.UUID]):
         return stream.state if stream else None
 
     def _get(self, case_id: str) -> CaseStream | None:
+        self._forget_cached_if_someone_was_forgotten()
         try:
             return self.repository.get(stream_id(case_id))
         except AggregateNotFoundError:

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.case_store import CaseStoreActivities, ExecuteCommand
+    from activities.case_store import CaseStoreActivities, ExecuteCommand, ReadCase
     from activities.follow_up import FollowUpActivities, LastSurvey
     from activities.sla_policy import SlaPolicyActivities, TermsFor
     from domain.clocks import ClockView, clock_views
@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.ids import WORKFLOW_ID_PREFIX, case_id_of
     from domain.lifecycle import CommandRefused, check_allowed, check_time, decide, evolve
     from domain.model import ENGINE, CaseState, Role
-    from domain.personal import scrub
     from domain.sla import SlaTerms
     from domain.store import Outcome
     from domain.timers import next_timer
@@ -240,13 +239,20 @@ class ServiceCaseWorkflow:
 
     @workflow.update(name=FORGET_UPDATE)
     async def forget_personal_data(self, req: ForgetPersonalData) -> str:
-        """The customer's key is destroyed: drop their personal fields from this run's state and
-        continue as new, so the case's current run no longer carries them. Returns this run's id (the
-        caller waits for a newer one). A case of another customer is left as it is."""
+        """The customer's key was destroyed: read the case back from the store, where their personal
+        fields no longer open, and continue as new, so the case's current run no longer carries them.
+        The caller is not believed: while the key lives the store reads the same case, and nothing
+        changes. Returns this run's id (the caller waits for a newer one)."""
         await workflow.wait_condition(lambda: self.state is not None)
-        if self._state.customer.id == req.customer_id:
-            self.state = scrub(self._state)
-            self.forgetting = True
+        if self._state.customer.id != req.customer_id:
+            return workflow.info().run_id
+        async with self.lock:
+            stored = await workflow.execute_local_activity_method(
+                CaseStoreActivities.read_case, ReadCase(case_id=self._state.case_id),
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
+            if stored is not None and stored.version == self._version and stored != self._state:
+                self.state = stored
+                self.forgetting = True
         return workflow.info().run_id
 
     @forget_personal_data.validator

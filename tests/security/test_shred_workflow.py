@@ -1,4 +1,5 @@
-"""A running case told that its customer was forgotten drops their fields and continues as new."""
+"""A running case told that its customer was forgotten reads itself back from the store, where their
+fields no longer open, and continues as new. Told so while the key lives, it changes nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from domain.commands import AddNote, OpenCase, Respond
 from domain.ids import workflow_id_for
 from domain.model import Actor
 from domain.personal import FORGOTTEN
+from casework.stores import open_case_store
+from tests.security.shred_helpers import settings_for
+from worker import build_worker
 from workflows.contract import FORGET_UPDATE, ForgetPersonalData
 
 AGENT = Actor(id="agent-ann", role="agent")
@@ -25,6 +29,18 @@ async def new_run(handle, old: str) -> str:
             return run_id
         await asyncio.sleep(0.1)
     raise AssertionError("the case did not continue as new")
+
+
+@pytest.fixture
+async def engine(temporal_env, tmp_path):
+    """A worker on a store whose personal fields are sealed with per-customer keys (as `casework run`)."""
+    from tests.conftest import Engine
+    from casework.client import CaseworkClient
+
+    store = open_case_store(settings_for("sqlite", tmp_path / "data"))
+    task_queue = f"shred-{uuid.uuid4()}"
+    async with build_worker(temporal_env.client, store, task_queue):
+        yield Engine(CaseworkClient(temporal_env.client, task_queue), store, temporal_env.client, task_queue)
 
 
 async def test_the_case_drops_the_customers_fields_and_continues_as_new(engine):
@@ -46,6 +62,14 @@ async def test_the_case_drops_the_customers_fields_and_continues_as_new(engine):
     await asyncio.sleep(0.5)
     assert (await handle.describe()).run_id == first
 
+    # Told so while the customer's key lives: the store reads the same case, nothing changes.
+    assert await handle.execute_update(FORGET_UPDATE, ForgetPersonalData(customer_id="cust-f", actor=SUPERVISOR),
+                                       result_type=str) == first
+    await asyncio.sleep(0.5)
+    assert (await handle.describe()).run_id == first
+    assert (await engine.cases.state(cid)).customer.name == "Fenella Grimsdottir"
+
+    engine.store.sealer.forget("cust-f", SUPERVISOR.id)  # the key is destroyed (as forget-customer does)
     assert await handle.execute_update(FORGET_UPDATE, ForgetPersonalData(customer_id="cust-f", actor=SUPERVISOR),
                                        result_type=str) == first
     second = await new_run(handle, first)
