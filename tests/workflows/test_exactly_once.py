@@ -24,7 +24,8 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from casework.client import CaseNotFound, CaseworkClient, CommandRefused
-from casework.config import temporal_binary
+from casework.config import Settings, temporal_binary
+from casework.stores import open_case_store
 from domain.commands import timer_command_id
 from domain.ids import workflow_id_for
 from domain.lifecycle import replay
@@ -223,7 +224,7 @@ async def test_a_worker_killed_with_many_commands_in_flight_loses_and_doubles_no
             worker = start_worker()
             results = await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 300)
             assert [r for r in results if isinstance(r, BaseException)] == []
-        store = sqlite_store(tmp_path / "events.db")
+        store = open_case_store(Settings(data_dir=tmp_path))  # as the engine wrote it: encrypted at rest
         texts = Counter(e.text for e in store.history(cid) if e.type == "NoteAdded")
         assert texts == Counter(f"round {r} note {i}" for r in range(3) for i in range(30))
         await store_and_workflow_agree(cases, store, cid)
