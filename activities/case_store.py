@@ -12,6 +12,7 @@ from typing import Literal
 import structlog
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.commands import TIMER_COMMANDS, AnyCommand, Command
 from domain.lifecycle import CommandRefused, replay
@@ -34,6 +35,27 @@ class ExecuteCommand(BaseModel):
     origin: Literal["caller", "engine"] = "caller"
 
 
+def only_local() -> None:
+    """Refuse a call from anywhere but a case workflow on this worker.
+
+    Any workflow in the namespace may schedule an activity by name on casework's task queue, with any
+    input: the store step would then take `origin`, `now` and the command from a stranger. A local
+    activity runs in the worker of the workflow that asked for it, so only casework's own workflows,
+    on this worker, reach these.
+    """
+    if not activity.info().is_local:
+        raise ApplicationError("this activity runs only as a local activity of casework's own workflows",
+                               "not_local", type="Refused", non_retryable=True)
+
+
+def no_engine_claims(_state: CaseState | None, cmd: Command) -> None:
+    """The engine's own actor is for the case's timers: a caller presenting it would record its
+    facts as the engine's."""
+    if cmd.actor.id == ENGINE.id:
+        raise CommandRefused("reserved_actor", f"the actor id '{ENGINE.id}' is the engine's own, for its "
+                             "timers; a caller acts under an id of its own")
+
+
 class ReadCase(BaseModel):
     case_id: str
 
@@ -51,9 +73,10 @@ class CaseStoreActivities:
                     raise CommandRefused("unauthenticated", "only the case's own timers act as the engine")
             return engine_only
         if registry is None:
-            return None
+            return no_engine_claims
 
         def by_registry(state: CaseState | None, cmd: Command) -> None:
+            no_engine_claims(state, cmd)
             customer = state.customer.id if state else getattr(getattr(cmd, "customer", None), "id", None)
             registry.check(case_id, cmd, customer)
         return by_registry
@@ -62,12 +85,14 @@ class CaseStoreActivities:
     def read_case(self, inp: ReadCase) -> CaseState | None:
         """The case as its stored events read now, past any cache (a forgotten customer's fields
         read "[forgotten]")."""
+        only_local()
         history = self.store.history(inp.case_id)
         return replay(history) if history else None
 
     # A plain `def`: eventsourcing is synchronous, so the worker runs this on a thread pool.
     @activity.defn(name="execute_command")
     def execute_command(self, inp: ExecuteCommand) -> Outcome:
+        only_local()
         outcome = self.store.execute(inp.case_id, inp.command, inp.now, inp.after, inp.terms,
                                      authorize=self._authorize(inp))
         log.info("case_store_step", case_id=inp.case_id,

@@ -27,7 +27,7 @@ from domain.ids import case_id_for, workflow_id_for
 from domain.lifecycle import CommandRefused  # one refusal, from the rules to every caller
 from domain.model import CaseState
 from domain.return_visits import PlanChange, ReturnVisitPlan, SchedulePlan, plan_subject
-from domain.model import ENGINE
+from domain.return_visits import PLANNER
 from casework.principals import Credential
 from workflows.return_visits import (
     RETURN_VISITS_TYPE, PlanStatus, ReturnVisitsInput, return_visits_id,
@@ -217,7 +217,7 @@ class CaseworkClient:
 
     async def schedule_return_visits(self, plan: ReturnVisitPlan | SchedulePlan) -> PlanStatus:
         """Start (or find) the customer's return-visit plan; a bare plan is scheduled by the engine."""
-        cmd = plan if isinstance(plan, SchedulePlan) else SchedulePlan(actor=ENGINE, plan=plan)
+        cmd = plan if isinstance(plan, SchedulePlan) else SchedulePlan(actor=PLANNER, plan=plan)
         cmd = self._signed(plan_subject(cmd.plan.customer.id), cmd)
         start = WithStartWorkflowOperation(
             RETURN_VISITS_TYPE, ReturnVisitsInput(plan=cmd.plan), id=return_visits_id(cmd.plan.customer.id),

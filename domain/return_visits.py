@@ -11,8 +11,11 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from domain.commands import Command, OpenCase
-from domain.model import ENGINE, Customer, Role
+from domain.model import Actor, Customer, Role
 
+# Who opens a visit's case: the engine's planner, a system actor of its own (the engine's own id is
+# for the case's timers only, which no caller may present).
+PLANNER = Actor(id="return-visits", role=Role.system)
 PERIOD_MONTHS = {"warranty": 6, "ongoing_service": 3}
 
 
@@ -69,7 +72,7 @@ def visit_case(plan: ReturnVisitPlan, visit: int, command_id: str, now: datetime
     """The case a return visit opens; its id follows from the customer and the visit's number."""
     return OpenCase(
         # Opened by the engine when it falls due, at the engine's time (the plan's clock may run ahead).
-        command_id=command_id, actor=ENGINE, source={"system": "return-visits",
+        command_id=command_id, actor=PLANNER, source={"system": "return-visits",
                                                      "external_id": f"{plan.customer.id}:{visit}"},
         customer=plan.customer, channel="on_site", category="return_visit", priority="normal",
         subject=f"Return visit {visit + 1} ({plan.basis.replace('_', ' ')}) for {plan.customer.name}",

@@ -14,7 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.return_visits import PlanAuthorization, ReturnVisitActivities
+    from activities.return_visits import PlanAuthorization, ReturnVisitActivities, VisitOpening
     from domain.return_visits import PlanChange, PlanCommand, ReturnVisitPlan, SchedulePlan, due_of, visit_case
 
 RETURN_VISITS_TYPE = "ReturnVisits"
@@ -25,8 +25,10 @@ class ReturnVisitsInput(BaseModel):
     plan: ReturnVisitPlan
     next_visit: int = 0
     paused: bool = False
-    # A plan opens visits only once a `schedule` command for it was authorized (carried on).
+    # A plan opens visits only once a `schedule` command for it was authorized (carried on, with the
+    # worker's grant over the plan: a start that claims `authorized` without a grant opens nothing).
     authorized: bool = False
+    grant: str = ""
 
 
 class PlanStatus(BaseModel):
@@ -47,6 +49,7 @@ class ReturnVisitsWorkflow:
     def __init__(self, inp: ReturnVisitsInput) -> None:
         self.plan, self.next_visit, self.paused = inp.plan, inp.next_visit, inp.paused
         self.authorized: bool | None = True if inp.authorized else None  # None: not decided yet
+        self.grant = inp.grant
         self.opened: list[str] = []
 
     @workflow.run
@@ -58,7 +61,8 @@ class ReturnVisitsWorkflow:
             return
         for _ in range(VISITS_PER_RUN):
             await self._wait_until_due()
-            opening = visit_case(self.plan, self.next_visit, str(workflow.uuid4()), workflow.now())
+            opening = VisitOpening(plan=self.plan, visit=self.next_visit, grant=self.grant,
+                                   command_id=str(workflow.uuid4()), now=workflow.now())
             case_id = await workflow.execute_activity_method(
                 ReturnVisitActivities.open_return_visit, opening, start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)))
@@ -67,7 +71,7 @@ class ReturnVisitsWorkflow:
             self.next_visit += 1
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(ReturnVisitsInput(plan=self.plan, next_visit=self.next_visit, paused=self.paused,
-                                                   authorized=True))
+                                                   authorized=True, grant=self.grant))
 
     async def _wait_until_due(self) -> None:
         """Sleep until the next visit is due; a visit that falls due while paused is skipped."""
@@ -87,13 +91,20 @@ class ReturnVisitsWorkflow:
 
     @workflow.update
     async def schedule(self, cmd: SchedulePlan) -> PlanStatus:
-        """Schedule (or find) the plan: the first authorized `schedule` lets it run."""
+        """Schedule (or find) the plan: the first authorized `schedule` lets it run. The plan that runs
+        is the one the command signed, never the start's input (which anyone could have written)."""
         try:
-            await self._authorize(cmd)
+            if cmd.plan.customer.id != self.plan.customer.id:
+                raise ApplicationError(f"a plan for customer '{cmd.plan.customer.id}' cannot be scheduled on "
+                                       f"the plan of '{self.plan.customer.id}'", "plan_mismatch",
+                                       type="CommandRefused", non_retryable=True)
+            grant = await self._authorize(cmd)
         except ApplicationError:
             if self.authorized is None:
                 self.authorized = False
             raise
+        if not self.authorized or cmd.plan != self.plan:
+            self.plan, self.grant = cmd.plan, grant
         self.authorized = True
         return self.status()
 
@@ -127,14 +138,17 @@ class ReturnVisitsWorkflow:
             raise ApplicationError(f"'{what}' of return visits refused: role '{cmd.actor.role.value}' "
                                    f"may not (allowed: {allowed})", "role_not_allowed", type="CommandRefused")
 
-    async def _authorize(self, cmd: PlanCommand) -> None:
+    async def _authorize(self, cmd: PlanCommand) -> str:
+        """The grant of an authorized `schedule` ("" for the others, and in open mode); raises the refusal."""
         # The registry and its secrets live in the worker, not in this workflow's history.
-        refusal = await workflow.execute_local_activity_method(
+        answer = await workflow.execute_local_activity_method(
             ReturnVisitActivities.authorize_plan_command,
             PlanAuthorization(customer_id=self.plan.customer.id, command=cmd),
             start_to_close_timeout=timedelta(seconds=30))
+        refusal = answer.refusal
         if refusal is not None:
             raise ApplicationError(refusal.message, refusal.code, type="CommandRefused", non_retryable=True)
+        return answer.grant
 
     @workflow.query
     def status(self) -> PlanStatus:

@@ -80,6 +80,9 @@ class ServiceCaseWorkflow:
         self.commands_this_run = 0
         self.spent_timer: tuple[str, int] | None = None
         self.open_refused: ApplicationError | None = None
+        # The case as the store holds it is known: opened by this run, or a continued run's input
+        # checked against the store. Until then handlers wait (the input may be anyone's).
+        self.verified = False
         # A reset gives the run a new random seed (also when its history is replayed), and may have
         # cut off events the store holds: the case then reads them back before anything else.
         self.resync = False
@@ -98,15 +101,18 @@ class ServiceCaseWorkflow:
             raise ApplicationError(f"a continued run of case {self.state.case_id} cannot run as workflow "
                                    f"'{workflow.info().workflow_id}'", "case_id_mismatch",
                                    type="CommandRefused", non_retryable=True)
-        if self.state is None:
-            try:
+        try:
+            if self.state is not None:
+                await self._continue_from_the_store()
+            else:
                 await self._open(self.inp.open)
-            except ApplicationError as err:
-                # Refused: the `open` update answers with the refusal; the run then fails, and a
-                # failed run does not keep the case id from a corrected opening.
-                self.open_refused = err
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                raise
+        except ApplicationError as err:
+            # Refused: the `open` update answers with the refusal; the run then fails, and a failed
+            # run does not keep the case id from a corrected opening.
+            self.open_refused = err
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise
+        self.verified = True
         while not self._state.is_closed:
             if self.resync:
                 await self._sync()
@@ -120,6 +126,22 @@ class ServiceCaseWorkflow:
             await self._wait_for_change_or_deadline()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
+
+    async def _continue_from_the_store(self) -> None:
+        """A continued run starts from the case as the store holds it, not from its input: anyone who
+        may start workflows could write that input (a forged state for a case id, a case the store
+        has never seen). The input's copy only saves the read when they agree."""
+        stored = await workflow.execute_local_activity_method(
+            CaseStoreActivities.read_case, ReadCase(case_id=self.state.case_id),
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=STORE_RETRY)
+        if stored is None:
+            raise ApplicationError(f"a continued run of case {self.state.case_id}, which the store does not "
+                                   "hold: refused", "not_open", type="CommandRefused", non_retryable=True)
+        if stored != self.state:
+            workflow.logger.warning("continued run differs from the store; the store's case is taken",
+                                    extra={"case_id": stored.case_id, "input_version": self.state.version,
+                                           "stored_version": stored.version})
+            self.state = stored
 
     async def _open(self, opening: OpenCase | None) -> None:
         if opening is None:
@@ -177,15 +199,15 @@ class ServiceCaseWorkflow:
     @workflow.update(name=OPEN_UPDATE)
     async def open(self, cmd: OpenCase) -> CaseState:
         """Opening an open case returns it unchanged: intake is idempotent."""
-        await workflow.wait_condition(lambda: self.state is not None or self.open_refused is not None)
-        if self.state is None and self.open_refused is not None:
+        await workflow.wait_condition(lambda: self.verified or self.open_refused is not None)
+        if not self.verified and self.open_refused is not None:
             raise self.open_refused
         return self._state
 
     @workflow.update(dynamic=True)
     async def command(self, name: str, args: Sequence[RawValue]) -> CaseState:
         cmd = self._parse(name, args)
-        await workflow.wait_condition(lambda: self.state is not None)  # sent right after the start
+        await workflow.wait_condition(lambda: self.verified)  # sent right after the start
         terms = None
         if isinstance(cmd, ReapplyPolicy):
             terms = await self._load_terms(self._state)
@@ -207,7 +229,7 @@ class ServiceCaseWorkflow:
         cmd = self._parse(name, args)
         if self._known(cmd):
             return  # a retry: answered with the case as it is
-        if self.state is None:
+        if not self.verified:
             return  # still opening (its policy is being read): decided once the case is open
         if self._past_hard_limit():
             # The run is handing over to a fresh one and Temporal's caps are near; nothing was stored,
@@ -243,7 +265,7 @@ class ServiceCaseWorkflow:
         fields no longer open, and continue as new, so the case's current run no longer carries them.
         The caller is not believed: while the key lives the store reads the same case, and nothing
         changes. Returns this run's id (the caller waits for a newer one)."""
-        await workflow.wait_condition(lambda: self.state is not None)
+        await workflow.wait_condition(lambda: self.verified)
         if self._state.customer.id != req.customer_id:
             return workflow.info().run_id
         async with self.lock:
