@@ -34,6 +34,7 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
         return passing_time_events(state, base, base["at"])
     if isinstance(cmd, c.ReapplyPolicy) and terms is None:
         raise CommandRefused("no_policy", "command 'reapply_policy' needs the current policy's terms")
+    _check_terms_fit(state, cmd, terms)
     # The clocks are evaluated as of the command's instant first: a warning or breach that fell due
     # before it is a fact before it, whether or not the case's timer has fired yet.
     out: list[e.Event] = passing_time_events(state, base, base["at"], inclusive=False)
@@ -181,6 +182,20 @@ def _due_or_refuse(kind: str, due: datetime | None, at: datetime) -> None:
     if due is None or due > at:
         raise CommandRefused("not_due", f"command '{kind}' refused: nothing is due "
                              f"({'no deadline' if due is None else 'due ' + due.isoformat()})")
+
+
+def _check_terms_fit(state: CaseState, cmd: c.Command, terms: SlaTerms | None) -> None:
+    # Terms are read for the case as the sender saw it; a command decided on a case that moved on
+    # meanwhile (a concurrent re-triage) must not pin a rule chosen for a shape it no longer has.
+    if terms is None or not isinstance(cmd, (c.Retriage, c.ReapplyPolicy)):
+        return
+    priority = (cmd.priority if isinstance(cmd, c.Retriage) else None) or state.priority
+    category = (cmd.category if isinstance(cmd, c.Retriage) else None) or state.category
+    if not terms.fits(priority, state.customer.tier, category, state.channel):
+        raise CommandRefused("stale_terms", (
+            f"command '{cmd.kind}' refused: the SLA terms given were chosen for another case shape "
+            f"({terms.chosen_for.describe() if terms.chosen_for else '?'}), not {priority.value}/{state.customer.tier.value}/{category.value}/"
+            f"{state.channel.value}; read them again for the case as it is"))
 
 
 def _surveyed(state: CaseState, answer: c.SurveyAnswer | None, base: dict) -> list[e.Event]:

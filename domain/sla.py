@@ -103,6 +103,19 @@ class FollowUpTerms(Strict):
     survey_throttle_days: int
 
 
+class ChosenFor(Strict):
+    """The case's dimensions a policy rule was chosen for: terms for another case's shape (say, a
+    priority the case had before a concurrent re-triage) must not be pinned on it."""
+
+    priority: Priority
+    tier: Tier
+    category: Category
+    channel: Channel
+
+    def describe(self) -> str:
+        return "/".join(x.value for x in (self.priority, self.tier, self.category, self.channel))
+
+
 class SlaTerms(Strict):
     """What one case is held to, pinned when it opens: a later policy change never alters it."""
 
@@ -116,6 +129,12 @@ class SlaTerms(Strict):
     roster: dict[str, tuple[Role, ...]] = Field(default_factory=dict)
     rule: str = ""
     follow_up: FollowUpTerms | None = None
+    chosen_for: ChosenFor | None = None  # None in terms pinned before it was recorded
+
+    def fits(self, priority: Priority, tier: Tier, category: Category, channel: Channel) -> bool:
+        """Whether these terms were chosen for a case of this shape (unknown: assumed so)."""
+        return self.chosen_for is None or self.chosen_for == ChosenFor(
+            priority=priority, tier=tier, category=category, channel=channel)
 
 
 class SlaPolicy(Strict):
@@ -160,6 +179,7 @@ class SlaPolicy(Strict):
             warn_at=tuple(sorted(self.warn_at)), escalate_on_warning=self.escalate_on_warning,
             ladder=self.ladder, emergency_categories=self.emergency_categories, roster=self.roster,
             rule=best.source or f"targets[{self.targets.index(best)}]",
+            chosen_for=ChosenFor(priority=priority, tier=tier, category=category, channel=channel),
             follow_up=FollowUpTerms(
                 delay=self.follow_up.delay_for(tier, category), attempts=self.follow_up.attempts,
                 min_period=timedelta(hours=self.follow_up.min_period_hours),
