@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import structlog
 from temporalio.client import Client
@@ -31,7 +32,7 @@ from activities.sla_policy import SlaPolicyActivities
 from casework.config import Settings, load_settings, reporting_env, temporal_binary
 from casework.devserver import EngineLock, EngineRefused, dev_server, dev_server_args, ensure_ports_free
 from casework.logs import configure_logging
-from casework.policy import load_policy
+from casework.policy import coverage_warnings, load_policy
 from casework.queue_owner import ensure_queue_is_ours, store_fingerprint, worker_identity
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
@@ -106,7 +107,9 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    load_policy(settings.sla_policy or None)  # a bad policy file stops the engine here, named
+    policy = load_policy(settings.sla_policy or None)  # a bad policy file stops the engine here, named
+    for gap in coverage_warnings(policy, datetime.now(UTC).date()):
+        log.warning("calendar_coverage", problem=gap)
     async with temporal_client(settings) as client:
         await ensure_search_attributes(client, settings.temporal_namespace)
         fingerprint = store_fingerprint(settings)
