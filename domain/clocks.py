@@ -71,8 +71,15 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
         case e.ResponseSent():
             meet("first_response", "next_response", AGREED_REPLY)
         case e.ReplyTimeAgreed():
-            # A promise made to the customer is a clock of its own, due at the agreed instant.
-            out.append(e.SlaClockStarted(**base, clock=AGREED_REPLY, target=fact.reply_by - at, due=fact.reply_by))
+            # A promise made to the customer is a clock of its own, due at the agreed instant. Each
+            # agreement is its own cycle, reported on its own; a promise still running when a new
+            # one is agreed ends, visibly, as cancelled (a breach it already had stays).
+            previous = clocks.get(AGREED_REPLY)
+            if previous is not None and previous.active:
+                out.append(e.SlaClockCancelled(**base, clock=AGREED_REPLY,
+                                               reason="superseded: a new reply time was agreed"))
+            out.append(e.SlaClockStarted(**base, clock=AGREED_REPLY, target=fact.reply_by - at, due=fact.reply_by,
+                                         cycle=previous.cycle + 1 if previous is not None else 0))
         case e.ClarificationRequested():
             meet("first_response", "next_response")
             if "resolution" in clocks and clocks["resolution"].state == "running":
@@ -94,6 +101,12 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
         case e.CaseClosed():
             out.extend(e.SlaClockCancelled(**base, clock=n, reason=f"case closed ({fact.reason.value})")
                        for n, c in sorted(clocks.items()) if c.active)
+    resumed = [ev.clock for ev in out if isinstance(ev, e.SlaClockResumed)]
+    if resumed:
+        now_running = after
+        for ev in out:
+            now_running = evolve_clock(now_running, ev)
+        out += overdue_events(now_running, base, resumed)
     return out
 
 
@@ -110,6 +123,29 @@ def retarget_events(state: CaseState, base: dict, terms: SlaTerms, reason: str =
         due = add_business_time(terms.calendar, at, target - elapsed) if c.state == "running" else None
         out.append(e.SlaClockRetargeted(**base, clock=name, target=target, elapsed=elapsed, due=due,
                                         reason=reason))
+    retargeted = state
+    for ev in out:
+        retargeted = evolve_clock(retargeted, ev)
+    return out + overdue_events(retargeted, base, [ev.clock for ev in out if isinstance(ev, e.SlaClockRetargeted)])
+
+
+def overdue_events(state: CaseState, base: dict, names: list[str]) -> list[e.Event]:
+    """The warnings and the breach a clock has already passed when it starts running again at
+    base["at"] (retargeted to a target it has used more of, or resumed over it), recorded at that
+    instant, with their escalations, as part of the command that did it: a response at the same
+    instant comes after and is late. A share reached exactly (used == amount) is left to the usual
+    rule: a response exactly at the due instant meets the clock in time."""
+    at, out, current = base["at"], [], state
+    terms = state.sla
+    for name in sorted(set(names)):
+        c = current.clocks.get(name)
+        if terms is None or c is None or c.state != "running":
+            continue
+        used = _elapsed_until_stop(terms, c, at)
+        shares = [s for s in terms.warn_at if s not in c.warned and c.target * s < used] if BY_NAME[name].warns else []
+        for share in [*shares, *([None] if c.breached_at is None and c.target < used else [])]:
+            facts, current = _fall_due(current, {**base, "at": at}, name, share)
+            out += facts
     return out
 
 
@@ -155,29 +191,34 @@ def passing_time_events(state: CaseState, base: dict, now: datetime, inclusive: 
     the true time of the breach. Before a command, only what fell due strictly before its instant:
     a response exactly at the due instant meets its clock.
     """
-    terms = state.sla
     out: list[e.Event] = []
     current = state
     for when, name, share in pending_deadlines(state):
         if when > now or (when == now and not inclusive):
             break
-        at = {**base, "at": when}
-        c = current.clocks[name]
-        fact: e.Event
-        if share is None:
-            fact = e.SlaClockBreached(**at, clock=name, due=c.due)
-            cause = "breach"
-        else:
-            fact = e.SlaClockWarned(**at, clock=name, share=share, due=c.due)
-            cause = "warning" if terms and share in terms.escalate_on_warning else None
-        out.append(fact)
-        current = evolve_clock(current, fact)
-        if cause:
-            escalation = escalation_for(current, at, cause=cause, clock=name)
-            if escalation is not None:
-                out.append(escalation)
-                current = evolve_clock(current, escalation)
+        facts, current = _fall_due(current, {**base, "at": when}, name, share)
+        out += facts
     return out
+
+
+def _fall_due(state: CaseState, at: dict, name: str, share: float | None) -> tuple[list[e.Event], CaseState]:
+    """A warning (`share`) or the breach (None) of a clock, at at["at"], with the escalation it brings."""
+    terms, c = state.sla, state.clocks[name]
+    fact: e.Event
+    if share is None:
+        fact = e.SlaClockBreached(**at, clock=name, due=c.due)
+        cause = "breach"
+    else:
+        fact = e.SlaClockWarned(**at, clock=name, share=share, due=c.due)
+        cause = "warning" if terms and share in terms.escalate_on_warning else None
+    out = [fact]
+    state = evolve_clock(state, fact)
+    if cause:
+        escalation = escalation_for(state, at, cause=cause, clock=name)
+        if escalation is not None:
+            out.append(escalation)
+            state = evolve_clock(state, escalation)
+    return out, state
 
 
 def evolve_clock(state: CaseState, event: e.Event) -> CaseState:

@@ -30,6 +30,8 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
         raise CommandRefused("not_open", f"command '{kind}' refused: the case is not open yet")
     check_allowed(state, cmd)
     base = _base(state.case_id, cmd, now, state.last_fact_at)
+    if isinstance(cmd, c.ExpireFollowUp):
+        base = _expiry_base(state, base)
     if isinstance(cmd, c.CheckDeadlines):
         return passing_time_events(state, base, base["at"])
     if isinstance(cmd, c.ReapplyPolicy) and terms is None:
@@ -156,10 +158,7 @@ def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
         case c.CloseCase():
             return [e.CaseClosed(**base, reason=cmd.reason, note=cmd.note)]
         case c.ExpireFollowUp():
-            _due_or_refuse(kind, state.follow_up_due, base["at"])
-            # Recorded when the period ran out, not when the timer happened to fire.
-            if state.follow_up_due is not None and state.follow_up_due < base["at"]:
-                base = {**base, "at": max(state.follow_up_due, state.last_fact_at or state.follow_up_due)}
+            _due_or_refuse(kind, state.follow_up_due, base["at"])  # dated by _expiry_base
             return [e.CaseClosed(**base, reason=ClosureReason.resolved_unconfirmed,
                                  note="follow-up period ran out without an answer from the customer")]
         case c.EscalateCase():
@@ -182,6 +181,16 @@ def _due_or_refuse(kind: str, due: datetime | None, at: datetime) -> None:
     if due is None or due > at:
         raise CommandRefused("not_due", f"command '{kind}' refused: nothing is due "
                              f"({'no deadline' if due is None else 'due ' + due.isoformat()})")
+
+
+def _expiry_base(state: CaseState, base: dict) -> dict:
+    # The follow-up period's end is recorded when the period ran out, not when the timer happened to
+    # fire (a worker was down), and the clocks are evaluated as of that instant: nothing falling due
+    # after the close is recorded before it (a promise due later is cancelled by the close).
+    due = state.follow_up_due
+    if due is not None and due < base["at"]:
+        return {**base, "at": max(due, state.last_fact_at or due)}
+    return base
 
 
 def _check_terms_fit(state: CaseState, cmd: c.Command, terms: SlaTerms | None) -> None:
@@ -319,8 +328,10 @@ def _check_close(state: CaseState, cmd: c.CloseCase, where: str) -> None:
 
 
 def _base(case_id: str, cmd: c.Command, now: datetime, last_fact_at: datetime | None) -> dict:
-    # Without a reported instant a command happens now, or, should the last fact be dated a little
-    # ahead (a sender's clock within the skew), at that fact: a case's facts never go back in time.
-    at = cmd.occurred_at or (max(now, last_fact_at) if last_fact_at else now)
+    # Without a reported instant a command happens now. A reported instant a little ahead of the
+    # engine's (a sender's clock running fast, within the skew check_time allows) is taken as now: no
+    # fact is dated, and no clock evaluated, past the engine's time. Never before the last fact.
+    at = min(cmd.occurred_at, now) if cmd.occurred_at else now
+    at = max(at, last_fact_at) if last_fact_at else at
     return {"case_id": case_id, "command_id": cmd.command_id, "command_digest": cmd.digest(),
             "actor": cmd.actor, "at": at, "recorded_at": now}
