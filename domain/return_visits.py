@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from domain.commands import OpenCase
-from domain.model import ENGINE, Customer
+from domain.model import ENGINE, Customer, Instant
 
 PERIOD_MONTHS = {"warranty": 6, "ongoing_service": 3}
 
@@ -19,7 +19,7 @@ class ReturnVisitPlan(BaseModel):
     customer: Customer
     basis: Literal["warranty", "ongoing_service"] = "warranty"
     period_months: int | None = Field(default=None, ge=1, le=60)  # default from the basis
-    first_due: datetime
+    first_due: Instant  # aware, 1990-2099, stored in UTC: a naive time or year 9999 is refused here
     team: str | None = None
 
     @property

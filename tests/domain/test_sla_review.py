@@ -47,3 +47,26 @@ def test_terms_chosen_for_another_priority_are_refused_stale():
     # The terms for the case as it is are taken: urgent is 15 min round the clock (rule table).
     out = decide(state, command("reapply_policy", SUPERVISOR, reason="policy"), at("2026-03-02 09:06"), urgent)
     assert replay_on(state, out).sla.targets["first_response"] == timedelta(minutes=15)
+
+
+# -- item 7: a return-visit plan's first visit is an instant (r05, t03) ------------------------------
+
+@pytest.mark.parametrize("first_due", ["2026-12-01T09:00", "9999-10-01T09:00:00+08:00", "0001-01-01T00:00:00+00:00",
+                                       "2100-01-01T00:00:00+00:00"])
+def test_a_plans_first_visit_needs_a_zone_and_a_sane_year(first_due):
+    from pydantic import ValidationError
+
+    from domain.return_visits import ReturnVisitPlan
+    with pytest.raises(ValidationError) as refused:
+        ReturnVisitPlan.model_validate({"customer": {"id": "ka-1", "name": "KA", "tier": "key_account"},
+                                        "first_due": first_due})
+    assert [err["loc"] for err in refused.value.errors()] == [("first_due",)]
+
+
+def test_a_plans_first_visit_with_a_zone_is_kept_as_that_instant():
+    from domain.return_visits import ReturnVisitPlan, due_of
+    plan = ReturnVisitPlan.model_validate({"customer": {"id": "ka-1", "name": "KA", "tier": "key_account"},
+                                           "first_due": "2026-12-01T09:00:00+08:00"})
+    # 09:00 in Shanghai is 01:00 UTC; six months on (warranty) the same day and time.
+    assert plan.first_due == at("2026-12-01 09:00")
+    assert due_of(plan, 1) == at("2027-06-01 09:00")
