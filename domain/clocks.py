@@ -83,6 +83,9 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
         case e.ClarificationRequested():
             meet("first_response", "next_response")
             if "resolution" in clocks and clocks["resolution"].state == "running":
+                # A warning share reached at this very instant is a fact of the running clock, not of
+                # the resumed one days later (the breach, due at the resume instant, waits for it).
+                out.extend(_warnings_reached(state, base, "resolution"))
                 out.append(e.SlaClockPaused(**base, clock="resolution", reason=WAITING_ON_CUSTOMER))
         case e.CustomerReplied():
             if fact.resumed_stage is not None:
@@ -129,6 +132,20 @@ def retarget_events(state: CaseState, base: dict, terms: SlaTerms, reason: str =
     return out + overdue_events(retargeted, base, [ev.clock for ev in out if isinstance(ev, e.SlaClockRetargeted)])
 
 
+def _warnings_reached(state: CaseState, base: dict, name: str) -> list[e.Event]:
+    """The warnings of a running clock whose share is reached exactly at base["at"] (those reached
+    before were recorded before the command)."""
+    terms, c, at = state.sla, state.clocks[name], base["at"]
+    if terms is None or not BY_NAME[name].warns:
+        return []
+    used, out, current = _elapsed_until_stop(terms, c, at), [], state
+    for share in terms.warn_at:
+        if share not in c.warned and c.target * share <= used:
+            facts, current = _fall_due(current, base, name, share)
+            out += facts
+    return out
+
+
 def overdue_events(state: CaseState, base: dict, names: list[str]) -> list[e.Event]:
     """The warnings and the breach a clock has already passed when it starts running again at
     base["at"] (retargeted to a target it has used more of, or resumed over it), recorded at that
@@ -152,6 +169,8 @@ def overdue_events(state: CaseState, base: dict, names: list[str]) -> list[e.Eve
 def _elapsed_until_stop(terms: SlaTerms, c: Clock, at: datetime) -> timedelta:
     if c.running_since is None:
         return c.elapsed_before
+    if BY_NAME[c.name].policy_field is None:  # a promised instant: its time, like its target, is wall-clock
+        return c.elapsed_before + max(at - c.running_since, timedelta(0))
     return c.elapsed_before + business_time_between(terms.calendar, c.running_since, at)
 
 
@@ -238,10 +257,11 @@ def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
                 "running_since": None, "paused_since": event.at, "due": None})
         case e.SlaClockResumed():
             c = clocks[event.clock]
-            stopped_at = c.paused_since or c.met_at or event.at
+            # Only a wait on the customer is paused time; a met clock a reopen revives was not waiting.
+            waited = event.at - c.paused_since if c.paused_since else timedelta(0)
             clocks[event.clock] = c.model_copy(update={
                 "state": "running", "running_since": event.at, "paused_since": None, "met_at": None,
-                "paused_total": c.paused_total + (event.at - stopped_at), "due": event.due})
+                "paused_total": c.paused_total + waited, "due": event.due})
         case e.SlaClockRetargeted():
             c = clocks[event.clock]
             clocks[event.clock] = c.model_copy(update={

@@ -24,6 +24,7 @@ Deliberately slow and simple:
   (docs/sla.md, "Retargeting"); a threshold reached exactly is left to the rule above. Each warning
   share and the breach happen once per clock cycle.
 - A new agreed reply time while one is running cancels the running one (docs/sla.md, agreed_reply).
+- A warning share a clock reaches exactly at the instant it pauses happens at that instant.
 
 The only things taken from the engine are its vocabulary: command kinds and the fields of a
 calendar (zone, weekly hours, holidays, make-up days and their hours, closures).
@@ -294,6 +295,11 @@ class Oracle:
                 self._meet("first_response", "next_response")
                 c = self.clocks.get("resolution")
                 if c is not None and c.state == "running":
+                    # A warning share reached at this very instant happens now, before the wait
+                    # (the breach, if the target is reached too, waits for the resumption).
+                    for amount, what in self._thresholds(c):
+                        if what != "breach" and c.used >= amount:
+                            self._fire(c, what, self.now)
                     c.state = "paused"
                 if self.stage != "waiting":
                     self.return_stage, self.stage = self.stage, "waiting"

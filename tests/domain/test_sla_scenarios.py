@@ -824,6 +824,23 @@ SCENARIOS: tuple[Scenario, ...] = (
              why="renegotiated while cycle 1 runs: cycle 1 is cancelled, cycle 2 starts; resolution's 24 h = Mon..Wed"),
         step("Thu 2026-03-05 10:00", "respond", "Met agreed_reply @ Thu 2026-03-05 10:00"),
     ), after={"sla_breached": ["agreed_reply"], "breaches": ["agreed_reply#0"]}),
+    Scenario("S45-warning-at-the-pause-instant", "The desk asks the customer exactly when the resolution clock "
+             "reaches 50 %: the warning is recorded then, not when the customer answers days later (r13).", steps=(
+        step("Mon 2026-03-02 09:00", "open",
+             "Pinned 8/8/48 h office @ Mon 2026-03-02 09:00",
+             "Started first_response @ Mon 2026-03-02 09:00 due Mon 2026-03-02 18:00",
+             "Started resolution @ Mon 2026-03-02 09:00 due Mon 2026-03-09 18:00"),
+        step("Mon 2026-03-02 09:30", "respond", "Met first_response @ Mon 2026-03-02 09:30"),
+        step("Wed 2026-03-04 18:00", "request_clarification",
+             "Warned resolution 50% @ Wed 2026-03-04 18:00",
+             "Paused resolution @ Wed 2026-03-04 18:00",
+             why="24 h = Mon + Tue + Wed, reached at 18:00, the instant of the question"),
+        step("Mon 2026-03-09 10:00", "record_customer_reply",
+             "Resumed resolution @ Mon 2026-03-09 10:00 due Thu 2026-03-12 10:00",
+             "Started next_response#1 @ Mon 2026-03-09 10:00 due Tue 2026-03-10 10:00",
+             why="24 h left: Mon 7 h, Tue 8 h, Wed 8 h, Thu 1 h -> 10:00; next response 8 h = 7 h + 1 h"),
+        step("Mon 2026-03-09 10:00", "check_deadlines", why="the 50 % warning is not repeated"),
+    )),
     Scenario("D1-berlin-spring-office", "Europe/Berlin office hours across the spring-forward weekend: working "
              "hours stay wall-clock hours.", policy="berlin", steps=(
         step("Fri 2026-03-27 16:00+01:00", "open",
