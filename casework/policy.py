@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,23 @@ class PolicyError(Exception):
     pass
 
 
+class _PlainNumbersLoader(yaml.SafeLoader):
+    """YAML with the numbers YAML 1.2 (and TOML) know: YAML 1.1 reads `1:30` as 90 (base 60) and
+    `010` as 8 (octal), so a policy would load and mean something else. Such a value stays a
+    string here, and a string where hours are due is refused by the policy model."""
+
+
+_PlainNumbersLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_PlainNumbersLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+_PlainNumbersLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"), list("-+0123456789."))
+
+
 def load_policy(path: str | Path | None = None) -> SlaPolicy:
     path = Path(path or DEFAULT_POLICY)
     try:
@@ -27,7 +45,7 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
     except OSError as err:
         raise PolicyError(f"SLA policy {path}: {err.strerror}") from None
     try:
-        raw = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
+        raw = yaml.load(text, Loader=_PlainNumbersLoader) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
         raise PolicyError(f"SLA policy {path} does not parse: {err}") from None
     for name, cal in (raw.get("calendars") or {}).items():
@@ -37,7 +55,9 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
         return SlaPolicy.model_validate(raw)
     except ValidationError as err:
         raise PolicyError(f"SLA policy {path}: " + "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors())) from None
+            f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}"
+            + (f" (got {e['input']!r})" if isinstance(e.get("input"), (str, int, float, bool)) else "")
+            for e in err.errors())) from None
 
 
 # Options of a calendar entry that say where its dates come from; read here, when the policy loads,

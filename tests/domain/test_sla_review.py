@@ -160,3 +160,18 @@ def test_a_reopened_clock_was_not_paused_while_it_was_met():
     view = {v.name: v for v in clock_views(replay_on(None, events), at("2026-03-04 11:00"))}["resolution"]
     assert (view.state, view.elapsed, view.paused) == ("running", timedelta(hours=6), timedelta(0))
     assert project(events)[0][("resolution", 0)]["paused_seconds"] == 0
+
+
+# -- item 10: which rule a return visit gets (r12) ------------------------------------------------------
+
+@pytest.mark.parametrize("priority,rule,resolution,always_open", [
+    ("normal", "seeds: periodic return visits; two weeks to make each", timedelta(hours=336), True),
+    ("high", "Zendesk-style priority matrix, tightened for high priority", timedelta(hours=16), False),
+    ("urgent", "seeds: urgent problems are acted on immediately", timedelta(hours=4), True),
+    ("low", "low priority: three working days to reply", timedelta(hours=120), False),
+])
+def test_a_return_visit_gets_the_visit_window_at_normal_priority_and_its_priority_rule_otherwise(
+        priority, rule, resolution, always_open):
+    """docs/sla.md, resolution and "Choosing the rule": priority outweighs category."""
+    terms = SHIPPED.terms_for(priority, "key_account", "return_visit", "on_site")
+    assert (terms.rule, terms.targets["resolution"], terms.calendar.always_open) == (rule, resolution, always_open)
