@@ -200,6 +200,13 @@ def _check_terms_fit(state: CaseState, cmd: c.Command, terms: SlaTerms | None) -
         return
     priority = (cmd.priority if isinstance(cmd, c.Retriage) else None) or state.priority
     category = (cmd.category if isinstance(cmd, c.Retriage) else None) or state.category
+    pinned = state.sla.policy_version if state.sla else None
+    if isinstance(cmd, c.Retriage) and state.sla is not None and state.sla.policy is not None \
+            and terms.policy_version != pinned:
+        raise CommandRefused("policy_changed", (
+            f"command 'retriage' refused: its terms come from policy {terms.policy_version}, the case holds "
+            f"{pinned}; a re-triage chooses from the pinned version (an edited policy is applied with "
+            "reapply_policy)"))
     if not terms.fits(priority, state.customer.tier, category, state.channel):
         raise CommandRefused("stale_terms", (
             f"command '{cmd.kind}' refused: the SLA terms given were chosen for another case shape "

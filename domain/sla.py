@@ -166,6 +166,10 @@ class SlaTerms(Strict):
     rule: str = ""
     follow_up: FollowUpTerms | None = None
     chosen_for: ChosenFor | None = None  # None in terms pinned before it was recorded
+    # The whole policy these terms come from, pinned with them: a re-triage chooses the rule for the
+    # case's new priority or category from this version, not from whatever the file says now (only
+    # a supervisor's reapply_policy brings in an edited policy). None in terms pinned before.
+    policy: SlaPolicy | None = None
 
     def fits(self, priority: Priority, tier: Tier, category: Category, channel: Channel) -> bool:
         """Whether these terms were chosen for a case of this shape (unknown: assumed so)."""
@@ -224,6 +228,7 @@ class SlaPolicy(Strict):
             ladder=self.ladder, emergency_categories=self.emergency_categories, roster=self.roster,
             rule=best.source or f"targets[{self.targets.index(best)}]",
             chosen_for=ChosenFor(priority=priority, tier=tier, category=category, channel=channel),
+            policy=self,
             follow_up=FollowUpTerms(
                 delay=self.follow_up.delay_for(tier, category), attempts=self.follow_up.attempts,
                 min_period=timedelta(hours=self.follow_up.min_period_hours),
@@ -231,3 +236,6 @@ class SlaPolicy(Strict):
                 survey_dimensions=self.follow_up.survey_dimensions,
                 bad_result_threshold=self.follow_up.bad_result_threshold,
                 survey_throttle_days=self.follow_up.survey_throttle_days))
+
+
+SlaTerms.model_rebuild()  # `policy` refers to SlaPolicy, defined after it

@@ -184,8 +184,14 @@ class ServiceCaseWorkflow:
         if isinstance(cmd, ReapplyPolicy):
             return await self._load_terms(self._state)
         if isinstance(cmd, Retriage) and self._state.sla is not None:
-            # Re-triage retargets the running clocks with the targets of the new priority/category.
-            return await self._load_terms(self._state, priority=cmd.priority, category=cmd.category)
+            # Re-triage retargets the running clocks with the targets of the new priority/category,
+            # chosen by the policy version pinned on the case (an edited file is a supervisor's to
+            # apply, with reapply_policy); terms pinned before the policy was read the file.
+            case, pinned = self._state, self._state.sla.policy
+            if pinned is not None:
+                return pinned.terms_for(cmd.priority or case.priority, case.customer.tier,
+                                        cmd.category or case.category, case.channel)
+            return await self._load_terms(case, priority=cmd.priority, category=cmd.category)
         return None
 
     async def _load_terms(self, case: OpenCase | CaseState, priority=None, category=None) -> SlaTerms:

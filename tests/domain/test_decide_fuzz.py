@@ -293,7 +293,8 @@ def fitting_terms(state, cmd):
     shape's terms are refused `stale_terms`, which the validator, deciding without terms, cannot know)."""
     if state is None:
         return SHIPPED.terms_for("normal", "C", "fault", "email")
-    return SHIPPED.terms_for(*shape_after(state, cmd))
+    pinned = state.sla.policy if state.sla is not None and cmd.kind == "retriage" else None
+    return (pinned or SHIPPED).terms_for(*shape_after(state, cmd))
 
 
 def fitting_odd_terms(state, cmd):

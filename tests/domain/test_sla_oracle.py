@@ -78,12 +78,12 @@ scenario = st.fixed_dictionaries({
 })
 
 
-def engine_policy(data: dict) -> SlaPolicy:
+def engine_policy(data: dict, version: str = "oracle") -> SlaPolicy:
     rules = data["rules"]
     targets = [{"priority": None if p == "normal" else p, "calendar": r["calendar"],
                 **{f"{clock}_hours": r[clock] / 60 for clock in oracle.POLICY_CLOCKS}}
                for p, r in rules.items()]
-    return SlaPolicy(version="oracle", warn_at=data["warn_at"], calendars=CALENDARS,
+    return SlaPolicy(version=version, warn_at=data["warn_at"], calendars=CALENDARS,
                      targets=[{k: v for k, v in t.items() if v is not None} for t in targets],
                      ladder=[{"name": "agent"}, {"name": "team_lead"}, {"name": "manager"}])
 
@@ -124,7 +124,7 @@ def ordered(facts: list[oracle.Fact]) -> list[tuple]:
 
 def run(sc: dict) -> tuple[list[oracle.Fact], list[oracle.Fact]]:
     policies = {"a": sc["policy"], "b": sc["policy_b"]}
-    engines = {k: engine_policy(v) for k, v in policies.items()}
+    engines = {k: engine_policy(v, f"oracle-{k}") for k, v in policies.items()}
     start, days = sc["window"]
     t = start + timedelta(days=sc["day"] % days, minutes=sc["minute"])
     priority, category = sc["priority"], sc["category"]
@@ -134,6 +134,7 @@ def run(sc: dict) -> tuple[list[oracle.Fact], list[oracle.Fact]]:
     state = replay_on(None, events)
     model = oracle.Oracle()
     model.apply("open", t, terms=oracle_terms(policies["a"], priority))
+    pinned = "a"  # the policy the case holds: a re-triage chooses from it
     note(f"open {priority} {category} at {t.isoformat()}")
     for minutes, kind, new_priority, use_b, ahead in sc["steps"]:
         if kind == "timer":  # the case's own timer: check_deadlines when the next fact falls due
@@ -151,9 +152,9 @@ def run(sc: dict) -> tuple[list[oracle.Fact], list[oracle.Fact]]:
             fields["reply_by"] = given["reply_by"] = t + timedelta(minutes=ahead)
         cmd = command(kind, ACTORS.get(kind, AGENT), **fields)
         new_terms = None
-        if kind == "retriage":
-            new_terms = engines["a"].terms_for(new_priority, state.customer.tier, category, state.channel)
-            given["terms"] = oracle_terms(policies["a"], new_priority)
+        if kind == "retriage":  # the rule for the new priority from the policy pinned on the case
+            new_terms = engines[pinned].terms_for(new_priority, state.customer.tier, category, state.channel)
+            given["terms"] = oracle_terms(policies[pinned], new_priority)
         elif kind == "reapply_policy":
             which = "b" if use_b else "a"
             new_terms = engines[which].terms_for(state.priority.value, state.customer.tier, category, state.channel)
@@ -165,6 +166,8 @@ def run(sc: dict) -> tuple[list[oracle.Fact], list[oracle.Fact]]:
             note(f"{t.isoformat()} {kind}: refused {refused.code}")
             continue
         note(f"{t.isoformat()} {kind} {fields.get('priority', '')} {which if kind == 'reapply_policy' else ''}")
+        if kind == "reapply_policy":
+            pinned = which
         events += out
         state = replay_on(state, out)
         model.apply(kind, t, **given)

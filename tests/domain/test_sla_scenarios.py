@@ -1009,9 +1009,9 @@ def terms_for(sc: Scenario, st: Step, state, cmd):
     policy = POLICIES[st.policy or sc.policy]
     if st.kind == "open":
         return policy.terms_for(cmd.priority, cmd.customer.tier, cmd.category, cmd.channel)
-    if st.kind == "retriage":
-        return policy.terms_for(cmd.priority or state.priority, state.customer.tier,
-                                cmd.category or state.category, state.channel)
+    if st.kind == "retriage":  # from the policy version pinned on the case, as the workflow does
+        return state.sla.policy.terms_for(cmd.priority or state.priority, state.customer.tier,
+                                          cmd.category or state.category, state.channel)
     if st.kind == "reapply_policy":
         return policy.terms_for(state.priority, state.customer.tier, state.category, state.channel)
     return None
