@@ -208,10 +208,11 @@ def _check_terms_fit(state: CaseState, cmd: c.Command, terms: SlaTerms | None) -
             f"{pinned}; a re-triage chooses from the pinned version (an edited policy is applied with "
             "reapply_policy)"))
     if not terms.fits(priority, state.customer.tier, category, state.channel):
+        given = terms.chosen_for.describe() if terms.chosen_for else "?"
+        shape = "/".join(x.value for x in (priority, state.customer.tier, category, state.channel))
         raise CommandRefused("stale_terms", (
-            f"command '{cmd.kind}' refused: the SLA terms given were chosen for another case shape "
-            f"({terms.chosen_for.describe() if terms.chosen_for else '?'}), not {priority.value}/{state.customer.tier.value}/{category.value}/"
-            f"{state.channel.value}; read them again for the case as it is"))
+            f"command '{cmd.kind}' refused: the SLA terms given were chosen for {given}, the case is "
+            f"{shape}; read them again for the case as it is"))
 
 
 def _surveyed(state: CaseState, answer: c.SurveyAnswer | None, base: dict) -> list[e.Event]:
