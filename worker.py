@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import structlog
 from temporalio.client import Client
@@ -32,7 +33,7 @@ from casework.config import ConfigError, Settings, load_settings, reporting_env,
 from casework.connection import auth_settings_given, connect_options
 from casework.devserver import EngineLock, EngineRefused, dev_server, dev_server_args, ensure_ports_free
 from casework.logs import configure_logging, safe_url
-from casework.policy import load_policy
+from casework.policy import coverage_warnings, load_policy
 from casework.principals import Credential, credential_for, registry_for
 from casework.queue_owner import ensure_queue_is_ours, store_fingerprint, worker_identity
 from domain.principals import Registry
@@ -122,7 +123,9 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    load_policy(settings.sla_policy or None)  # a bad policy file stops the engine here, named
+    policy = load_policy(settings.sla_policy or None)  # a bad policy file stops the engine here, named
+    for gap in coverage_warnings(policy, datetime.now(UTC).date()):
+        log.warning("calendar_coverage", problem=gap)
     registry, credential = registry_for(settings), credential_for(settings)  # bad ones stop it here too
     if registry is None:
         log.warning("auth_open_mode", principals_file=None, meaning=(

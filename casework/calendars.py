@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 MAX_OCCURRENCES = 100_000  # of one ICS file: more is a runaway rule, not a calendar
 CN = "cn"
 SOURCES = (CN,)
+STATUTORY_FROM = 1950  # holidays.China starts with the People's Republic's first holiday rules
 
 
 class CalendarSourceError(ValueError):
@@ -52,21 +53,61 @@ def china_years() -> tuple[int, int]:
     return min(known).year, max(known).year
 
 
-def china_days(years: tuple[int, int] | None) -> tuple[SourceDays, tuple[date, date], str]:
-    """Mainland China's public holidays and make-up working days (调休) for the years, from the
-    State Council's yearly notices as the chinesecalendar package records them."""
+@dataclass
+class ChinaDays:
+    days: SourceDays
+    published: tuple[date, date] | None  # the dates the State Council's notices are known for
+    statutory: tuple[date, date] | None  # the dates only the statutory holidays are known for
+    source: str
+
+
+def china_days(years: tuple[int, int] | None) -> ChinaDays:
+    """Mainland China's public holidays and make-up working days (调休) for the years.
+
+    Where the State Council's yearly notices are published (as the chinesecalendar package records
+    them), their holidays and make-up days. For years the package does not know, the statutory
+    public holidays of the national holiday measures (全国年节及纪念日放假办法, as revised in 2024:
+    New Year's Day, Spring Festival's eve and first three days, Qingming, 1-2 May, Dragon Boat,
+    Mid-autumn, 1-3 October, with a holiday falling on a weekend given on the next working day, its
+    Art. 6) as the `holidays` package computes them: no make-up working days and no bridged days,
+    which only the yearly notice sets. Which years are which is kept on the calendar, so the gap
+    shows (BusinessCalendar.covers, the engine's start-up warning, the rule table).
+    """
     from chinese_calendar import constants
 
     low, high = china_years()
     first, last = years or (low, high)
-    if not (low <= first <= last <= high):
-        raise CalendarSourceError(
-            f"chinesecalendar {version('chinesecalendar')} knows {low}-{high}, not {first}-{last} "
-            "(a newer release of the package carries the State Council's later notices)")
+    statutory_years = [y for y in range(first, last + 1) if not low <= y <= high]
+    if statutory_years and statutory_years[0] < STATUTORY_FROM:
+        raise CalendarSourceError(f"chinesecalendar {version('chinesecalendar')} knows {low}-{high} and "
+                                  f"the statutory holidays are known from {STATUTORY_FROM}, not {first}")
     days = SourceDays(holidays=sorted(d for d in constants.holidays if first <= d.year <= last),
                       workdays=sorted(d for d in constants.workdays if first <= d.year <= last))
-    coverage = (date(first, 1, 1), date(last, 12, 31))
-    return days, coverage, f"chinesecalendar {version('chinesecalendar')} ({CN}, {first}-{last})"
+    published_years = (max(first, low), min(last, high))
+    published = (date(published_years[0], 1, 1), date(published_years[1], 12, 31)) \
+        if published_years[0] <= published_years[1] else None
+    described = [f"chinesecalendar {version('chinesecalendar')} ({CN}, "
+                 f"{_year_ranges(list(range(published_years[0], published_years[1] + 1)))[0]})"] if published else []
+    statutory = None
+    if statutory_years:
+        import holidays
+
+        found = holidays.China(years=statutory_years)
+        days.holidays = sorted({*days.holidays, *found})
+        statutory = (date(statutory_years[0], 1, 1), date(statutory_years[-1], 12, 31))
+        described.append(f"statutory holidays only, from holidays {version('holidays')} "
+                         f"({', '.join(_year_ranges(statutory_years))})")
+    return ChinaDays(days=days, published=published, statutory=statutory, source="; ".join(described))
+
+
+def _year_ranges(years: list[int]) -> list[str]:
+    out: list[list[int]] = []
+    for y in years:
+        if out and out[-1][1] == y - 1:
+            out[-1][1] = y
+        else:
+            out.append([y, y])
+    return [f"{a}-{b}" if a != b else str(a) for a, b in out]
 
 
 def ics_days(text: str, zone: ZoneInfo, years: tuple[int, int] | None, *, workdays: bool = False) -> SourceDays:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,23 @@ class PolicyError(Exception):
     pass
 
 
+class _PlainNumbersLoader(yaml.SafeLoader):
+    """YAML with the numbers YAML 1.2 (and TOML) know: YAML 1.1 reads `1:30` as 90 (base 60) and
+    `010` as 8 (octal), so a policy would load and mean something else. Such a value stays a
+    string here, and a string where hours are due is refused by the policy model."""
+
+
+_PlainNumbersLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_PlainNumbersLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+_PlainNumbersLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"), list("-+0123456789."))
+
+
 def load_policy(path: str | Path | None = None) -> SlaPolicy:
     path = Path(path or DEFAULT_POLICY)
     try:
@@ -27,7 +45,7 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
     except OSError as err:
         raise PolicyError(f"SLA policy {path}: {err.strerror}") from None
     try:
-        raw = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
+        raw = yaml.load(text, Loader=_PlainNumbersLoader) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
         raise PolicyError(f"SLA policy {path} does not parse: {err}") from None
     for name, cal in (raw.get("calendars") or {}).items():
@@ -37,7 +55,9 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
         return SlaPolicy.model_validate(raw)
     except ValidationError as err:
         raise PolicyError(f"SLA policy {path}: " + "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors())) from None
+            f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}"
+            + (f" (got {e['input']!r})" if isinstance(e.get("input"), (str, int, float, bool)) else "")
+            for e in err.errors())) from None
 
 
 # Options of a calendar entry that say where its dates come from; read here, when the policy loads,
@@ -65,19 +85,21 @@ def _fill_calendar(path: Path, name: str, cal: dict) -> None:
         zone = ZoneInfo("UTC")  # the calendar's own validation names the bad zone
     found: dict[str, list] = {"holidays": [], "workdays": [], "closures": []}
     sources: list[str] = []
-    coverages: list[tuple[date, date]] = []
+    coverages: list[tuple[date, date] | None] = []  # None: a source publishing none of the years
+    statutory: tuple[date, date] | None = None
     source = options.get("holidays_source")
     if source is not None:
         if source not in SOURCES:
             raise PolicyError(f"{where}.holidays_source: unknown source {source!r} (known: {', '.join(SOURCES)})")
         try:
-            days, coverage, described = china_days(years)
+            china = china_days(years)
         except CalendarSourceError as err:
             raise PolicyError(f"{where}.holidays_source: {err}") from None
-        found["holidays"] += days.holidays
-        found["workdays"] += days.workdays
-        coverages.append(coverage)
-        sources.append(described)
+        found["holidays"] += china.days.holidays
+        found["workdays"] += china.days.workdays
+        coverages.append(china.published)
+        statutory = china.statutory
+        sources.append(china.source)
     for key, as_workdays in (("holidays_ics", False), ("workdays_ics", True)):
         if options.get(key) is None:
             continue
@@ -101,4 +123,33 @@ def _fill_calendar(path: Path, name: str, cal: dict) -> None:
     if sources:
         cal["source"] = "; ".join([*filter(None, [cal.get("source")]), *sources])
     if coverages:
-        cal["coverage"] = (max(c[0] for c in coverages), min(c[1] for c in coverages))
+        known = [c for c in coverages if c is not None]
+        both = (max(c[0] for c in known), min(c[1] for c in known)) if len(known) == len(coverages) else None
+        if both is not None and both[0] <= both[1]:
+            cal["coverage"] = both  # else a source publishes none of the dates: covers() says so
+    if statutory is not None:
+        cal["statutory"] = statutory
+
+
+def calendar_coverage(policy: SlaPolicy, years: range) -> list[tuple[str, int, str]]:
+    """(calendar, year, how its holidays are known: "published", "statutory" or "weekly hours") for
+    every calendar that takes its dates from a source; a year is only as well known as its worst day."""
+    order = ("published", "statutory", "weekly hours")
+    return [(name, year, max((cal.coverage_of(date(year, 1, 1)), cal.coverage_of(date(year, 12, 31))),
+                             key=order.index))
+            for name, cal in policy.calendars.items() if cal.source for year in years]
+
+
+def coverage_warnings(policy: SlaPolicy, today: date) -> list[str]:
+    """What the engine says at start when this year or the next is not covered by a published
+    schedule: business time is then counted without make-up working days (or without any holidays)."""
+    out = []
+    for name, year, known in calendar_coverage(policy, range(today.year, today.year + 2)):
+        if known == "statutory":
+            out.append(f"calendar {name!r}: {year} has only the statutory public holidays (no published "
+                       "schedule: make-up working days and bridged days are missing); update the holiday "
+                       "source (a newer release of its package) when the schedule is published")
+        elif known == "weekly hours":
+            out.append(f"calendar {name!r}: no holidays are known for {year} (only the weekly hours "
+                       "count); widen source_years or update the holiday source")
+    return out

@@ -75,6 +75,14 @@ def markdown(policy: SlaPolicy) -> str:
     for r in policy.targets:
         hours = " | ".join(_hours(h) for h in (r.first_response_hours, r.next_response_hours, r.resolution_hours))
         out.append(f"| {r.describe()} | {hours} | {_calendar(policy, r)} | {r.source or '-'} |")
+    sourced = [(name, cal) for name, cal in policy.calendars.items() if cal.source]
+    if sourced:
+        out += ["", "Where the calendars' holidays come from, and how well each year is known "
+                "(published: holidays and make-up working days complete; statutory: the statutory public "
+                "holidays only; other years: weekly hours only):", ""]
+        for name, cal in sourced:
+            known = _years_by_coverage(cal)
+            out.append(f"- `{name}`: {cal.source}. " + "; ".join(f"{how}: {span}" for how, span in known) + ".")
     out += ["", f"The rule chosen for each of the {len(Priority) * len(Tier) * len(Category) * len(Channel)} "
             "combinations:", "",
             "| priority | tier | category | channel | rule | first response | next response | resolution | calendar |",
@@ -94,6 +102,17 @@ def markdown(policy: SlaPolicy) -> str:
                                f"{_hours(rule.resolution_hours)} | {rule.calendar} |")
     out += ["", END]
     return "\n".join(out) + "\n"
+
+
+def _years_by_coverage(cal) -> list[tuple[str, str]]:
+    spans = [s for s in (cal.coverage, cal.statutory) if s is not None]
+    if not spans:
+        return [("published", "none")]
+    out = []
+    for how, span in (("published", cal.coverage), ("statutory", cal.statutory)):
+        if span is not None:
+            out.append((how, f"{span[0].year}-{span[1].year}" if span[0].year != span[1].year else str(span[0].year)))
+    return out
 
 
 def write_into(page: str, table: str) -> str:

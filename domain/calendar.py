@@ -25,9 +25,10 @@ gap (02:30 on Berlin's spring-forward night is 03:30 summer time); a time that o
 first occurrence.
 
 `coverage` says for which dates the holiday and make-up lists are known complete (set by the
-policy loader from a source such as `holidays_source = "cn"`); outside it only the weekly hours,
-and any dates given by hand, apply: the arithmetic stays total, the report can say the calendar
-did not know that year.
+policy loader from a source such as `holidays_source = "cn"`), `statutory` for which dates only
+the statutory public holidays are known (a year no published schedule covers yet); outside both
+only the weekly hours, and any dates given by hand, apply: the arithmetic stays total, and
+`coverage_of` tells the engine's start-up check and the rule table which years are which.
 
 Arithmetic is fast for any amount: whole weeks that hold no holiday, make-up day, closure or
 offset change (with a day's margin) all have the same business time, the weekly amount, and are
@@ -94,6 +95,10 @@ class BusinessCalendar(BaseModel):
     closures: list[Closure] = Field(default_factory=list)
     source: str = ""  # where the holidays and make-up days come from (the policy loader says)
     coverage: tuple[date, date] | None = None  # first and last date the lists are known complete for
+    # First and last date for which only the statutory public holidays are known (a year no published
+    # schedule covers yet: no make-up working days, no bridged days), e.g. China after chinesecalendar's
+    # last year.
+    statutory: tuple[date, date] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -147,6 +152,8 @@ class BusinessCalendar(BaseModel):
                              "to work them with: give makeup_hours")
         if self.coverage is not None and self.coverage[0] > self.coverage[1]:
             raise ValueError(f"calendar {self.name!r}: coverage {self.coverage[0]} is after {self.coverage[1]}")
+        if self.statutory is not None and self.statutory[0] > self.statutory[1]:
+            raise ValueError(f"calendar {self.name!r}: statutory {self.statutory[0]} is after {self.statutory[1]}")
         return self
 
     def open_spans(self, day: date) -> list[tuple[datetime, datetime]]:
@@ -154,8 +161,21 @@ class BusinessCalendar(BaseModel):
         return self._plan.spans(day)
 
     def covers(self, day: date) -> bool:
-        """Whether the holiday and make-up lists are known complete for this local date."""
-        return self.coverage is None or self.coverage[0] <= day <= self.coverage[1]
+        """Whether the holiday and make-up lists are known complete for this local date (published
+        schedules). A calendar without a source of dates has nothing to miss; one with a source
+        but no coverage knows no date completely."""
+        if self.coverage is None:
+            return not self.source
+        return self.coverage[0] <= day <= self.coverage[1]
+
+    def coverage_of(self, day: date) -> str:
+        """How this calendar knows a date's holidays: "published" (complete), "statutory" (the
+        statutory public holidays only) or "weekly hours" (no holidays known at all)."""
+        if self.covers(day):
+            return "published"
+        if self.statutory is not None and self.statutory[0] <= day <= self.statutory[1]:
+            return "statutory"
+        return "weekly hours"
 
     @cached_property
     def _plan(self) -> _Plan:

@@ -25,7 +25,7 @@ CATALOGUE: tuple[ClockSpec, ...] = (
               summary="from a customer message (after the first response) to the next response"),
     ClockSpec("resolution", "resolution_hours", opens_with_case=True, warns=True, per_cycle=False,
               summary="from opening to a proposed solution, paused while waiting on the customer; "
-                      "a return-visit case's resolution clock is its visit window"),
+                      "a normal-priority return visit's resolution clock is its visit window"),
     ClockSpec("agreed_reply", None, opens_with_case=False, warns=False, per_cycle=False,
               summary="a complaint's reply time agreed with the customer: due at the agreed instant"),
 )

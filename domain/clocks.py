@@ -71,11 +71,21 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
         case e.ResponseSent():
             meet("first_response", "next_response", AGREED_REPLY)
         case e.ReplyTimeAgreed():
-            # A promise made to the customer is a clock of its own, due at the agreed instant.
-            out.append(e.SlaClockStarted(**base, clock=AGREED_REPLY, target=fact.reply_by - at, due=fact.reply_by))
+            # A promise made to the customer is a clock of its own, due at the agreed instant. Each
+            # agreement is its own cycle, reported on its own; a promise still running when a new
+            # one is agreed ends, visibly, as cancelled (a breach it already had stays).
+            previous = clocks.get(AGREED_REPLY)
+            if previous is not None and previous.active:
+                out.append(e.SlaClockCancelled(**base, clock=AGREED_REPLY,
+                                               reason="superseded: a new reply time was agreed"))
+            out.append(e.SlaClockStarted(**base, clock=AGREED_REPLY, target=fact.reply_by - at, due=fact.reply_by,
+                                         cycle=previous.cycle + 1 if previous is not None else 0))
         case e.ClarificationRequested():
             meet("first_response", "next_response")
             if "resolution" in clocks and clocks["resolution"].state == "running":
+                # A warning share reached at this very instant is a fact of the running clock, not of
+                # the resumed one days later (the breach, due at the resume instant, waits for it).
+                out.extend(_warnings_reached(state, base, "resolution"))
                 out.append(e.SlaClockPaused(**base, clock="resolution", reason=WAITING_ON_CUSTOMER))
         case e.CustomerReplied():
             if fact.resumed_stage is not None:
@@ -94,6 +104,12 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
         case e.CaseClosed():
             out.extend(e.SlaClockCancelled(**base, clock=n, reason=f"case closed ({fact.reason.value})")
                        for n, c in sorted(clocks.items()) if c.active)
+    resumed = [ev.clock for ev in out if isinstance(ev, e.SlaClockResumed)]
+    if resumed:
+        now_running = after
+        for ev in out:
+            now_running = evolve_clock(now_running, ev)
+        out += overdue_events(now_running, base, resumed)
     return out
 
 
@@ -110,12 +126,51 @@ def retarget_events(state: CaseState, base: dict, terms: SlaTerms, reason: str =
         due = add_business_time(terms.calendar, at, target - elapsed) if c.state == "running" else None
         out.append(e.SlaClockRetargeted(**base, clock=name, target=target, elapsed=elapsed, due=due,
                                         reason=reason))
+    retargeted = state
+    for ev in out:
+        retargeted = evolve_clock(retargeted, ev)
+    return out + overdue_events(retargeted, base, [ev.clock for ev in out if isinstance(ev, e.SlaClockRetargeted)])
+
+
+def _warnings_reached(state: CaseState, base: dict, name: str) -> list[e.Event]:
+    """The warnings of a running clock whose share is reached exactly at base["at"] (those reached
+    before were recorded before the command)."""
+    terms, c, at = state.sla, state.clocks[name], base["at"]
+    if terms is None or not BY_NAME[name].warns:
+        return []
+    used, out, current = _elapsed_until_stop(terms, c, at), [], state
+    for share in terms.warn_at:
+        if share not in c.warned and c.target * share <= used:
+            facts, current = _fall_due(current, base, name, share)
+            out += facts
+    return out
+
+
+def overdue_events(state: CaseState, base: dict, names: list[str]) -> list[e.Event]:
+    """The warnings and the breach a clock has already passed when it starts running again at
+    base["at"] (retargeted to a target it has used more of, or resumed over it), recorded at that
+    instant, with their escalations, as part of the command that did it: a response at the same
+    instant comes after and is late. A share reached exactly (used == amount) is left to the usual
+    rule: a response exactly at the due instant meets the clock in time."""
+    at, out, current = base["at"], [], state
+    terms = state.sla
+    for name in sorted(set(names)):
+        c = current.clocks.get(name)
+        if terms is None or c is None or c.state != "running":
+            continue
+        used = _elapsed_until_stop(terms, c, at)
+        shares = [s for s in terms.warn_at if s not in c.warned and c.target * s < used] if BY_NAME[name].warns else []
+        for share in [*shares, *([None] if c.breached_at is None and c.target < used else [])]:
+            facts, current = _fall_due(current, {**base, "at": at}, name, share)
+            out += facts
     return out
 
 
 def _elapsed_until_stop(terms: SlaTerms, c: Clock, at: datetime) -> timedelta:
     if c.running_since is None:
         return c.elapsed_before
+    if BY_NAME[c.name].policy_field is None:  # a promised instant: its time, like its target, is wall-clock
+        return c.elapsed_before + max(at - c.running_since, timedelta(0))
     return c.elapsed_before + business_time_between(terms.calendar, c.running_since, at)
 
 
@@ -155,29 +210,34 @@ def passing_time_events(state: CaseState, base: dict, now: datetime, inclusive: 
     the true time of the breach. Before a command, only what fell due strictly before its instant:
     a response exactly at the due instant meets its clock.
     """
-    terms = state.sla
     out: list[e.Event] = []
     current = state
     for when, name, share in pending_deadlines(state):
         if when > now or (when == now and not inclusive):
             break
-        at = {**base, "at": when}
-        c = current.clocks[name]
-        fact: e.Event
-        if share is None:
-            fact = e.SlaClockBreached(**at, clock=name, due=c.due)
-            cause = "breach"
-        else:
-            fact = e.SlaClockWarned(**at, clock=name, share=share, due=c.due)
-            cause = "warning" if terms and share in terms.escalate_on_warning else None
-        out.append(fact)
-        current = evolve_clock(current, fact)
-        if cause:
-            escalation = escalation_for(current, at, cause=cause, clock=name)
-            if escalation is not None:
-                out.append(escalation)
-                current = evolve_clock(current, escalation)
+        facts, current = _fall_due(current, {**base, "at": when}, name, share)
+        out += facts
     return out
+
+
+def _fall_due(state: CaseState, at: dict, name: str, share: float | None) -> tuple[list[e.Event], CaseState]:
+    """A warning (`share`) or the breach (None) of a clock, at at["at"], with the escalation it brings."""
+    terms, c = state.sla, state.clocks[name]
+    fact: e.Event
+    if share is None:
+        fact = e.SlaClockBreached(**at, clock=name, due=c.due)
+        cause = "breach"
+    else:
+        fact = e.SlaClockWarned(**at, clock=name, share=share, due=c.due)
+        cause = "warning" if terms and share in terms.escalate_on_warning else None
+    out = [fact]
+    state = evolve_clock(state, fact)
+    if cause:
+        escalation = escalation_for(state, at, cause=cause, clock=name)
+        if escalation is not None:
+            out.append(escalation)
+            state = evolve_clock(state, escalation)
+    return out, state
 
 
 def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
@@ -197,10 +257,11 @@ def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
                 "running_since": None, "paused_since": event.at, "due": None})
         case e.SlaClockResumed():
             c = clocks[event.clock]
-            stopped_at = c.paused_since or c.met_at or event.at
+            # Only a wait on the customer is paused time; a met clock a reopen revives was not waiting.
+            waited = event.at - c.paused_since if c.paused_since else timedelta(0)
             clocks[event.clock] = c.model_copy(update={
                 "state": "running", "running_since": event.at, "paused_since": None, "met_at": None,
-                "paused_total": c.paused_total + (event.at - stopped_at), "due": event.due})
+                "paused_total": c.paused_total + waited, "due": event.due})
         case e.SlaClockRetargeted():
             c = clocks[event.clock]
             clocks[event.clock] = c.model_copy(update={

@@ -30,10 +30,13 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
         raise CommandRefused("not_open", f"command '{kind}' refused: the case is not open yet")
     check_allowed(state, cmd)
     base = _base(state.case_id, cmd, now, state.last_fact_at, state.customer.id)
+    if isinstance(cmd, c.ExpireFollowUp):
+        base = _expiry_base(state, base)
     if isinstance(cmd, c.CheckDeadlines):
         return passing_time_events(state, base, base["at"])
     if isinstance(cmd, c.ReapplyPolicy) and terms is None:
         raise CommandRefused("no_policy", "command 'reapply_policy' needs the current policy's terms")
+    _check_terms_fit(state, cmd, terms)
     # The clocks are evaluated as of the command's instant first: a warning or breach that fell due
     # before it is a fact before it, whether or not the case's timer has fired yet.
     out: list[e.Event] = passing_time_events(state, base, base["at"], inclusive=False)
@@ -158,10 +161,7 @@ def _facts(state: CaseState, cmd: c.Command, base: dict) -> list[e.Event]:
         case c.CloseCase():
             return [e.CaseClosed(**base, reason=cmd.reason, note=cmd.note)]
         case c.ExpireFollowUp():
-            _due_or_refuse(kind, state.follow_up_due, base["at"])
-            # Recorded when the period ran out, not when the timer happened to fire.
-            if state.follow_up_due is not None and state.follow_up_due < base["at"]:
-                base = {**base, "at": max(state.follow_up_due, state.last_fact_at or state.follow_up_due)}
+            _due_or_refuse(kind, state.follow_up_due, base["at"])  # dated by _expiry_base
             return [e.CaseClosed(**base, reason=ClosureReason.resolved_unconfirmed,
                                  note="follow-up period ran out without an answer from the customer")]
         case c.EscalateCase():
@@ -184,6 +184,38 @@ def _due_or_refuse(kind: str, due: datetime | None, at: datetime) -> None:
     if due is None or due > at:
         raise CommandRefused("not_due", f"command '{kind}' refused: nothing is due "
                              f"({'no deadline' if due is None else 'due ' + due.isoformat()})")
+
+
+def _expiry_base(state: CaseState, base: dict) -> dict:
+    # The follow-up period's end is recorded when the period ran out, not when the timer happened to
+    # fire (a worker was down), and the clocks are evaluated as of that instant: nothing falling due
+    # after the close is recorded before it (a promise due later is cancelled by the close).
+    due = state.follow_up_due
+    if due is not None and due < base["at"]:
+        return {**base, "at": max(due, state.last_fact_at or due)}
+    return base
+
+
+def _check_terms_fit(state: CaseState, cmd: c.Command, terms: SlaTerms | None) -> None:
+    # Terms are read for the case as the sender saw it; a command decided on a case that moved on
+    # meanwhile (a concurrent re-triage) must not pin a rule chosen for a shape it no longer has.
+    if terms is None or not isinstance(cmd, (c.Retriage, c.ReapplyPolicy)):
+        return
+    priority = (cmd.priority if isinstance(cmd, c.Retriage) else None) or state.priority
+    category = (cmd.category if isinstance(cmd, c.Retriage) else None) or state.category
+    pinned = state.sla.policy_version if state.sla else None
+    if isinstance(cmd, c.Retriage) and state.sla is not None and state.sla.policy is not None \
+            and terms.policy_version != pinned:
+        raise CommandRefused("policy_changed", (
+            f"command 'retriage' refused: its terms come from policy {terms.policy_version}, the case holds "
+            f"{pinned}; a re-triage chooses from the pinned version (an edited policy is applied with "
+            "reapply_policy)"))
+    if not terms.fits(priority, state.customer.tier, category, state.channel):
+        given = terms.chosen_for.describe() if terms.chosen_for else "?"
+        shape = "/".join(x.value for x in (priority, state.customer.tier, category, state.channel))
+        raise CommandRefused("stale_terms", (
+            f"command '{cmd.kind}' refused: the SLA terms given were chosen for {given}, the case is "
+            f"{shape}; read them again for the case as it is"))
 
 
 def _surveyed(state: CaseState, answer: c.SurveyAnswer | None, base: dict) -> list[e.Event]:
@@ -312,9 +344,11 @@ def _check_close(state: CaseState, cmd: c.CloseCase, where: str) -> None:
 
 def _base(case_id: str, cmd: c.Command, now: datetime, last_fact_at: datetime | None,
           customer_id: str) -> dict:
-    # Without a reported instant a command happens now, or, should the last fact be dated a little
-    # ahead (a sender's clock within the skew), at that fact: a case's facts never go back in time.
-    at = cmd.occurred_at or (max(now, last_fact_at) if last_fact_at else now)
+    # Without a reported instant a command happens now. A reported instant a little ahead of the
+    # engine's (a sender's clock running fast, within the skew check_time allows) is taken as now: no
+    # fact is dated, and no clock evaluated, past the engine's time. Never before the last fact.
+    at = min(cmd.occurred_at, now) if cmd.occurred_at else now
+    at = max(at, last_fact_at) if last_fact_at else at
     # Staff or a gateway saying what the customer said (a reply on the phone, a confirmation) act on
     # the customer's behalf: the facts say both who did it and for whom.
     for_customer = Role.customer in cmd.ROLES and cmd.actor.role is not Role.customer

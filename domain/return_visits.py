@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from domain.commands import Command, OpenCase
-from domain.model import Actor, Customer, Role
+from domain.model import Actor, Customer, Instant, Role
 
 # Who opens a visit's case: the engine's planner, a system actor of its own (the engine's own id is
 # for the case's timers only, which no caller may present).
@@ -23,7 +23,7 @@ class ReturnVisitPlan(BaseModel):
     customer: Customer
     basis: Literal["warranty", "ongoing_service"] = "warranty"
     period_months: int | None = Field(default=None, ge=1, le=60)  # default from the basis
-    first_due: datetime
+    first_due: Instant  # aware, 1990-2099, stored in UTC: a naive time or year 9999 is refused here
     team: str | None = None
 
     @property

@@ -4,6 +4,7 @@ shares, the escalation ladder and the roster. The terms that apply to a case are
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,6 +20,8 @@ PRECEDENCE = ("priority", "category", "tier", "channel")
 # The longest target or delay a policy may give: a century. More is a typo, and past ~2.7e10 hours
 # a duration cannot even be represented (the policy would load, then fail every case it applies to).
 MAX_HOURS = 24 * 366 * 100
+# Numbers in a policy must be numbers: `true` is not 1 hour (strict: no booleans, no strings).
+Share = Annotated[float, Field(strict=True)]
 
 
 class Strict(BaseModel):
@@ -32,9 +35,9 @@ class TargetRule(Strict):
     tier: Tier | None = None
     category: Category | None = None
     channel: Channel | None = None
-    first_response_hours: float = Field(gt=0, le=MAX_HOURS)
-    next_response_hours: float = Field(gt=0, le=MAX_HOURS)
-    resolution_hours: float = Field(gt=0, le=MAX_HOURS)
+    first_response_hours: float = Field(gt=0, le=MAX_HOURS, strict=True)
+    next_response_hours: float = Field(gt=0, le=MAX_HOURS, strict=True)
+    resolution_hours: float = Field(gt=0, le=MAX_HOURS, strict=True)
     calendar: str = "business"
     source: str = ""  # where the figure comes from (seed, help desk default)
 
@@ -70,27 +73,60 @@ class FollowUpRule(Strict):
 
     tier: Tier | None = None
     category: Category | None = None
-    delay_hours: float = Field(gt=0, le=MAX_HOURS)
+    delay_hours: float = Field(gt=0, le=MAX_HOURS, strict=True)
+
+    @property
+    def condition(self) -> tuple:
+        return self.tier, self.category
+
+    def describe(self) -> str:
+        named = [f"{d}={getattr(self, d).value}" for d in ("tier", "category") if getattr(self, d) is not None]
+        return ", ".join(named) or "every case"
 
 
 class FollowUpPolicy(Strict):
     """After a solution: when and how often to call back, and what a satisfaction survey asks."""
 
-    delay_hours: float = Field(default=24, gt=0, le=MAX_HOURS)  # Zendesk sends its survey 24 h after solved
+    delay_hours: float = Field(default=24, gt=0, le=MAX_HOURS, strict=True)  # Zendesk: survey 24 h after solved
     # The shortest explicit follow-up period a command may ask: the customer must get a real chance to
     # confirm before the case closes unconfirmed.
-    min_period_hours: float = Field(default=1, gt=0, le=MAX_HOURS)
+    min_period_hours: float = Field(default=1, gt=0, le=MAX_HOURS, strict=True)
     rules: tuple[FollowUpRule, ...] = ()
-    attempts: int = Field(default=3, ge=1, le=20)
-    spacing_hours: float = Field(default=24, gt=0, le=MAX_HOURS)
+    attempts: int = Field(default=3, ge=1, le=20, strict=True)
+    spacing_hours: float = Field(default=24, gt=0, le=MAX_HOURS, strict=True)
     survey_dimensions: tuple[str, ...] = ("response_speed", "problem_solving", "attitude")
-    bad_result_threshold: float = Field(default=60, ge=0, le=100)
-    survey_throttle_days: int = Field(default=30, ge=0)
+    bad_result_threshold: float = Field(default=60, ge=0, le=100, strict=True)
+    survey_throttle_days: int = Field(default=30, ge=0, strict=True)
+
+    @model_validator(mode="after")
+    def _unambiguous(self) -> FollowUpPolicy:
+        # The most specific rule wins. A tier rule and a category rule are as specific as each other
+        # and both apply to that tier's cases of that category: file order would decide, so that is
+        # refused unless a rule naming both says which delay holds.
+        conditions = {r.condition for r in self.rules}
+        for i, a in enumerate(self.rules):
+            for j, b in enumerate(self.rules[:i]):
+                if a.condition == b.condition:
+                    raise ValueError(f"follow_up.rules[{j}] and rules[{i}] both apply to {a.describe()}: "
+                                     "say which one holds")
+                tiered, categorised = (a, b) if a.tier is not None else (b, a)
+                if (_specificity(a) == _specificity(b) == 1 and tiered.tier is not None
+                        and categorised.category is not None
+                        and (tiered.tier, categorised.category) not in conditions):
+                    both = f"tier={tiered.tier.value}, category={categorised.category.value}"
+                    raise ValueError(
+                        f"follow_up.rules[{j}] ({b.describe()}) and rules[{i}] ({a.describe()}) are as specific "
+                        f"as each other and both apply to {both}: add a rule for {both} to say which delay holds")
+        return self
 
     def delay_for(self, tier: Tier, category: Category) -> timedelta:
         rules = [r for r in self.rules if r.tier in (None, tier) and r.category in (None, category)]
-        best = max(rules, key=lambda r: (r.tier is not None) + (r.category is not None), default=None)
+        best = max(rules, key=_specificity, default=None)  # unique: ties are refused when the policy loads
         return timedelta(hours=best.delay_hours if best else self.delay_hours)
+
+
+def _specificity(rule: FollowUpRule) -> int:
+    return (rule.tier is not None) + (rule.category is not None)
 
 
 class FollowUpTerms(Strict):
@@ -101,6 +137,19 @@ class FollowUpTerms(Strict):
     survey_dimensions: tuple[str, ...]
     bad_result_threshold: float
     survey_throttle_days: int
+
+
+class ChosenFor(Strict):
+    """The case's dimensions a policy rule was chosen for: terms for another case's shape (say, a
+    priority the case had before a concurrent re-triage) must not be pinned on it."""
+
+    priority: Priority
+    tier: Tier
+    category: Category
+    channel: Channel
+
+    def describe(self) -> str:
+        return "/".join(x.value for x in (self.priority, self.tier, self.category, self.channel))
 
 
 class SlaTerms(Strict):
@@ -116,12 +165,22 @@ class SlaTerms(Strict):
     roster: dict[str, tuple[Role, ...]] = Field(default_factory=dict)
     rule: str = ""
     follow_up: FollowUpTerms | None = None
+    chosen_for: ChosenFor | None = None  # None in terms pinned before it was recorded
+    # The whole policy these terms come from, pinned with them: a re-triage chooses the rule for the
+    # case's new priority or category from this version, not from whatever the file says now (only
+    # a supervisor's reapply_policy brings in an edited policy). None in terms pinned before.
+    policy: SlaPolicy | None = None
+
+    def fits(self, priority: Priority, tier: Tier, category: Category, channel: Channel) -> bool:
+        """Whether these terms were chosen for a case of this shape (unknown: assumed so)."""
+        return self.chosen_for is None or self.chosen_for == ChosenFor(
+            priority=priority, tier=tier, category=category, channel=channel)
 
 
 class SlaPolicy(Strict):
     version: str = Field(min_length=1)
-    warn_at: tuple[float, ...] = (0.5, 0.75, 0.9)
-    escalate_on_warning: tuple[float, ...] = ()
+    warn_at: tuple[Share, ...] = (0.5, 0.75, 0.9)
+    escalate_on_warning: tuple[Share, ...] = ()
     calendars: dict[str, BusinessCalendar]
     targets: list[TargetRule] = Field(min_length=1)
     ladder: tuple[EscalationLevel, ...] = Field(min_length=2)
@@ -139,6 +198,14 @@ class SlaPolicy(Strict):
         for share in (*self.warn_at, *self.escalate_on_warning):
             if not 0 < share < 1:
                 raise ValueError(f"warning share {share} must be between 0 and 1")
+        for name, shares in (("warn_at", self.warn_at), ("escalate_on_warning", self.escalate_on_warning)):
+            twice = sorted({s for s in shares if shares.count(s) > 1})
+            if twice:
+                raise ValueError(f"{name} lists {', '.join(f'{s:g}' for s in twice)} more than once")
+        never = [s for s in self.escalate_on_warning if s not in self.warn_at]
+        if never:
+            raise ValueError(f"escalate_on_warning {', '.join(f'{s:g}' for s in never)} is not a warning share "
+                             f"(warn_at: {', '.join(f'{s:g}' for s in self.warn_at)}): it would never escalate")
         if not any(r.specificity == 0 for r in self.targets):
             raise ValueError("targets need a catch-all rule (no priority, tier, category or channel)")
         seen: dict[tuple, int] = {}
@@ -160,6 +227,8 @@ class SlaPolicy(Strict):
             warn_at=tuple(sorted(self.warn_at)), escalate_on_warning=self.escalate_on_warning,
             ladder=self.ladder, emergency_categories=self.emergency_categories, roster=self.roster,
             rule=best.source or f"targets[{self.targets.index(best)}]",
+            chosen_for=ChosenFor(priority=priority, tier=tier, category=category, channel=channel),
+            policy=self,
             follow_up=FollowUpTerms(
                 delay=self.follow_up.delay_for(tier, category), attempts=self.follow_up.attempts,
                 min_period=timedelta(hours=self.follow_up.min_period_hours),
@@ -167,3 +236,6 @@ class SlaPolicy(Strict):
                 survey_dimensions=self.follow_up.survey_dimensions,
                 bad_result_threshold=self.follow_up.bad_result_threshold,
                 survey_throttle_days=self.follow_up.survey_throttle_days))
+
+
+SlaTerms.model_rebuild()  # `policy` refers to SlaPolicy, defined after it

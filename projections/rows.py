@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from domain.calendar import business_time_between
 from projections.schema import CLOCK_NAMES
 from domain.clocks import clock_views
 from domain.events import Event
@@ -25,17 +24,19 @@ def seconds(d: timedelta | None) -> float | None:
 
 
 def case_row(state: CaseState, event: Event) -> dict:
-    cal = state.sla.calendar if state.sla else None
-
-    def span(end: datetime | None) -> tuple[float | None, float | None]:
+    def span(end: datetime | None, clock: str) -> tuple[float | None, float | None]:
         if end is None:
             return None, None
-        business = business_time_between(cal, state.opened_at, end) if cal else end - state.opened_at
+        # Business time as the case's own clock counted it, on the calendars in force while it ran
+        # (a re-triage may have moved the case to another calendar), never recomputed on the one
+        # pinned now; without SLA terms, calendar time.
+        views = {v.name: v for v in clock_views(state, end)} if state.sla else {}
+        business = views[clock].elapsed if clock in views else end - state.opened_at
         return seconds(end - state.opened_at), seconds(business)
 
-    first, first_b = span(state.first_response_at)
+    first, first_b = span(state.first_response_at, "first_response")
     resolution, resolution_b = span(state.solved_at if state.closed_at is None else
-                                    (state.solved_at or state.closed_at))
+                                    (state.solved_at or state.closed_at), "resolution")
     breached = set(state.sla_breached)
     return {
         "case_id": state.case_id,

@@ -40,6 +40,8 @@ HARD_EVENTS = 48_000
 # `open` has its own update; the follow-up expiry is the case's own timer, not for senders.
 INTERNAL_COMMANDS = TIMER_COMMANDS | {"open"}
 # Storage outages are waited out, never turned into lost commands: retry without a cap on attempts.
+# Reading a command's SLA terms again after the store found them stale (see _execute).
+TERMS_ATTEMPTS = 3
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 
 
@@ -208,13 +210,22 @@ class ServiceCaseWorkflow:
     async def command(self, name: str, args: Sequence[RawValue]) -> CaseState:
         cmd = self._parse(name, args)
         await workflow.wait_condition(lambda: self.verified)  # sent right after the start
-        terms = None
+        return await self._execute(cmd)
+
+    async def _terms_for(self, cmd: Command) -> SlaTerms | None:
+        """The policy's terms a command pins, for the case as it is now (call under the lock)."""
         if isinstance(cmd, ReapplyPolicy):
-            terms = await self._load_terms(self._state)
-        elif isinstance(cmd, Retriage) and self._state.sla is not None:
-            # Re-triage retargets the running clocks with the targets of the new priority/category.
-            terms = await self._load_terms(self._state, priority=cmd.priority, category=cmd.category)
-        return await self._execute(cmd, terms)
+            return await self._load_terms(self._state)
+        if isinstance(cmd, Retriage) and self._state.sla is not None:
+            # Re-triage retargets the running clocks with the targets of the new priority/category,
+            # chosen by the policy version pinned on the case (an edited file is a supervisor's to
+            # apply, with reapply_policy); terms pinned before the policy was read the file.
+            case, pinned = self._state, self._state.sla.policy
+            if pinned is not None:
+                return pinned.terms_for(cmd.priority or case.priority, case.customer.tier,
+                                        cmd.category or case.category, case.channel)
+            return await self._load_terms(case, priority=cmd.priority, category=cmd.category)
+        return None
 
     async def _load_terms(self, case: OpenCase | CaseState, priority=None, category=None) -> SlaTerms:
         return await workflow.execute_activity_method(
@@ -302,7 +313,16 @@ class ServiceCaseWorkflow:
         async with self.lock:
             if self._known(cmd):
                 return self._state  # a retried command: applied once already
-            outcome = await self._store_step(cmd, terms, origin)
+            for _ in range(TERMS_ATTEMPTS):
+                # The terms are read here, under the lock, for the case this command is decided on:
+                # read before it, a re-triage and a reapply_policy sent together would pin terms for
+                # a priority the case no longer has. The store refuses terms chosen for another
+                # shape of the case (`stale_terms`, when it held more than this run knew): the
+                # outcome brought the newer events, so read again.
+                given = terms if terms is not None else await self._terms_for(cmd)
+                outcome = await self._store_step(cmd, given, origin)
+                if outcome.refusal is None or outcome.refusal.code != "stale_terms" or terms is not None:
+                    break
             if outcome.refusal is not None:
                 raise refusal(outcome.refusal.code, outcome.refusal.message)
             workflow.logger.info("command applied", extra={

@@ -18,9 +18,13 @@ Deliberately slow and simple:
 - docs/sla.md "Time is ordered per case": facts that fall due at an instant at which commands are
   given come after those commands (a response exactly at the due instant meets the clock in time);
   a `check_deadlines` records everything due at or before its instant.
-- A threshold a clock has already passed when it starts running again (a resumed or retargeted
-  clock) falls due at once, at that instant; each warning share and the breach happen once per
-  clock cycle.
+- A threshold a clock has already gone past when it starts running again (a resumed or retargeted
+  clock: used business time strictly more than the threshold) happens at once, at that instant, as
+  part of the command that resumed or retargeted it, so a response at the same instant is late
+  (docs/sla.md, "Retargeting"); a threshold reached exactly is left to the rule above. Each warning
+  share and the breach happen once per clock cycle.
+- A new agreed reply time while one is running cancels the running one (docs/sla.md, agreed_reply).
+- A warning share a clock reaches exactly at the instant it pauses happens at that instant.
 
 The only things taken from the engine are its vocabulary: command kinds and the fields of a
 calendar (zone, weekly hours, holidays, make-up days and their hours, closures).
@@ -254,6 +258,16 @@ class Oracle:
             if c.state == "cancelled" or name == AGREED:
                 continue
             c.target = Fraction(terms.targets[name])
+        for c in sorted(self.clocks.values(), key=lambda c: c.name):
+            self._gone_past(c)
+
+    def _gone_past(self, c: Clock) -> None:
+        """A clock running again: what it has used strictly more than happens now."""
+        if c.state != "running" or c.name == AGREED:
+            return
+        for amount, what in self._thresholds(c):
+            if c.used > amount:
+                self._fire(c, what, self.now)
 
     def apply(self, kind: str, at: datetime, *, terms: Terms | None = None,
               reply_by: datetime | None = None) -> None:
@@ -281,6 +295,11 @@ class Oracle:
                 self._meet("first_response", "next_response")
                 c = self.clocks.get("resolution")
                 if c is not None and c.state == "running":
+                    # A warning share reached at this very instant happens now, before the wait
+                    # (the breach, if the target is reached too, waits for the resumption).
+                    for amount, what in self._thresholds(c):
+                        if what != "breach" and c.used >= amount:
+                            self._fire(c, what, self.now)
                     c.state = "paused"
                 if self.stage != "waiting":
                     self.return_stage, self.stage = self.stage, "waiting"
@@ -290,6 +309,7 @@ class Oracle:
                     c = self.clocks.get("resolution")
                     if c is not None and c.state == "paused":
                         c.state = "running"
+                        self._gone_past(c)
                 cycle_active = "next_response" in self.clocks and self.clocks["next_response"].active
                 first_done = not self.clocks["first_response"].active
                 if first_done and not cycle_active and self.stage not in ("solution", "follow_up"):
@@ -304,10 +324,14 @@ class Oracle:
                 c = self.clocks.get("resolution")
                 if c is not None and c.state in ("paused", "met"):
                     c.state = "running"
+                    self._gone_past(c)
                 self.stage = "response"
             case "retriage" | "reapply_policy":
                 self._retarget(terms)
             case "agree_reply_time":
+                previous = self.clocks.get(AGREED)
+                if previous is not None and previous.active:
+                    self.facts.append(Fact("cancelled", AGREED, instant(t)))
                 c = Clock(name=AGREED, target=Fraction(0), due_at=seconds(reply_by))
                 self.clocks[AGREED] = c
             case "confirm_solution" | "close" | "expire_follow_up":  # (a confirmation without a survey)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from casework.calendars import china_days
-from casework.policy import DEFAULT_POLICY, PolicyError, load_policy
+from casework.policy import DEFAULT_POLICY, PolicyError, calendar_coverage, coverage_warnings, load_policy
 from domain.calendar import add_business_time, business_time_between
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -47,17 +47,54 @@ WORKDAYS_2025 = [date(2025, 1, 26), date(2025, 2, 8), date(2025, 4, 27), date(20
 
 
 def test_the_package_agrees_with_the_state_councils_notices():
-    found, coverage, source = china_days((2025, 2026))
-    assert found.holidays == HOLIDAYS_2025 + HOLIDAYS_2026
-    assert found.workdays == WORKDAYS_2025 + WORKDAYS_2026
-    assert coverage == (date(2025, 1, 1), date(2026, 12, 31))
-    assert source == "chinesecalendar 1.11.0 (cn, 2025-2026)"
+    found = china_days((2025, 2026))
+    assert found.days.holidays == HOLIDAYS_2025 + HOLIDAYS_2026
+    assert found.days.workdays == WORKDAYS_2025 + WORKDAYS_2026
+    assert found.published == (date(2025, 1, 1), date(2026, 12, 31)) and found.statutory is None
+    assert found.source == "chinesecalendar 1.11.0 (cn, 2025-2026)"
 
 
-def test_the_shipped_calendar_knows_2025_and_2026():
-    assert BUSINESS.holidays == HOLIDAYS_2025 + HOLIDAYS_2026
+# 2027 and 2028 have no published notice in chinesecalendar 1.11.0: the statutory holidays of the
+# national holiday measures (as revised in 2024) apply, worked out by hand: New Year's Day 1 Jan;
+# Spring Festival = its eve and the first three days of the first lunar month (Chinese New Year is
+# Sat 6 Feb 2027, Wed 26 Jan 2028); Qingming = the day of the Qingming solar term (5 Apr 2027,
+# 4 Apr 2028); Labour Day 1-2 May; Dragon Boat = 5th day of the 5th lunar month (9 Jun 2027, 28 May
+# 2028); Mid-autumn = 15th day of the 8th lunar month (15 Sep 2027, 3 Oct 2028); National Day 1-3
+# Oct. A holiday on a Saturday or Sunday is given on a working day (Art. 6): the next weekday(s)
+# after the festival's days. No make-up working days: only a yearly notice sets those.
+STATUTORY_2027 = [date(2027, 1, 1),
+                  date(2027, 2, 5), date(2027, 2, 6), date(2027, 2, 7), date(2027, 2, 8),  # eve Fri .. Mon
+                  date(2027, 2, 9), date(2027, 2, 10),  # for Sat 6 and Sun 7 Feb
+                  date(2027, 4, 5),
+                  date(2027, 5, 1), date(2027, 5, 2), date(2027, 5, 3), date(2027, 5, 4),  # Sat, Sun -> Mon, Tue
+                  date(2027, 6, 9), date(2027, 9, 15),
+                  date(2027, 10, 1), date(2027, 10, 2), date(2027, 10, 3),  # Fri, Sat, Sun
+                  date(2027, 10, 4), date(2027, 10, 5)]  # for Sat 2 and Sun 3 Oct
+STATUTORY_2028 = [date(2028, 1, 1), date(2028, 1, 3),  # Sat -> Mon
+                  date(2028, 1, 25), date(2028, 1, 26), date(2028, 1, 27), date(2028, 1, 28),  # Tue .. Fri
+                  date(2028, 4, 4), date(2028, 5, 1), date(2028, 5, 2),
+                  date(2028, 5, 28), date(2028, 5, 29),  # Dragon Boat on a Sunday -> Mon
+                  date(2028, 10, 1), date(2028, 10, 2), date(2028, 10, 3),  # Sun (and Mid-autumn on the 3rd)
+                  date(2028, 10, 4)]  # for Sun 1 Oct
+
+
+def test_years_without_a_published_schedule_get_the_statutory_holidays():
+    found = china_days((2026, 2028))
+    assert [d for d in found.days.holidays if d.year >= 2027] == STATUTORY_2027 + STATUTORY_2028
+    assert [d for d in found.days.workdays if d.year >= 2027] == []
+    assert found.published == (date(2026, 1, 1), date(2026, 12, 31))
+    assert found.statutory == (date(2027, 1, 1), date(2028, 12, 31))
+    assert found.source == "chinesecalendar 1.11.0 (cn, 2026); statutory holidays only, from holidays 0.109 (2027-2028)"
+
+
+def test_the_shipped_calendar_knows_2025_and_2026_from_the_notices_and_later_years_by_statute():
+    assert [d for d in BUSINESS.holidays if d.year <= 2026] == HOLIDAYS_2025 + HOLIDAYS_2026
+    assert [d for d in BUSINESS.holidays if d.year in (2027, 2028)] == STATUTORY_2027 + STATUTORY_2028
     assert BUSINESS.workdays == WORKDAYS_2025 + WORKDAYS_2026
     assert BUSINESS.covers(date(2026, 12, 31)) and not BUSINESS.covers(date(2027, 1, 1))
+    assert [BUSINESS.coverage_of(d) for d in (date(2026, 12, 31), date(2027, 1, 1), date(2035, 12, 31),
+                                              date(2036, 1, 1), date(2024, 12, 31))] == [
+        "published", "statutory", "statutory", "weekly hours", "weekly hours"]
 
 
 @pytest.mark.parametrize("start,hours,due", [
@@ -104,12 +141,15 @@ def test_a_whole_year_of_working_days():
     assert add_business_time(BUSINESS, at(2026, 1, 1, 0), timedelta(hours=248 * 8)) == at(2026, 12, 31, 18)
 
 
-def test_more_than_7000_business_hours_run_past_the_known_years_on_weekly_hours():
-    # From 1 Jan 2025: 2 x 248 days = 3,968 h to Thu 31 Dec 2026 18:00; the remaining 3,232 h are
-    # 404 plain weekdays from Fri 1 Jan 2027 (no holidays known): Fri 1 Jan, then 80 weeks from Mon
-    # 4 Jan 2027 (to Fri 14 Jul 2028), then Mon 17, Tue 18, Wed 19 Jul 2028 -> 18:00 that Wednesday.
+def test_more_than_7000_business_hours_run_into_the_statutory_years():
+    # From 1 Jan 2025: 2 x 248 days = 3,968 h to Thu 31 Dec 2026 18:00; the remaining 3,232 h are 404
+    # working days. 2027: 261 weekdays - 13 statutory holidays on weekdays (1 Jan; 5, 8, 9, 10 Feb;
+    # 5 Apr; 3, 4 May; 9 Jun; 15 Sep; 1, 4, 5 Oct) = 248 days, so 156 remain for 2028. 2028 by month,
+    # weekdays less holidays on them: Jan 21 - 5 (3, 25-28) = 16, Feb 21 (leap year), Mar 23,
+    # Apr 20 - 1 = 19, May 23 - 3 (1, 2, 29) = 20, Jun 22: 121 by 30 Jun; Jul 21 -> 142; then Aug
+    # 1-4, 7-11, 14-18 = 14 -> 156 on Fri 18 Aug 2028, 18:00.
     due = add_business_time(BUSINESS, at(2025, 1, 1, 0), timedelta(hours=7200))
-    assert due == at(2028, 7, 19, 18)
+    assert due == at(2028, 8, 18, 18)
     assert business_time_between(BUSINESS, at(2025, 1, 1, 0), due) == timedelta(hours=7200)
 
 
@@ -122,10 +162,11 @@ def write_policy(tmp_path, old: str, new: str):
 
 
 @pytest.mark.parametrize("old,new,named", [
-    ("source_years = [2025, 2026]", "source_years = [2025, 2027]",
-     r"calendars\.business\.holidays_source: chinesecalendar 1\.11\.0 knows 2004-2026, not 2025-2027"),
+    ("source_years = [2025, 2035]", "source_years = [1949, 2026]",
+     r"calendars\.business\.holidays_source: chinesecalendar 1\.11\.0 knows 2004-2026 and the statutory "
+     r"holidays are known from 1950, not 1949"),
     ('holidays_source = "cn"', 'holidays_source = "hk"', r"calendars\.business\.holidays_source: unknown source 'hk'"),
-    ("source_years = [2025, 2026]", "source_years = 2026", r"calendars\.business\.source_years"),
+    ("source_years = [2025, 2035]", "source_years = 2026", r"calendars\.business\.source_years"),
     ("holidays = []", 'holidays = ["2026-02-14"]',
      r"calendars\.business: .*2026-02-14 listed both as a holiday and as a make-up working day"),
 ])
@@ -135,8 +176,34 @@ def test_a_bad_china_calendar_entry_is_named(tmp_path, old, new, named):
 
 
 def test_the_years_can_be_widened_within_the_packages_coverage(tmp_path):
-    cal = load_policy(write_policy(tmp_path, "source_years = [2025, 2026]", "source_years = [2013, 2026]")
+    cal = load_policy(write_policy(tmp_path, "source_years = [2025, 2035]", "source_years = [2013, 2026]")
                       ).calendars["business"]
     assert cal.coverage == (date(2013, 1, 1), date(2026, 12, 31))
     # National Day 2013: 1-7 Oct off, Sun 29 Sep and Sat 12 Oct worked.
     assert date(2013, 10, 7) in cal.holidays and {date(2013, 9, 29), date(2013, 10, 12)} <= set(cal.workdays)
+
+
+def test_a_case_open_over_new_year_2027_counts_the_statutory_holiday():
+    """Issue 10 review (r01): opened Thu 31 Dec 2026 14:00, 8 business hours: 4 h on Thursday
+    (14-18), Fri 1 Jan 2027 is New Year's Day (statutory), Sat and Sun closed, Mon 4 Jan 3 h (09-12)
+    and 1 h (13-14): due Mon 2027-01-04 14:00."""
+    assert add_business_time(BUSINESS, at(2026, 12, 31, 14), timedelta(hours=8)) == at(2027, 1, 4, 14)
+
+
+def test_a_policy_whose_years_no_notice_covers_says_so(tmp_path):
+    cal = load_policy(write_policy(tmp_path, "source_years = [2025, 2035]", "source_years = [2027, 2028]")
+                      ).calendars["business"]
+    assert cal.coverage is None and cal.statutory == (date(2027, 1, 1), date(2028, 12, 31))
+    assert not cal.covers(date(2027, 6, 1)) and cal.coverage_of(date(2027, 6, 1)) == "statutory"
+    assert cal.holidays == STATUTORY_2027 + STATUTORY_2028
+
+
+def test_the_engine_warns_at_start_when_this_or_next_year_is_statutory_only():
+    policy = load_policy()
+    assert coverage_warnings(policy, date(2025, 6, 1)) == []  # 2025 and 2026: published
+    late_2026 = coverage_warnings(policy, date(2026, 12, 1))
+    assert len(late_2026) == 1 and late_2026[0].startswith("calendar 'business': 2027 has only the statutory")
+    assert [w.split(": ")[1][:4] for w in coverage_warnings(policy, date(2027, 3, 1))] == ["2027", "2028"]
+    assert "no holidays are known for 2036" in coverage_warnings(policy, date(2035, 6, 1))[1]
+    assert calendar_coverage(policy, range(2026, 2028)) == [("business", 2026, "published"),
+                                                             ("business", 2027, "statutory")]

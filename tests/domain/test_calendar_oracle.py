@@ -20,7 +20,7 @@ from domain.calendar import BusinessCalendar, add_business_time, business_time_b
 
 MINUTE = timedelta(minutes=1)
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CN_DAYS, _, _ = china_days((2025, 2026))
+CN_DAYS = china_days((2025, 2026)).days
 WEEK_9_TO_5 = {d: ["09:00-17:00"] for d in DAY_NAMES[:5]}
 
 

@@ -78,12 +78,12 @@ scenario = st.fixed_dictionaries({
 })
 
 
-def engine_policy(data: dict) -> SlaPolicy:
+def engine_policy(data: dict, version: str = "oracle") -> SlaPolicy:
     rules = data["rules"]
     targets = [{"priority": None if p == "normal" else p, "calendar": r["calendar"],
                 **{f"{clock}_hours": r[clock] / 60 for clock in oracle.POLICY_CLOCKS}}
                for p, r in rules.items()]
-    return SlaPolicy(version="oracle", warn_at=data["warn_at"], calendars=CALENDARS,
+    return SlaPolicy(version=version, warn_at=data["warn_at"], calendars=CALENDARS,
                      targets=[{k: v for k, v in t.items() if v is not None} for t in targets],
                      ladder=[{"name": "agent"}, {"name": "team_lead"}, {"name": "manager"}])
 
@@ -124,15 +124,17 @@ def ordered(facts: list[oracle.Fact]) -> list[tuple]:
 
 def run(sc: dict) -> tuple[list[oracle.Fact], list[oracle.Fact]]:
     policies = {"a": sc["policy"], "b": sc["policy_b"]}
-    engines = {k: engine_policy(v) for k, v in policies.items()}
+    engines = {k: engine_policy(v, f"oracle-{k}") for k, v in policies.items()}
     start, days = sc["window"]
     t = start + timedelta(days=sc["day"] % days, minutes=sc["minute"])
     priority, category = sc["priority"], sc["category"]
-    terms = engines["a"].terms_for(priority, "C", category, "email")
-    events = decide(None, open_case(case_id="case-o", priority=priority, category=category), t, terms)
+    opening = open_case(case_id="case-o", priority=priority, category=category)
+    terms = engines["a"].terms_for(priority, opening.customer.tier, category, opening.channel)
+    events = decide(None, opening, t, terms)
     state = replay_on(None, events)
     model = oracle.Oracle()
     model.apply("open", t, terms=oracle_terms(policies["a"], priority))
+    pinned = "a"  # the policy the case holds: a re-triage chooses from it
     note(f"open {priority} {category} at {t.isoformat()}")
     for minutes, kind, new_priority, use_b, ahead in sc["steps"]:
         if kind == "timer":  # the case's own timer: check_deadlines when the next fact falls due
@@ -150,19 +152,22 @@ def run(sc: dict) -> tuple[list[oracle.Fact], list[oracle.Fact]]:
             fields["reply_by"] = given["reply_by"] = t + timedelta(minutes=ahead)
         cmd = command(kind, ACTORS.get(kind, AGENT), **fields)
         new_terms = None
-        if kind == "retriage":
-            new_terms = engines["a"].terms_for(new_priority, "C", category, "email")
-            given["terms"] = oracle_terms(policies["a"], new_priority)
+        if kind == "retriage":  # the rule for the new priority from the policy pinned on the case
+            new_terms = engines[pinned].terms_for(new_priority, state.customer.tier, category, state.channel)
+            given["terms"] = oracle_terms(policies[pinned], new_priority)
         elif kind == "reapply_policy":
             which = "b" if use_b else "a"
-            new_terms = engines[which].terms_for(state.priority.value, "C", category, "email")
+            new_terms = engines[which].terms_for(state.priority.value, state.customer.tier, category, state.channel)
             given["terms"] = oracle_terms(policies[which], state.priority.value)
         try:
             out = decide(state, cmd, t, new_terms)
         except CommandRefused as refused:
+            assert refused.code != "stale_terms", "the harness must read terms for the case as it is"
             note(f"{t.isoformat()} {kind}: refused {refused.code}")
             continue
         note(f"{t.isoformat()} {kind} {fields.get('priority', '')} {which if kind == 'reapply_policy' else ''}")
+        if kind == "reapply_policy":
+            pinned = which
         events += out
         state = replay_on(state, out)
         model.apply(kind, t, **given)
@@ -211,3 +216,51 @@ def test_the_oracle_reads_dst_days_as_they_are():
                                oracle.seconds(datetime(2026, 10, 25, 12, tzinfo=UTC)), 60)
               if berlin.open_at_minute(m)]
     assert len(autumn) == 210 and oracle.instant(autumn[0]) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
+def _rules(normal_calendar: str, urgent_calendar: str) -> dict:
+    return {"rules": {"normal": {"calendar": normal_calendar, "first_response": 480, "next_response": 480,
+                                 "resolution": 480},
+                      "urgent": {"calendar": urgent_calendar, "first_response": 20, "next_response": 20,
+                                 "resolution": 240},
+                      "high": {"calendar": normal_calendar, "first_response": 120, "next_response": 120,
+                               "resolution": 240},
+                      "low": {"calendar": normal_calendar, "first_response": 360, "next_response": 360,
+                              "resolution": 360}},
+            "warn_at": (0.5,)}
+
+
+def test_a_retarget_past_the_target_breaches_before_a_response_at_the_same_instant(monkeypatch):
+    """Issue 10 review, r07, through both evaluators. Opened Mon 9 Feb 2026 17:00 in Shanghai
+    (09:00 UTC) on office hours: 1 h used by 18:00. Re-triaged to urgent (20 min round the clock) at
+    20:00 (12:00 UTC): 1 h > 20 min, so the 50 % warning and the breach happen at 12:00 UTC with the
+    re-triage, and the response in that same minute is late."""
+    monkeypatch.setattr(f"{__name__}.note", lambda _: None)  # run() notes for hypothesis
+    policy = _rules("business", "berlin_24x7")
+    sc = {"policy": policy, "policy_b": policy, "window": WINDOWS[0], "day": 0, "minute": 9 * 60,
+          "priority": "normal", "category": "fault", "tail": 0,
+          "steps": [(180, "retriage", "urgent", False, 1), (0, "respond", "normal", False, 1)]}
+    found, expected = run(sc)
+    noon = datetime(2026, 2, 9, 12, tzinfo=UTC)
+    assert ordered(expected) == [(noon, "breached", "first_response", 0.0, False),
+                                 (noon, "met", "first_response", 0.0, True),
+                                 (noon, "warned", "first_response", 0.5, False)]
+    assert ordered(found) == ordered(expected)
+
+
+def test_a_second_agreed_reply_time_cancels_the_running_one(monkeypatch):
+    """Issue 10 review, r02: a complaint opened Mon 9 Feb 2026 09:00 UTC; a reply time agreed at
+    09:10 for 19:10, another at 09:20 (for 19:20): the first is cancelled at 09:20; a response at
+    09:30 meets the second. The first response is met at 09:30 too."""
+    monkeypatch.setattr(f"{__name__}.note", lambda _: None)
+    policy = _rules("berlin_24x7", "berlin_24x7")
+    sc = {"policy": policy, "policy_b": policy, "window": WINDOWS[0], "day": 0, "minute": 9 * 60,
+          "priority": "normal", "category": "complaint", "tail": 0,
+          "steps": [(10, "agree_reply_time", "normal", False, 600), (10, "agree_reply_time", "normal", False, 600),
+                    (10, "respond", "normal", False, 1)]}
+    found, expected = run(sc)
+    t = lambda m: datetime(2026, 2, 9, 9, m, tzinfo=UTC)  # noqa: E731
+    assert ordered(expected) == [(t(20), "cancelled", "agreed_reply", 0.0, False),
+                                 (t(30), "met", "agreed_reply", 0.0, False),
+                                 (t(30), "met", "first_response", 0.0, False)]
+    assert ordered(found) == ordered(expected)

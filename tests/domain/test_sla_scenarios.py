@@ -69,7 +69,8 @@ POLICIES = {"shipped": SHIPPED, "v2": V2, "berlin": dst_policy("Europe/Berlin"),
 ZONES = {"shipped": "Asia/Shanghai", "v2": "Asia/Shanghai", "berlin": "Europe/Berlin",
          "new_york": "America/New_York"}
 ACTORS = {"record_customer_reply": CUSTOMER, "confirm_solution": CUSTOMER, "reject_solution": CUSTOMER,
-          "reapply_policy": SUPERVISOR, "escalate": SUPERVISOR, "check_deadlines": ENGINE}
+          "reapply_policy": SUPERVISOR, "escalate": SUPERVISOR, "check_deadlines": ENGINE,
+          "expire_follow_up": ENGINE}
 SAMPLE = {"respond": {"message": "We are on it"}, "request_clarification": {"question": "Which model?"},
           "record_customer_reply": {"message": "Model X"}, "propose_solution": {"summary": "Reset it"},
           "reject_solution": {"reason": "Still broken"}, "add_note": {"text": "called"},
@@ -358,13 +359,13 @@ SCENARIOS: tuple[Scenario, ...] = (
              "Pinned 4/4/24 h office @ Thu 2026-03-05 10:00",
              "Retargeted first_response @ Thu 2026-03-05 10:00 used 0:30 of 4:00 due -",
              "Retargeted resolution @ Thu 2026-03-05 10:00 used 25:00 of 24:00 due Thu 2026-03-05 10:00",
-             policy="v2", why="25 h used (Mon..Wed 24 h + Thu 1 h) > 24 h: due at once"),
-        step("Thu 2026-03-05 10:00", "check_deadlines",
              "Warned resolution 75% @ Thu 2026-03-05 10:00",
              "Warned resolution 90% @ Thu 2026-03-05 10:00",
              "Breached resolution @ Thu 2026-03-05 10:00",
              "Escalated team_lead (breach resolution) @ Thu 2026-03-05 10:00",
-             why="50 % was given under the old target and is not repeated"),
+             policy="v2", why="25 h used (Mon..Wed 24 h + Thu 1 h) > 24 h: breached with the re-application; "
+                              "18 h and 21.6 h passed too; 50 % was given under the old target and is not repeated"),
+        step("Thu 2026-03-05 10:00", "check_deadlines", why="nothing left to fall due"),
     )),
     Scenario("S17-retriage-urgent", "Re-triaged normal -> urgent five minutes in: 15 min / 4 h round the clock, "
              "the 5 minutes used kept.", steps=(
@@ -402,14 +403,14 @@ SCENARIOS: tuple[Scenario, ...] = (
              "Pinned 0.25/0.5/4 h 24x7 @ Mon 2026-03-02 20:00",
              "Retargeted first_response @ Mon 2026-03-02 20:00 used 1:00 of 0:15 due Mon 2026-03-02 20:00",
              "Retargeted resolution @ Mon 2026-03-02 20:00 used 1:00 of 4:00 due Mon 2026-03-02 23:00",
-             priority="urgent", why="1 h used (17-18; the evening is closed); 3 h left round the clock"),
-        step("Mon 2026-03-02 20:00", "check_deadlines",
              "Warned first_response 50% @ Mon 2026-03-02 20:00",
              "Warned first_response 75% @ Mon 2026-03-02 20:00",
              "Warned first_response 90% @ Mon 2026-03-02 20:00",
              "Breached first_response @ Mon 2026-03-02 20:00",
              "Escalated emergency_response (breach first_response) @ Mon 2026-03-02 20:00",
-             why="1 h used of 15 min: every share and the breach at the retarget instant"),
+             priority="urgent", why="1 h used (17-18; the evening is closed); 3 h left round the clock; 1 h used of "
+                                    "15 min: every share and the breach at the retarget instant, with the re-triage"),
+        step("Mon 2026-03-02 20:00", "check_deadlines", why="nothing left: recorded with the re-triage"),
         step("Mon 2026-03-02 23:30", "respond",
              "Warned resolution 50% @ Mon 2026-03-02 21:00",
              "Warned resolution 75% @ Mon 2026-03-02 22:00",
@@ -490,22 +491,22 @@ SCENARIOS: tuple[Scenario, ...] = (
              "Cancelled agreed_reply @ Thu 2026-03-05 10:00", "Cancelled resolution @ Thu 2026-03-05 10:00",
              reason="no_response", why="the agreed reply (running) and the resolution (paused)"),
     ), after={"stage": "closed"}),
-    Scenario("S23-instants-in-order", "Reported instants: a little ahead is taken, the future and the past are "
-             "refused with their codes.", steps=(
+    Scenario("S23-instants-in-order", "Reported instants: a little ahead is taken at the engine's time, the future "
+             "and the past are refused with their codes.", steps=(
         step("Mon 2026-03-02 09:00", "open",
              "Pinned 8/8/48 h office @ Mon 2026-03-02 09:00",
              "Started first_response @ Mon 2026-03-02 09:00 due Mon 2026-03-02 18:00",
              "Started resolution @ Mon 2026-03-02 09:00 due Mon 2026-03-09 18:00"),
         step("Mon 2026-03-02 10:00", "respond", occurred="Mon 2026-03-02 10:06", refused="occurred_in_future",
              why="6 min ahead of the engine's time: more than the 5 min skew"),
-        step("Mon 2026-03-02 10:00", "respond", "Met first_response @ Mon 2026-03-02 10:04",
-             occurred="Mon 2026-03-02 10:04", why="4 min ahead: within the skew, dated as sent"),
+        step("Mon 2026-03-02 10:00", "respond", "Met first_response @ Mon 2026-03-02 10:00",
+             occurred="Mon 2026-03-02 10:04", why="4 min ahead: within the skew, taken as the engine's time (no fact "
+                                                  "is dated, no clock evaluated, past the engine's now)"),
         step("Mon 2026-03-02 10:02", "record_customer_reply",
-             "Started next_response#1 @ Mon 2026-03-02 10:04 due Tue 2026-03-03 10:04",
-             why="no occurred_at, engine time 10:02 is before the last fact: dated 10:04; "
-                 "8 h = 1 h 56 min + 5 h + 1 h 04 min"),
-        step("Mon 2026-03-02 11:00", "respond", occurred="Mon 2026-03-02 10:03", refused="occurred_before_last_fact",
-             why="10:03 is before the last fact (10:04)"),
+             "Started next_response#1 @ Mon 2026-03-02 10:02 due Tue 2026-03-03 10:02",
+             why="8 h = 1 h 58 min + 5 h + 1 h 02 min"),
+        step("Mon 2026-03-02 11:00", "respond", occurred="Mon 2026-03-02 10:01", refused="occurred_before_last_fact",
+             why="10:01 is before the last fact (10:02)"),
     )),
     Scenario("S24-naive-instants", "A time without a zone is refused, never guessed.", steps=(
         step("Mon 2026-03-02 09:00", "open",
@@ -724,6 +725,122 @@ SCENARIOS: tuple[Scenario, ...] = (
              "Started resolution @ Fri 2026-05-01 10:00 due Thu 2026-05-07 18:00",
              why="nothing counts until Wed 6 May 09:00; 16 h = Wed + Thu"),
     )),
+    # -- the review of issue 10 (repro names in brackets) --
+    Scenario("S40-retarget-then-respond-at-once", "Re-triaged past the new target and answered in the same minute: "
+             "the breach came with the re-triage, the answer is late (r07).", steps=(
+        step("Mon 2026-03-02 17:00", "open",
+             "Pinned 8/8/48 h office @ Mon 2026-03-02 17:00",
+             "Started first_response @ Mon 2026-03-02 17:00 due Tue 2026-03-03 17:00",
+             "Started resolution @ Mon 2026-03-02 17:00 due Tue 2026-03-10 17:00"),
+        step("Mon 2026-03-02 20:00", "retriage",
+             "Pinned 0.25/0.5/4 h 24x7 @ Mon 2026-03-02 20:00",
+             "Retargeted first_response @ Mon 2026-03-02 20:00 used 1:00 of 0:15 due Mon 2026-03-02 20:00",
+             "Retargeted resolution @ Mon 2026-03-02 20:00 used 1:00 of 4:00 due Mon 2026-03-02 23:00",
+             "Warned first_response 50% @ Mon 2026-03-02 20:00",
+             "Warned first_response 75% @ Mon 2026-03-02 20:00",
+             "Warned first_response 90% @ Mon 2026-03-02 20:00",
+             "Breached first_response @ Mon 2026-03-02 20:00",
+             "Escalated emergency_response (breach first_response) @ Mon 2026-03-02 20:00",
+             priority="urgent", why="1 h used of 15 min: over the target, so it breaches at the retarget instant"),
+        step("Mon 2026-03-02 20:00", "respond", "Met first_response late @ Mon 2026-03-02 20:00",
+             why="the response comes after the re-triage that breached the clock"),
+    ), after={"sla_breached": ["first_response"], "escalation_level": 3}),
+    Scenario("S41-resume-over-target", "A paused clock re-targeted below what it used breaches when the customer's "
+             "answer resumes it.", steps=(
+        step("Mon 2026-03-02 09:00", "open",
+             "Pinned 8/8/48 h office @ Mon 2026-03-02 09:00",
+             "Started first_response @ Mon 2026-03-02 09:00 due Mon 2026-03-02 18:00",
+             "Started resolution @ Mon 2026-03-02 09:00 due Mon 2026-03-09 18:00"),
+        step("Mon 2026-03-02 09:30", "respond", "Met first_response @ Mon 2026-03-02 09:30"),
+        step("Thu 2026-03-05 10:00", "request_clarification",
+             "Warned resolution 50% @ Wed 2026-03-04 18:00",
+             "Paused resolution @ Thu 2026-03-05 10:00",
+             why="25 h used: Mon..Wed 24 h + Thu 1 h"),
+        step("Thu 2026-03-05 11:00", "reapply_policy",
+             "Pinned 4/4/24 h office @ Thu 2026-03-05 11:00",
+             "Retargeted first_response @ Thu 2026-03-05 11:00 used 0:30 of 4:00 due -",
+             "Retargeted resolution @ Thu 2026-03-05 11:00 used 25:00 of 24:00 due -",
+             policy="v2", why="paused: over the new target, but waiting on the customer: no breach yet"),
+        step("Fri 2026-03-06 10:00", "record_customer_reply",
+             "Resumed resolution @ Fri 2026-03-06 10:00 due Fri 2026-03-06 10:00",
+             "Started next_response#1 @ Fri 2026-03-06 10:00 due Fri 2026-03-06 15:00",
+             "Warned resolution 75% @ Fri 2026-03-06 10:00",
+             "Warned resolution 90% @ Fri 2026-03-06 10:00",
+             "Breached resolution @ Fri 2026-03-06 10:00",
+             "Escalated team_lead (breach resolution) @ Fri 2026-03-06 10:00",
+             why="resumed with 25 h of 24 used: 18 h, 21.6 h and 24 h are behind it; next response 4 h = 2 h + 2 h"),
+    ), after={"sla_breached": ["resolution"], "escalation_level": 1}),
+    Scenario("S42-late-follow-up-expiry", "The follow-up timer fires two hours late: the case closes when the period "
+             "ran out, and a promise due after that is cancelled, not breached (r06).",
+             case={"category": "complaint"}, steps=(
+        step("Mon 2026-03-02 09:00", "open",
+             "Pinned 8/8/48 h office @ Mon 2026-03-02 09:00",
+             "Started first_response @ Mon 2026-03-02 09:00 due Mon 2026-03-02 18:00",
+             "Started resolution @ Mon 2026-03-02 09:00 due Mon 2026-03-09 18:00"),
+        step("Mon 2026-03-02 09:30", "propose_solution",
+             "Met first_response @ Mon 2026-03-02 09:30", "Met resolution @ Mon 2026-03-02 09:30"),
+        step("Mon 2026-03-02 10:00", "agree_reply_time",
+             "Started agreed_reply @ Mon 2026-03-02 10:00 due Mon 2026-03-02 11:30", reply_by="Mon 2026-03-02 11:30"),
+        step("Mon 2026-03-02 10:00", "start_follow_up", follow_up_hours=1, why="the period ends 11:00"),
+        step("Mon 2026-03-02 13:00", "expire_follow_up", "Cancelled agreed_reply @ Mon 2026-03-02 11:00",
+             why="closed at 11:00, when the period ran out; the promise was due 11:30, after the close"),
+    ), after={"sla_breached": [], "escalation_level": 0, "closed_at": "Mon 2026-03-02 11:00"}),
+    Scenario("S43-sender-clock-ahead", "A customer's message dated 4 min ahead of the engine does not breach a clock "
+             "before it falls due, and the answer a minute later is in time (r14).", case={"priority": "high"}, steps=(
+        step("Mon 2026-03-02 08:00", "open",
+             "Pinned 2/4/16 h office @ Mon 2026-03-02 08:00",
+             "Started first_response @ Mon 2026-03-02 08:00 due Mon 2026-03-02 11:00",
+             "Started resolution @ Mon 2026-03-02 08:00 due Tue 2026-03-03 18:00",
+             why="counting starts 09:00: 2 h -> 11:00; 16 h = Mon 8 h + Tue 8 h"),
+        step("Mon 2026-03-02 10:58", "record_customer_reply",
+             "Warned first_response 50% @ Mon 2026-03-02 10:00",
+             "Warned first_response 75% @ Mon 2026-03-02 10:30",
+             "Warned first_response 90% @ Mon 2026-03-02 10:48",
+             occurred="Mon 2026-03-02 11:02", why="dated 11:02 by a fast clock, taken at 10:58: the clocks are "
+                                                  "evaluated to 10:58, the breach (11:00) is still ahead"),
+        step("Mon 2026-03-02 10:59", "respond", "Met first_response @ Mon 2026-03-02 10:59",
+             why="answered at 10:59, before the due instant"),
+    ), after={"sla_breached": [], "escalation_level": 0}),
+    Scenario("S44-second-agreed-reply", "Each reply time agreed with a complaining customer is its own cycle; one "
+             "still running when another is agreed is cancelled, visibly (r02).", case={"category": "complaint"}, steps=(
+        step("Mon 2026-03-02 09:00", "open",
+             "Pinned 8/8/48 h office @ Mon 2026-03-02 09:00",
+             "Started first_response @ Mon 2026-03-02 09:00 due Mon 2026-03-02 18:00",
+             "Started resolution @ Mon 2026-03-02 09:00 due Mon 2026-03-09 18:00"),
+        step("Mon 2026-03-02 09:20", "respond", "Met first_response @ Mon 2026-03-02 09:20"),
+        step("Mon 2026-03-02 10:00", "agree_reply_time",
+             "Started agreed_reply @ Mon 2026-03-02 10:00 due Wed 2026-03-04 12:00", reply_by="Wed 2026-03-04 12:00"),
+        step("Wed 2026-03-04 12:00", "check_deadlines",
+             "Breached agreed_reply @ Wed 2026-03-04 12:00",
+             "Escalated team_lead (breach agreed_reply) @ Wed 2026-03-04 12:00"),
+        step("Wed 2026-03-04 12:30", "respond", "Met agreed_reply late @ Wed 2026-03-04 12:30"),
+        step("Wed 2026-03-04 13:00", "agree_reply_time",
+             "Started agreed_reply#1 @ Wed 2026-03-04 13:00 due Fri 2026-03-06 12:00", reply_by="Fri 2026-03-06 12:00",
+             why="a second promise: cycle 1; the first (cycle 0) stays met late and breached"),
+        step("Thu 2026-03-05 09:00", "agree_reply_time",
+             "Warned resolution 50% @ Wed 2026-03-04 18:00",
+             "Cancelled agreed_reply @ Thu 2026-03-05 09:00",
+             "Started agreed_reply#2 @ Thu 2026-03-05 09:00 due Fri 2026-03-06 17:00", reply_by="Fri 2026-03-06 17:00",
+             why="renegotiated while cycle 1 runs: cycle 1 is cancelled, cycle 2 starts; resolution's 24 h = Mon..Wed"),
+        step("Thu 2026-03-05 10:00", "respond", "Met agreed_reply @ Thu 2026-03-05 10:00"),
+    ), after={"sla_breached": ["agreed_reply"], "breaches": ["agreed_reply#0"]}),
+    Scenario("S45-warning-at-the-pause-instant", "The desk asks the customer exactly when the resolution clock "
+             "reaches 50 %: the warning is recorded then, not when the customer answers days later (r13).", steps=(
+        step("Mon 2026-03-02 09:00", "open",
+             "Pinned 8/8/48 h office @ Mon 2026-03-02 09:00",
+             "Started first_response @ Mon 2026-03-02 09:00 due Mon 2026-03-02 18:00",
+             "Started resolution @ Mon 2026-03-02 09:00 due Mon 2026-03-09 18:00"),
+        step("Mon 2026-03-02 09:30", "respond", "Met first_response @ Mon 2026-03-02 09:30"),
+        step("Wed 2026-03-04 18:00", "request_clarification",
+             "Warned resolution 50% @ Wed 2026-03-04 18:00",
+             "Paused resolution @ Wed 2026-03-04 18:00",
+             why="24 h = Mon + Tue + Wed, reached at 18:00, the instant of the question"),
+        step("Mon 2026-03-09 10:00", "record_customer_reply",
+             "Resumed resolution @ Mon 2026-03-09 10:00 due Thu 2026-03-12 10:00",
+             "Started next_response#1 @ Mon 2026-03-09 10:00 due Tue 2026-03-10 10:00",
+             why="24 h left: Mon 7 h, Tue 8 h, Wed 8 h, Thu 1 h -> 10:00; next response 8 h = 7 h + 1 h"),
+        step("Mon 2026-03-09 10:00", "check_deadlines", why="the 50 % warning is not repeated"),
+    )),
     Scenario("D1-berlin-spring-office", "Europe/Berlin office hours across the spring-forward weekend: working "
              "hours stay wall-clock hours.", policy="berlin", steps=(
         step("Fri 2026-03-27 16:00+01:00", "open",
@@ -892,9 +1009,9 @@ def terms_for(sc: Scenario, st: Step, state, cmd):
     policy = POLICIES[st.policy or sc.policy]
     if st.kind == "open":
         return policy.terms_for(cmd.priority, cmd.customer.tier, cmd.category, cmd.channel)
-    if st.kind == "retriage":
-        return policy.terms_for(cmd.priority or state.priority, state.customer.tier,
-                                cmd.category or state.category, state.channel)
+    if st.kind == "retriage":  # from the policy version pinned on the case, as the workflow does
+        return state.sla.policy.terms_for(cmd.priority or state.priority, state.customer.tier,
+                                          cmd.category or state.category, state.channel)
     if st.kind == "reapply_policy":
         return policy.terms_for(state.priority, state.customer.tier, state.category, state.channel)
     return None
@@ -935,8 +1052,8 @@ def test_scenario(sc: Scenario):
             assert got == st.expect, f"{st.at} {st.kind}"
     for key, want in sc.after.items():
         match key:
-            case "first_response_at":
-                assert state.first_response_at == parse(want, sc.zone)
+            case "first_response_at" | "closed_at":
+                assert getattr(state, key) == parse(want, sc.zone), key
             case "clock_states":
                 assert {n: state.clocks[n].state for n in want} == want
             case "stage":
