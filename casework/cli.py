@@ -23,6 +23,7 @@ from casework.client import CaseworkClient, CommandRefused, connect
 from casework.codec import PayloadDecryptionError
 from casework.config import ConfigError, Settings, load_settings
 from casework.demo import drive
+from casework.devserver import EngineRefused
 from casework.forget import ForgetRefused, forget_customer
 from casework.stores import StoreRefused
 from casework.policy import PolicyError
@@ -318,6 +319,9 @@ def _client_command(args: argparse.Namespace) -> int:
     except (ValidationError, ConfigError, PolicyError) as err:
         print(f"casework: invalid input: {err}", file=sys.stderr)
         return 2
+    except EngineRefused as err:  # a store that cannot be opened as configured, and the like: says why
+        print(f"casework: {err}", file=sys.stderr)
+        return 1
     except PayloadDecryptionError as err:  # encrypted under a key this command was not given
         print(f"casework: cannot read the case: {err}", file=sys.stderr)
         return 1

@@ -11,14 +11,15 @@ from casework.config import sqlite_env
 from pathlib import Path
 
 from projections.runner import ReportProjection, open_view
-from tests.conftest import sqlite_store
+from casework.config import Settings
+from casework.stores import open_case_store
 from tests.projections.history import figures_from_events, write_history
 
 CASEWORK = str(Path(sys.executable).parent / "casework")
 
 
 def test_killed_projection_resumes_without_a_double_count(tmp_path):
-    store = sqlite_store(tmp_path / "events.db")
+    store = open_case_store(Settings(data_dir=tmp_path))  # as the engine opens it: encrypted at rest
     case_ids = write_history(store, cases=150, seed=3)
     env = {**os.environ, "CASEWORK_DATA_DIR": str(tmp_path), "CASEWORK_LOG_FORMAT": "json"}
     view = open_view(sqlite_env(tmp_path / "reporting.db"))
