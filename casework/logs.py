@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 REDACTED = "[redacted]"
 
@@ -158,3 +159,14 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
     root.setLevel(level.upper())
     # The workflow's context goes in its own field, not glued onto the message.
     workflow.logger.workflow_info_on_message = False
+    forward_core_logs()
+
+
+def forward_core_logs() -> None:
+    """The Temporal SDK core (Rust) writes its own lines to stdout, past this pipeline: a failed
+    workflow task's line quotes the bad input (a customer's name). Forwarded to the `temporalio.core`
+    logger instead, its lines go through `redact` like every other. Set before any client connects."""
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding)))
+    Runtime.set_default(runtime, error_if_already_set=False)
