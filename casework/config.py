@@ -276,8 +276,9 @@ def _problem(error: dict, source: dict[str, str]) -> str:
         return error["msg"].removeprefix("Value error, ")
     name = str(error["loc"][0])
     field = Settings.model_fields.get(name)
-    secret = name in _NOT_ECHOED or (field is not None and (
-        field.annotation is SecretStr or SecretStr in typing.get_args(field.annotation)))
+    # An unknown name may be a misspelt secret (`webhook_secrte`): its value is not shown either.
+    secret = field is None or name in _NOT_ECHOED or (
+        field.annotation is SecretStr or SecretStr in typing.get_args(field.annotation))
     got = "a value not shown here" if secret else repr(error.get("input"))  # a secret never reaches a log
     return (f"setting '{'.'.join(map(str, error['loc']))}' (env {source.get(name, '?')}): "
             f"{error['msg'].removeprefix('Value error, ')} (got {got})")

@@ -41,3 +41,11 @@ def test_a_bad_config_file_is_named(tmp_path):
     (tmp_path / "typo.toml").write_text('event_stor = "sqlite"\n')
     with pytest.raises(ConfigError, match="event_stor"):
         load_settings(tmp_path / "typo.toml", environ={})
+
+
+def test_a_misspelt_setting_in_the_file_is_named_but_its_value_not_shown(tmp_path):
+    path = tmp_path / "casework.toml"
+    path.write_text('webhook_secrte = "whsec_c2VjcmV0LXZhbHVlLTAxMjM0NTY3"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    assert "webhook_secrte" in str(err.value) and "c2VjcmV0" not in str(err.value)
