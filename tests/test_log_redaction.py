@@ -166,11 +166,11 @@ def test_the_console_renderer_keeps_keys_and_shows_redacted_values():
 
 # The text fields of commands and events that are not personal data (ids, names of clocks and
 # levels, engine-made reasons, policy fields); every other text field must be a personal key.
-NOT_PERSONAL = {"assignee", "case_id", "cause", "channel", "clock", "command_digest", "command_id",
+NOT_PERSONAL = {"assignee", "calendar", "calendars", "case_id", "cause", "channel", "clock", "command_digest", "command_id",
                 "dedicated_owner", "external_id", "hours", "id", "level_name", "makeup_hours", "on_behalf_of",
                 "original", "owner", "policy_version", "previous_assignee", "previous_team", "principal",
                 "roster", "rule", "scale", "scores", "source", "survey_dimensions", "survey_skipped", "system",
-                "targets", "team", "timezone"}
+                "targets", "team", "timezone", "version"}
 
 
 def text_fields(model: type[BaseModel], found: set[str]) -> set[str]:
