@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 TOKEN_PREFIX = "enc1:"
 KEY_BYTES = 32
+# How stale another process's forgetting may be here: a destroyed key opens nothing after this.
+EPOCH_TTL = 1.0
 
 
 class KeyringError(Exception):
@@ -186,6 +188,14 @@ class Keyring:
         self.backend = backend
         self.masters = {key_id_of(k): AESGCM(k) for k in master_keys}
         self.newest = key_id_of(master_keys[0])
+        # Unwrapped data keys, per process: without them every sealed field read or written is a query
+        # on a database every process shares (a busy engine's store steps queued behind the projector's
+        # reads). Dropped whenever a key is destroyed anywhere, looked at every EPOCH_TTL seconds.
+        self._cache_lock = threading.Lock()
+        self._keys: dict[str, bytes | None] = {}  # key id -> data key (None: destroyed)
+        self._live: dict[str, tuple[str, bytes]] = {}  # customer id -> their live key
+        self._epoch: int | None = None
+        self._checked = float("-inf")
 
     @classmethod
     def sqlite(cls, path: str | Path, master_keys: list[bytes]) -> Keyring:
@@ -225,8 +235,22 @@ class Keyring:
         return value.startswith(TOKEN_PREFIX)
 
     def forget_epoch(self) -> int:
+        """How many keys were destroyed, by any process (read at most every EPOCH_TTL seconds)."""
+        self._refresh()
+        return self._epoch or 0
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < EPOCH_TTL:
+            return
         with self.backend.transaction(write=False) as c:
-            return int(c.execute("SELECT COUNT(*) FROM customer_keys WHERE forgotten_at IS NOT NULL").fetchone()[0])
+            epoch = int(c.execute("SELECT COUNT(*) FROM customer_keys WHERE forgotten_at IS NOT NULL").fetchone()[0])
+        with self._cache_lock:
+            if epoch != self._epoch:
+                self._keys.clear()
+                self._live.clear()
+                self._epoch = epoch
+            self._checked = now
 
     def link_case(self, customer_id: str, case_id: str) -> None:
         with self.backend.transaction() as c:
@@ -236,6 +260,16 @@ class Keyring:
     # -- keys ----------------------------------------------------------------------------------------
 
     def _live_key(self, customer_id: str) -> tuple[str, bytes]:
+        self._refresh()
+        if (known := self._live.get(customer_id)) is not None:
+            return known
+        found = self._live_key_stored(customer_id)
+        with self._cache_lock:
+            self._live[customer_id] = found
+            self._keys[found[0]] = found[1]
+        return found
+
+    def _live_key_stored(self, customer_id: str) -> tuple[str, bytes]:
         for _ in range(3):
             with self.backend.transaction(write=False) as c:
                 row = c.execute("SELECT key_id, wrapped, master_id FROM customer_keys WHERE customer_id = ? "
@@ -254,6 +288,15 @@ class Keyring:
         raise KeyringError(f"the keyring could not make a data key for customer {customer_id!r}")
 
     def _key(self, key_id: str, aad: str) -> bytes | None:
+        self._refresh()
+        if key_id in self._keys:
+            return self._keys[key_id]
+        key = self._key_stored(key_id, aad)
+        with self._cache_lock:
+            self._keys[key_id] = key
+        return key
+
+    def _key_stored(self, key_id: str, aad: str) -> bytes | None:
         with self.backend.transaction(write=False) as c:
             row = c.execute("SELECT wrapped, master_id, forgotten_at FROM customer_keys WHERE key_id = ?",
                             (key_id,)).fetchone()
@@ -302,6 +345,7 @@ class Keyring:
             cases = [r[0] for r in c.execute("SELECT case_id FROM key_cases WHERE customer_id = ? ORDER BY case_id",
                                              (customer_id,)).fetchall()]
         self.backend.purge()
+        self._refresh(force=True)  # this process forgets at once; the others within EPOCH_TTL
         return ForgetResult(customer_id, keys, cases)
 
     def cases_of(self, customer_id: str) -> list[str]:
