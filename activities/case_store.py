@@ -86,6 +86,8 @@ class CaseStoreActivities:
         """The case as its stored events read now, past any cache (a forgotten customer's fields
         read "[forgotten]")."""
         only_local()
+        if (refresh := getattr(self.store.sealer, "refresh", None)) is not None:
+            refresh()  # asked right after a forgetting: its cached keys must not open the fields
         history = self.store.history(inp.case_id)
         return replay(history) if history else None
 

@@ -239,6 +239,10 @@ class Keyring:
         self._refresh()
         return self._epoch or 0
 
+    def refresh(self) -> None:
+        """Look at destroyed keys now (a read that must see a forgetting of a moment ago)."""
+        self._refresh(force=True)
+
     def _refresh(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._checked < EPOCH_TTL:
