@@ -6,6 +6,7 @@ on stderr; writes how many events it applied and how many batches were refused t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from casework.logs import configure_logging
 from domain.store import CaseStore
+from projections.lease import postgres_ddl_lock
 from projections.runner import ReportProjection, open_view
 
 
@@ -36,8 +38,12 @@ def main() -> None:
     configure_logging("json", "debug")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    projection = CountingProjection(CaseStore(env=json.loads(args.store_env)),
-                                    open_view(json.loads(args.reporting_env)), args.batch_size)
+    store_env = json.loads(args.store_env)
+    postgres = store_env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
+    # Two runners starting together must not race PostgreSQL's CREATE ... IF NOT EXISTS.
+    with postgres_ddl_lock(store_env) if postgres else contextlib.nullcontext():
+        store = CaseStore(env=store_env)
+    projection = CountingProjection(store, open_view(json.loads(args.reporting_env)), args.batch_size)
     projection.run(stop, idle_seconds=0.02, exclusive=not args.no_lease, standby_seconds=0.1)
     if args.stats:
         Path(args.stats).write_text(json.dumps({"applied": projection.applied, "refused": projection.refused,
