@@ -54,7 +54,7 @@ def build_worker(client: Client, store: CaseStore, task_queue: str, max_activiti
     acts = CaseStoreActivities(store, registry)
     return Worker(
         client, task_queue=task_queue, workflows=[ServiceCaseWorkflow, ReturnVisitsWorkflow],
-        activities=[acts.execute_command, acts.read_case, SlaPolicyActivities(policy_path).load_sla_terms,
+        activities=[acts.execute_command, acts.execute_batch, acts.read_case, SlaPolicyActivities(policy_path).load_sla_terms,
                     FollowUpActivities(reporting).last_survey_at,
                     ReturnVisitActivities(client, task_queue, credential, registry).open_return_visit,
                     ReturnVisitActivities(client, task_queue, credential, registry).authorize_plan_command],
