@@ -1,0 +1,135 @@
+"""The HTTP API: `serve(settings)` runs it alone (`casework serve`); `running(...)` runs it inside the
+engine (`casework run`, unless http_enabled is false). Routes in casework/web/api.py, the app in
+casework/web/app.py, docs/http-api.md for users."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+
+from casework.config import ConfigError, Settings, reporting_env
+
+log = structlog.get_logger("casework.web")
+LOOPBACK = ("localhost",)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host in LOOPBACK or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None):
+    """The routes' context from settings: authentication, the signing credential, the read models."""
+    from casework.client import CaseworkClient
+    from casework.http_auth import HttpAuthenticator, jwt_verifier_for
+    from casework.principals import credential_for, registry_for
+    from casework.web.api import Api
+    from projections.runner import open_view
+
+    registry, credential = registry_for(settings), credential_for(settings)
+    if registry is None:
+        if not _loopback(settings.http_host):
+            raise ConfigError(f"the HTTP API on {settings.http_host} needs a principal registry "
+                              "(CASEWORK_PRINCIPALS_FILE): without one every caller is who it says it is, "
+                              "which is for development on 127.0.0.1 only")
+        log.warning("http_open_mode", meaning="no principal registry: the HTTP API takes the actor each request "
+                    "names, unauthenticated; for development only")
+    elif credential is None:
+        raise ConfigError("the HTTP API signs the commands it sends: set CASEWORK_PRINCIPAL (a service of the "
+                          "registry that may act as the roles it presents) and its secret")
+    auth = HttpAuthenticator(registry, jwt_verifier_for(settings)) if registry is not None else None
+    if sealer is None and settings.store_encryption:
+        from casework.stores import open_keyring
+
+        sealer = open_keyring(settings)
+    return Api(cases=CaseworkClient(client, settings.task_queue, credential=credential), auth=auth,
+               view=view if view is not None else open_view(reporting_env(settings)), sealer=sealer,
+               namespace=settings.temporal_namespace, timeout=settings.http_engine_timeout_seconds,
+               page_max=settings.http_page_size_max)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now, so a taken port stops the start with a clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise ConfigError(f"the HTTP API cannot listen on {host}:{port} ({err.strerror}): set CASEWORK_HTTP_PORT "
+                          "(or CASEWORK_HTTP_HOST), or CASEWORK_HTTP_ENABLED=false") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _server(app: Any, embedded: bool):
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if not embedded:  # alone, uvicorn stops on SIGINT/SIGTERM itself
+                with super().capture_signals():
+                    yield
+                return
+            yield  # inside the engine, the engine's own handlers stop everything
+
+    config = uvicorn.Config(app, log_config=None, access_log=False, server_header=False, lifespan="off")
+    return Server(config)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None,
+                  mounts: Sequence[tuple[str, Any]] = ()) -> AsyncIterator[str]:
+    """The HTTP API served on this event loop while the block runs; yields its base URL. Port 0: any."""
+    from casework.web.app import build_app
+
+    app = build_app(api_for(settings, client, sealer=sealer, view=view), mounts)
+    sock = bind(settings.http_host, settings.http_port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    server = _server(app, embedded=True)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # its failure, raised here
+                raise ConfigError("the HTTP API stopped while starting")
+            await asyncio.sleep(0.02)
+        log.info("http_api_started", url=url)
+        yield url
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+def serve(settings: Settings, mounts: Sequence[tuple[str, Any]] = ()) -> None:
+    """`casework serve`: the HTTP API alone, against the engine's Temporal (CASEWORK_TEMPORAL_ADDRESS, or
+    the embedded server of a `casework run` on this machine), until SIGINT/SIGTERM."""
+    asyncio.run(_serve(settings, mounts))
+
+
+async def _serve(settings: Settings, mounts: Sequence[tuple[str, Any]]) -> None:
+    from casework.client import connect
+    from casework.web.app import build_app
+
+    embedded = not settings.temporal_address
+    address = settings.temporal_address or f"localhost:{settings.embedded_port}"
+    client = await connect(address, settings.temporal_namespace, settings=settings, embedded=embedded)
+    app = build_app(api_for(settings, client), mounts)
+    sock = bind(settings.http_host, settings.http_port)
+    log.info("http_api_started", url=f"http://{settings.http_host}:{sock.getsockname()[1]}", temporal=address)
+    await _server(app, embedded=False).serve(sockets=[sock])
