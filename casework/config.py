@@ -108,7 +108,7 @@ class Settings(BaseModel):
     # http_enabled is false. Without a principal registry it is open mode, allowed on loopback only.
     http_enabled: bool = True
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8235, ge=1, le=65535)
+    http_port: int = Field(default=8235, ge=0, le=65535)  # 0: any free port (logged at start)
     # How long a request waits on the engine before answering 503 (no worker on the task queue) or
     # 504 (a worker, but no answer): an update with no worker would otherwise wait for ever.
     http_engine_timeout_seconds: float = Field(default=15.0, gt=0, le=600)

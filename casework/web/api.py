@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from casework.client import CaseworkClient
@@ -129,7 +130,8 @@ async def engine(api: Api, call: Awaitable[T]) -> T:
         raise ProblemError.refused(err) from None
     except ValidationError as err:
         raise ProblemError.invalid(err) from None
-    except TimeoutError:
+    # Cancelled at the time limit, an update's wait ends as the SDK's own timeout error.
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         if not await _worker_polls(api):
             raise ProblemError("no_worker", 503, f"no casework worker polls the task queue "
                                f"'{api.cases.task_queue}': start one (casework run). A command sent may still be "
