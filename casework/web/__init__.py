@@ -27,6 +27,23 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def check(settings: Settings) -> None:
+    """Refuse (ConfigError) settings the HTTP API cannot be safe or useful with, before anything starts."""
+    from casework.http_auth import jwt_verifier_for
+    from casework.principals import credential_for, registry_for
+
+    registry, credential = registry_for(settings), credential_for(settings)
+    off = " (or CASEWORK_HTTP_ENABLED=false to run the engine without its HTTP API)"
+    if registry is None and not _loopback(settings.http_host):
+        raise ConfigError(f"the HTTP API on {settings.http_host} needs a principal registry "
+                          "(CASEWORK_PRINCIPALS_FILE): without one every caller is who it says it is, which is "
+                          "for development on 127.0.0.1 only" + off)
+    if registry is not None and credential is None:
+        raise ConfigError("the HTTP API signs the commands it sends: set CASEWORK_PRINCIPAL (a service of the "
+                          "registry that may act as the roles it presents) and its secret" + off)
+    jwt_verifier_for(settings)  # a JWT setting that cannot work stops it here, named
+
+
 def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None):
     """The routes' context from settings: authentication, the signing credential, the read models."""
     from casework.client import CaseworkClient
@@ -35,17 +52,11 @@ def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any
     from casework.web.api import Api
     from projections.runner import open_view
 
+    check(settings)
     registry, credential = registry_for(settings), credential_for(settings)
     if registry is None:
-        if not _loopback(settings.http_host):
-            raise ConfigError(f"the HTTP API on {settings.http_host} needs a principal registry "
-                              "(CASEWORK_PRINCIPALS_FILE): without one every caller is who it says it is, "
-                              "which is for development on 127.0.0.1 only")
         log.warning("http_open_mode", meaning="no principal registry: the HTTP API takes the actor each request "
                     "names, unauthenticated; for development only")
-    elif credential is None:
-        raise ConfigError("the HTTP API signs the commands it sends: set CASEWORK_PRINCIPAL (a service of the "
-                          "registry that may act as the roles it presents) and its secret")
     auth = HttpAuthenticator(registry, jwt_verifier_for(settings)) if registry is not None else None
     if sealer is None and settings.store_encryption:
         from casework.stores import open_keyring
@@ -91,12 +102,13 @@ def _server(app: Any, embedded: bool):
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None,
-                  mounts: Sequence[tuple[str, Any]] = ()) -> AsyncIterator[str]:
-    """The HTTP API served on this event loop while the block runs; yields its base URL. Port 0: any."""
+                  mounts: Sequence[tuple[str, Any]] = (), sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """The HTTP API served on this event loop while the block runs; yields its base URL. Port 0: any.
+    `sock`: a socket bound before (`listen`), so the port was known free before the engine started."""
     from casework.web.app import build_app
 
     app = build_app(api_for(settings, client, sealer=sealer, view=view), mounts)
-    sock = bind(settings.http_host, settings.http_port)
+    sock = sock or bind(settings.http_host, settings.http_port)
     host, port = sock.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     server = _server(app, embedded=True)
@@ -114,6 +126,12 @@ async def running(settings: Settings, client: Client, *, sealer: Any = None, vie
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
         sock.close()
+
+
+def listen(settings: Settings) -> socket.socket:
+    """Check the settings and take the port, before the engine starts anything (`casework run`)."""
+    check(settings)
+    return bind(settings.http_host, settings.http_port)
 
 
 def serve(settings: Settings, mounts: Sequence[tuple[str, Any]] = ()) -> None:
