@@ -13,8 +13,10 @@ HTTP API call it. In order:
 4. the customer's return-visit plan, if one runs, is terminated (it holds their name and would keep
    opening cases with it).
 
-The reporting tables never held personal fields, so they need nothing. Forgetting again is harmless:
-it destroys nothing more and is audited again.
+The reporting tables hold no personal field in the clear; the one they keep sealed (the subjects, for
+the HTTP API's search) is unreadable once the key is gone, and the projection deletes its rows when it
+reaches the audit entry of step 2 (projections/subjects.py). Forgetting again is harmless: it destroys
+nothing more and is audited again.
 """
 
 from __future__ import annotations
