@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import signal
 import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -84,17 +85,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: Any, embedded: bool):
+def _server(app: Any):
     import uvicorn
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
-            if not embedded:  # alone, uvicorn stops on SIGINT/SIGTERM itself
-                with super().capture_signals():
-                    yield
-                return
-            yield  # inside the engine, the engine's own handlers stop everything
+            # Ours, not uvicorn's: uvicorn would re-raise a caught SIGTERM once stopped (exit by signal),
+            # and inside the engine the engine's own handlers stop everything in order.
+            yield
 
     config = uvicorn.Config(app, log_config=None, access_log=False, server_header=False, lifespan="off")
     return Server(config)
@@ -111,7 +110,7 @@ async def running(settings: Settings, client: Client, *, sealer: Any = None, vie
     sock = sock or bind(settings.http_host, settings.http_port)
     host, port = sock.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    server = _server(app, embedded=True)
+    server = _server(app)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
@@ -144,10 +143,20 @@ async def _serve(settings: Settings, mounts: Sequence[tuple[str, Any]]) -> None:
     from casework.client import connect
     from casework.web.app import build_app
 
+    sock = listen(settings)  # bad settings and a taken port are refused before Temporal is dialled
     embedded = not settings.temporal_address
     address = settings.temporal_address or f"localhost:{settings.embedded_port}"
-    client = await connect(address, settings.temporal_namespace, settings=settings, embedded=embedded)
+    try:
+        client = await connect(address, settings.temporal_namespace, settings=settings, embedded=embedded)
+    except RuntimeError as err:
+        sock.close()
+        raise RuntimeError(f"the HTTP API cannot reach Temporal at {address} (start the engine with casework "
+                           f"run, or set CASEWORK_TEMPORAL_ADDRESS): {err}") from None
     app = build_app(api_for(settings, client), mounts)
-    sock = bind(settings.http_host, settings.http_port)
     log.info("http_api_started", url=f"http://{settings.http_host}:{sock.getsockname()[1]}", temporal=address)
-    await _server(app, embedded=False).serve(sockets=[sock])
+    server = _server(app)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a clean stop, exit status 0
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    await server.serve(sockets=[sock])
+    log.info("http_api_stopped")
