@@ -39,6 +39,7 @@ from domain.refusal import CommandRefused
 from domain.return_visits import PlanChange, ReturnVisitPlan, SchedulePlan
 from projections import subjects
 from projections.queries import BadCursor, CaseFilter, list_cases
+from projections.schema import CLOCK_NAMES
 from workflows.contract import TimelineEntry
 from workflows.return_visits import PlanStatus
 
@@ -195,8 +196,6 @@ class CaseList(BaseModel):
 
 
 def _summary(row: dict[str, Any]) -> CaseSummary:
-    from projections.schema import CLOCK_NAMES
-
     return CaseSummary.model_validate({**row, "breached_clocks": [n for n in CLOCK_NAMES if row[f"{n}_breached"]]})
 
 

@@ -27,4 +27,19 @@ def build_app(api: Api | None, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> Fa
     app.include_router(build_router())
     for path, sub in mounts:
         app.mount(path, sub)
+    generate = app.openapi
+
+    def openapi() -> dict:
+        # Errors are documented under the media type they are sent with, not FastAPI's application/json.
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    for answer in operation.get("responses", {}).values():
+                        content = answer.get("content", {})
+                        if problems.MEDIA_TYPE in content and "application/json" in content:
+                            content[problems.MEDIA_TYPE] = content.pop("application/json")
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -301,3 +301,4 @@ async def test_the_openapi_document_is_current_and_served(deployment):
     body = served["components"]["schemas"]["RespondBody"]
     assert set(body["properties"]) == {"message", "actor", "occurred_at"} and body["required"] == ["message"]
     assert {"APIKeyHeader", "HTTPBearer"} <= set(served["components"]["securitySchemes"])
+    assert list(respond["responses"]["409"]["content"]) == ["application/problem+json"]  # as errors are sent
