@@ -10,6 +10,7 @@ from starlette.types import ASGIApp
 
 from casework.web import problems
 from casework.web.api import Api, build_router
+from casework.web.limits import BodyLimit
 
 TITLE = "casework HTTP API"
 VERSION = "1"
@@ -23,6 +24,7 @@ def build_app(api: Api | None, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> Fa
     app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, docs_url="/docs", redoc_url=None,
                   openapi_url="/openapi.json")
     app.state.api = api
+    app.add_middleware(BodyLimit)
     problems.install(app)
     app.include_router(build_router())
     for path, sub in mounts:

@@ -92,6 +92,9 @@ async def test_refusals_are_problems_with_their_stable_codes(deployment):
         assert unknown_field.status_code == 422 and problem(unknown_field)["errors"][0]["field"] == "colour"
         no_key = await http.post(f"/cases/{cid}/commands/add_note", json={"text": "x"})
         assert no_key.status_code == 422 and "Idempotency-Key" in problem(no_key)["detail"]
+        huge = await http.post(f"/cases/{cid}/commands/add_note", content=b'{"text": "' + b"x" * (2 << 20) + b'"}',
+                               headers={"Idempotency-Key": key(), "Content-Type": "application/json"})
+        assert huge.status_code == 413 and problem(huge)["code"] == "too_large"
         missing = await http.get("/cases/no-such-case")
         assert missing.status_code == 404 and problem(missing)["code"] == "unknown_case"
         closed = await http.post(f"/cases/{cid}/commands/close", json={"reason": "duplicate"},
