@@ -185,7 +185,7 @@ async def http_api(settings: Settings, client: Client, store: CaseStore,
         return
     from casework.web import running
 
-    async with running(settings, client, sealer=store.sealer, sock=sock) as url:
+    async with running(settings, client, sealer=store.sealer, store=store, sock=sock) as url:
         yield url
 
 

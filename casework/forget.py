@@ -1,7 +1,7 @@
 """Forgetting a customer (crypto-shredding): their personal data unreadable everywhere, history kept.
 
-`forget_customer` is the one way to do it; the `casework forget-customer` command and, later, the
-HTTP API call it. In order:
+`forget_customer` is the one way to do it; the `casework forget-customer` command and the HTTP API
+(`POST /customers/{customer_id}/forget`, casework/web/api.py) call it. In order:
 
 1. the keyring destroys the customer's data keys: every sealed field of theirs, in the event store
    (and its backups), the outbox, reads "[forgotten]" from this instant on;

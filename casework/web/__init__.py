@@ -45,7 +45,7 @@ def check(settings: Settings) -> None:
     jwt_verifier_for(settings)  # a JWT setting that cannot work stops it here, named
 
 
-def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None):
+def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None, store: Any = None):
     """The routes' context from settings: authentication, the signing credential, the read models."""
     from casework.client import CaseworkClient
     from casework.http_auth import HttpAuthenticator, jwt_verifier_for
@@ -66,7 +66,23 @@ def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any
     return Api(cases=CaseworkClient(client, settings.task_queue, credential=credential), auth=auth,
                view=view if view is not None else open_view(reporting_env(settings)), sealer=sealer,
                namespace=settings.temporal_namespace, timeout=settings.http_engine_timeout_seconds,
-               page_max=settings.http_page_size_max)
+               page_max=settings.http_page_size_max, settings=settings, store=_store_opener(settings, store))
+
+
+def _store_opener(settings: Settings, store: Any) -> Any:
+    """The engine's store when it runs inside the engine; alone, the configured store, opened when first needed."""
+    if store is not None:
+        return lambda: store
+    opened: list[Any] = []
+
+    def open_store() -> Any:
+        if not opened:
+            from casework.stores import open_case_store
+
+            opened.append(open_case_store(settings))
+        return opened[0]
+
+    return open_store
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -100,13 +116,13 @@ def _server(app: Any):
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None,
+async def running(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None, store: Any = None,
                   mounts: Sequence[tuple[str, Any]] = (), sock: socket.socket | None = None) -> AsyncIterator[str]:
     """The HTTP API served on this event loop while the block runs; yields its base URL. Port 0: any.
     `sock`: a socket bound before (`listen`), so the port was known free before the engine started."""
     from casework.web.app import build_app
 
-    app = build_app(api_for(settings, client, sealer=sealer, view=view), mounts)
+    app = build_app(api_for(settings, client, sealer=sealer, view=view, store=store), mounts)
     sock = sock or bind(settings.http_host, settings.http_port)
     host, port = sock.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"

@@ -15,7 +15,7 @@ process's own credential (a service in the registry) and checked again by the en
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations, built per command here.
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -30,6 +30,7 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from casework.client import CaseworkClient
+from casework.forget import ForgetRefused, ForgetReport, forget_customer
 from casework.http_auth import HttpAuthenticator, Identity, Unauthenticated
 from casework.web.problems import RESPONSES, ProblemError
 from domain.clocks import ClockView
@@ -59,6 +60,8 @@ class Api:
     namespace: str = "default"
     timeout: float = 15.0
     page_max: int = 200
+    settings: Any = None  # casework.config.Settings, for forgetting a customer
+    store: Callable[[], Any] | None = None  # the case store (opened on first use), for forgetting
 
 
 def body_model(model: type[Command]) -> type[BaseModel]:
@@ -289,6 +292,7 @@ def build_router() -> APIRouter:
         return CaseList(items=[_summary(r) for r in page.rows], next_cursor=page.next_cursor)
 
     _return_visit_routes(router)
+    _privacy_routes(router)
     return router
 
 
@@ -351,3 +355,26 @@ def _return_visit_routes(router: APIRouter) -> None:
         api = _api(request)
         change = PlanChange(command_id=key, actor=actor_of(api, who, body.actor), reason=body.reason)
         return await engine(api, api.cases.change_return_visits(customer_id, action, change))
+
+
+class ForgetBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=2_000, description="why (recorded in the privacy audit)")
+    actor: Actor | None = None
+
+
+def _privacy_routes(router: APIRouter) -> None:
+    @router.post("/customers/{customer_id}/forget", response_model=ForgetReport, operation_id="forget_customer",
+                 tags=["privacy"], summary="Forget a customer: their personal data unreadable everywhere, audited",
+                 description="As `casework forget-customer` (docs/security-data.md): supervisors only. Idempotent: "
+                 "forgetting again destroys nothing more and is audited again.")
+    async def forget(request: Request, customer_id: str, body: ForgetBody, who: Caller) -> ForgetReport:
+        api = _api(request)
+        actor = actor_of(api, who, body.actor)
+        if api.store is None or api.settings is None:
+            raise ProblemError("forget_unavailable", 503, "this HTTP API has no access to the event store")
+        try:
+            store = await asyncio.to_thread(api.store)
+            return await forget_customer(api.settings, api.cases.client, customer_id, actor, body.reason, store=store)
+        except ForgetRefused as err:
+            raise ProblemError("forget_refused", 403, str(err)) from None

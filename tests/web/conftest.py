@@ -150,7 +150,7 @@ async def deployment(temporal_env, tmp_path_factory):
     idp_key = serialization.load_pem_private_key((directory / "idp.key").read_bytes(), None)
     try:
         async with build_worker(client, store, queue, policy_path=settings.sla_policy, registry=registry):
-            async with running(settings, client, sealer=store.sealer) as url:
+            async with running(settings, client, sealer=store.sealer, store=store) as url:
                 yield Deployment(url, settings, store, client, idp_key, settings.data_dir / "reporting.db")
     finally:
         stop.set()

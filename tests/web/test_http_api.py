@@ -10,10 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from casework.forget import forget_customer
 from casework.web import running
 from casework.web.openapi import DEFAULT, document
-from domain.model import Actor
 from tests.web.conftest import KEYS, problem, settings_in
 
 ALICE = {"X-API-Key": KEYS["alice"]}
@@ -265,9 +263,18 @@ async def test_forgetting_a_customer_erases_their_subjects(deployment):
         sealed = deployment.rows("SELECT subject FROM case_subjects WHERE case_id = ?", (gone,))[0]["subject"]
         assert "Zorblax" not in sealed and sealed.startswith("enc1:")  # kept sealed, not in the clear
 
-        report = await forget_customer(deployment.settings, deployment.temporal, "cust-zorb",
-                                       Actor(id="sam", role="supervisor"), "erasure request", store=deployment.store)
-        assert gone in report.case_ids
+        refused = await http.post("/customers/cust-zorb/forget", json={"reason": "asked"})
+        assert refused.status_code == 403 and problem(refused)["code"] == "forget_refused"  # agents may not
+    async with deployment.client(**SAM) as supervisor:
+        forgot = await supervisor.post("/customers/cust-zorb/forget", json={"reason": "erasure request"})
+        assert forgot.status_code == 200, forgot.text
+        assert gone in forgot.json()["case_ids"] and kept not in forgot.json()["case_ids"]
+    assert [(e.customer_id, e.actor.id, e.reason) for e in deployment.store.forgotten()] == [
+        ("cust-zorb", "sam", "erasure request")]
+    async with deployment.client(**ALICE) as http:
+        async def found() -> set[str]:
+            return {c["case_id"] for c in (await http.get("/cases", params={"text": "zorblax"})).json()["items"]}
+
         assert await found() == {kept}  # unreadable at once: the key is gone
         deadline = time.monotonic() + 30
         while deployment.rows("SELECT 1 FROM case_subjects WHERE case_id = ?", (gone,)):
