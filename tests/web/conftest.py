@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from casework.config import Settings, reporting_env
-from casework.principals import registry_for
+from casework.principals import credential_for, registry_for
 from casework.stores import open_case_store
 from casework.web import running
 from projections.runner import ReportProjection, open_view
@@ -149,7 +149,8 @@ async def deployment(temporal_env, tmp_path_factory):
     client = temporal_env.client
     idp_key = serialization.load_pem_private_key((directory / "idp.key").read_bytes(), None)
     try:
-        async with build_worker(client, store, queue, policy_path=settings.sla_policy, registry=registry):
+        async with build_worker(client, store, queue, policy_path=settings.sla_policy, registry=registry,
+                                credential=credential_for(settings)):
             async with running(settings, client, sealer=store.sealer, store=store) as url:
                 yield Deployment(url, settings, store, client, idp_key, settings.data_dir / "reporting.db")
     finally:

@@ -312,3 +312,26 @@ async def test_the_openapi_document_is_current_and_served(deployment):
     assert set(body["properties"]) == {"message", "actor", "occurred_at"} and body["required"] == ["message"]
     assert {"APIKeyHeader", "HTTPBearer"} <= set(served["components"]["securitySchemes"])
     assert list(respond["responses"]["409"]["content"]) == ["application/problem+json"]  # as errors are sent
+
+
+async def test_return_visit_plans_over_http(deployment):
+    customer = f"ka-{uuid.uuid4().hex[:8]}"
+    first_due = (datetime.now(UTC) + timedelta(days=40)).isoformat()
+    plan = {"customer": {"id": customer, "name": "Plant 9", "tier": "key_account", "dedicated_owner": "alice"},
+            "basis": "warranty", "first_due": first_due}
+    async with deployment.client(**ALICE) as http:  # planning visits is for supervisors
+        refused = await http.post("/return-visits", json={"plan": plan}, headers={"Idempotency-Key": key()})
+        assert refused.status_code == 403 and problem(refused)["code"] == "role_not_allowed"
+    async with deployment.client(**SAM) as http:
+        scheduled = await http.post("/return-visits", json={"plan": plan}, headers={"Idempotency-Key": key()})
+        assert scheduled.status_code == 200, scheduled.text
+        status = scheduled.json()
+        assert (status["plan"]["customer"]["id"], status["paused"], status["opened_case_ids"]) == (customer, False, [])
+        assert datetime.fromisoformat(status["next_due"]) == datetime.fromisoformat(first_due)
+        listed = (await http.get("/return-visits")).json()
+        assert [p["plan"]["customer"]["id"] for p in listed].count(customer) == 1
+        paused = await http.post(f"/return-visits/{customer}/pause", json={"reason": "site closed"},
+                                 headers={"Idempotency-Key": key()})
+        assert paused.status_code == 200 and paused.json()["paused"] is True
+        bad = await http.post(f"/return-visits/{customer}/stop", json={}, headers={"Idempotency-Key": key()})
+        assert bad.status_code == 422 and problem(bad)["code"] == "malformed"
