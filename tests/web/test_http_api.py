@@ -300,6 +300,15 @@ async def test_no_worker_on_the_queue_is_a_clear_503(deployment, temporal_env, t
             assert r.status_code == 503 and body["code"] == "no_worker" and settings.task_queue in body["detail"]
             assert r.headers["retry-after"] == "5"
 
+            # A worker polls the queue but cannot run the case (it has no ServiceCase workflow): 504, not 503.
+            from temporalio.worker import Worker
+
+            from workflows.return_visits import ReturnVisitsWorkflow
+
+            async with Worker(temporal_env.client, task_queue=settings.task_queue, workflows=[ReturnVisitsWorkflow]):
+                r = await http.post("/cases", json=opening("cust-9", "Nobody able"), headers={"Idempotency-Key": key()})
+                assert r.status_code == 504 and problem(r)["code"] == "engine_timeout", r.text
+
 
 async def test_the_openapi_document_is_current_and_served(deployment):
     assert DEFAULT.read_text() == document(), "run python -m casework.web.openapi"
