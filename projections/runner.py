@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from eventsourcing.persistence import InfrastructureFactory
