@@ -237,7 +237,7 @@ async def test_a_worker_killed_with_many_commands_in_flight_loses_and_doubles_no
     task_queue = f"kill-{uuid.uuid4()}"
     env = {**os.environ, "CASEWORK_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
            "CASEWORK_DATA_DIR": str(tmp_path), "CASEWORK_TASK_QUEUE": task_queue,
-           "CASEWORK_PROJECTIONS": "false", "CASEWORK_LOG_FORMAT": "json"}
+           "CASEWORK_PROJECTIONS": "false", "CASEWORK_HTTP_ENABLED": "false", "CASEWORK_LOG_FORMAT": "json"}
 
     log = tmp_path / "worker.log"  # kept for a failure's diagnosis (pytest's tmp_path)
 
