@@ -104,8 +104,16 @@ class Settings(BaseModel):
     codec_cors_origins: list[str] = []  # web origins allowed to call it; empty: the embedded UI's
     codec_tls_cert_path: str = ""  # serve HTTPS with this certificate (PEM) and key; tokens then never
     codec_tls_key_path: str = ""  # cross the network in clear (plain HTTP is for 127.0.0.1)
+    # The web console (casework/web/console, docs/console.md). People sign in with their API key or
+    # token; the session lives in a cookie signed with this secret (empty: a random one per process,
+    # so every restart signs everyone out). Managers read the dashboard; they hold no domain role.
+    console_session_secret: SecretStr = SecretStr("")
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 7)
+    console_secure_cookie: bool = True  # the cookie only over HTTPS; false for plain-HTTP development
+    console_managers: list[str] = []  # staff names (principal registry) who may read the dashboard
+    console_timezone: str = ""  # where dates are shown; empty: the SLA policy's business calendar's zone
 
-    @field_validator("payload_key", "codec_token", "codec_cors_origins", mode="before")
+    @field_validator("payload_key", "codec_token", "codec_cors_origins", "console_managers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         """An environment variable holds a list as comma-separated text (base64 has no commas)."""
