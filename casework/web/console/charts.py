@@ -30,9 +30,10 @@ def bar_chart(chart_id: str, title: str, bars: list[Bar], *, top: float | None =
     step = plot_w / max(len(bars), 1)
     parts = [f'<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}"/>',
              f'<line class="axis" x1="{LEFT}" x2="{W - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}"/>']
-    for i in range(5):  # y ticks at 0, 25, 50, 75, 100 % of the top
-        v = top * i / 4
-        y = TOP + plot_h - plot_h * i / 4
+    tick = _nice(top / 5)  # about five round steps: 0, 20, 40 ... or 0, 5, 10 ...
+    for i in range(int(top / tick + 1e-9) + 1):
+        v = tick * i
+        y = TOP + plot_h - plot_h * v / top
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
                      f'<text class="tick" x="{LEFT - 4}" y="{y + 3:.1f}" text-anchor="end">{v:g}{unit}</text>')
     label_every = max(1, round(len(bars) / 12))  # at most about a dozen x labels
