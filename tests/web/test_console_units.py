@@ -278,3 +278,17 @@ def test_the_console_needs_a_registry_and_a_credential_of_its_own(history):
     with pytest.raises(ConfigError, match="console_timezone"):
         console_app(settings.model_copy(update={"console_timezone": "Mars/Olympus"}), store=store, view=view,
                     registry=registry)
+
+
+async def test_an_unexpected_failure_is_a_page_and_a_log_line_not_a_traceback(history, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("reporting database unreachable")
+
+    monkeypatch.setattr(figures, "board", broken)
+    app, _ = _app(history)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+        await _sign_in(client, KEYS["sup-sam"])
+        response = await client.get("/board")
+    assert response.status_code == 500 and "Something went wrong" in response.text
+    assert "Traceback" not in response.text and "unreachable" not in response.text
