@@ -324,3 +324,23 @@ async def test_each_role_is_refused_what_it_may_not_do(console, browser):
     assert len(console.store.history(b)) == before
     response = await manager.goto(f"{console.url}/queue")
     assert response.status == 403
+
+
+def _minutes(text: str) -> int:
+    """'2 h 05 min left' -> 125."""
+    match = re.fullmatch(r"(?:(\d+) h )?(\d+) min left", text)
+    assert match, text
+    return int(match.group(1) or 0) * 60 + int(match.group(2))
+
+
+async def test_time_remaining_counts_down_in_the_open_page(console, browser):
+    """The page's script keeps the remaining time live (the browser's clock run forward 20 minutes)."""
+    page = await new_page(browser)
+    await page.clock.install()
+    await sign_in(page, console, "agent-alice")
+    await page.goto(f"{console.url}/cases/{console.live['alice']}")
+    remaining = page.locator('#clocks tr[data-clock="next_response"] time.remaining')
+    before = _minutes(await remaining.inner_text())
+    await page.clock.run_for(20 * 60 * 1000)
+    after = _minutes(await remaining.inner_text())
+    assert before - after in (19, 20, 21), (before, after)

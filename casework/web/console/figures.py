@@ -63,22 +63,31 @@ def board(view: ReportView, now: datetime) -> Board:
     risky = [r for r in reports.at_risk(view, AT_RISK_WITHIN, now) if r["due"] > iso(now)]
     breached = view.query(f"""SELECT {CASE_COLUMNS}, {NEXT_DUE} FROM {{cases}} c
                               WHERE c.closed_at IS NULL AND {BREACHED} > 0 ORDER BY c.opened_at""")
+    clocks: dict[str, list[dict]] = defaultdict(list)  # one query for every open case's breaches
+    for k in view.query("""SELECT k.case_id, k.clock, k.breached_at FROM {sla_clocks} k
+                           JOIN {cases} c ON c.case_id = k.case_id
+                           WHERE c.closed_at IS NULL AND k.breached = 1 ORDER BY k.breached_at"""):
+        clocks[k["case_id"]].append(k)
     for r in breached:
-        clocks = view.query("SELECT clock, breached_at FROM {sla_clocks} WHERE case_id = ? AND breached = 1 "
-                            "ORDER BY breached_at", [r["case_id"]])
-        r["clocks"] = sorted({k["clock"] for k in clocks})
-        r["breached_at"] = clocks[0]["breached_at"] if clocks else None
+        mine = clocks.get(r["case_id"], [])
+        r["clocks"] = sorted({k["clock"] for k in mine})
+        r["breached_at"] = mine[0]["breached_at"] if mine else None
     escalated = view.query(f"""SELECT {CASE_COLUMNS} FROM {{cases}} c
                                WHERE c.closed_at IS NULL AND c.escalation_level > 0 ORDER BY c.opened_at""")
+    steps: dict[str, list[dict]] = defaultdict(list)  # newest first, per case
+    for s in view.query("""SELECT e.case_id, e.kind, e.level, e.level_name, e.owner, e.cause, e.at
+                           FROM {escalations} e JOIN {cases} c ON c.case_id = e.case_id
+                           WHERE c.closed_at IS NULL AND c.escalation_level > 0
+                           ORDER BY e.case_id, e.seq DESC"""):
+        steps[s["case_id"]].append(s)
     for r in escalated:
-        steps = view.query("SELECT kind, level, level_name, owner, cause, at FROM {escalations} "
-                           "WHERE case_id = ? ORDER BY seq DESC", [r["case_id"]])
-        latest = next((s for s in steps if s["kind"] == "escalated"), None)
+        mine = steps.get(r["case_id"], [])
+        latest = next((s for s in mine if s["kind"] == "escalated"), None)
         r["level_name"] = latest["level_name"] if latest else None
         r["owner"] = latest["owner"] if latest else None
         r["cause"] = latest["cause"] if latest else None
         r["escalated_at"] = latest["at"] if latest else None
-        r["acknowledged"] = bool(steps) and steps[0]["kind"] == "acknowledged"
+        r["acknowledged"] = bool(mine) and mine[0]["kind"] == "acknowledged"
     return Board(risky, breached, escalated)
 
 
