@@ -175,6 +175,7 @@ async def test_a_supervisor_escalates_with_a_reason_and_sees_it_on_the_board(con
     assert re.search(r"\d+ min left", await row.locator("time.remaining").inner_text())
     await check_and_shoot(page, "board", ["#at-risk", "#breached", "#escalated", "#nav-dashboard"])
 
+    await row.locator("details.acts summary").click()
     await row.locator('form.act-escalate input[name="reason"]').fill("Customer called twice today")
     await row.locator("form.act-escalate button").click()
     await page.wait_for_load_state()
@@ -188,6 +189,7 @@ async def test_a_supervisor_escalates_with_a_reason_and_sees_it_on_the_board(con
     listed = page.locator(f'#escalated tr[data-case="{b}"]')
     assert await listed.count() == 1
     assert "team_lead" in await listed.inner_text()
+    await listed.locator("details.acts summary").click()
     await listed.locator('form.act-acknowledge input[name="reason"]').fill("Calling the customer back now")
     await listed.locator("form.act-acknowledge button").click()
     await page.wait_for_load_state()
@@ -195,14 +197,21 @@ async def test_a_supervisor_escalates_with_a_reason_and_sees_it_on_the_board(con
     await page.goto(f"{console.url}/board")
     assert await page.locator(f'#escalated tr[data-case="{b}"] form.act-acknowledge').count() == 0
 
-    # From the case page: a reassignment with its reason; the page shows the ladder and the steps.
-    await page.goto(f"{console.url}/cases/{b}")
-    form = page.locator("form.act-reassign")
+    # A reassignment from the board, with its reason.
+    listed = page.locator(f'#escalated tr[data-case="{b}"]')
+    await listed.locator("details.acts summary").click()
+    form = listed.locator("form.act-reassign")
     await form.locator('input[name="team"]').fill("south")
     await form.locator('input[name="reason"]').fill("South team handles invoices")
     await form.locator("button").click()
     await page.wait_for_load_state()
+    assert page.url.endswith("/console/board")
     assert console.store.state(b).team == "south"
+
+    # The case page shows the ladder and the steps, each with the supervisor's words.
+    await page.goto(f"{console.url}/cases/{b}")
+    for action in ("escalate", "acknowledge", "de_escalate", "reassign"):
+        assert await page.locator(f"form.act-{action}").count() == (0 if action == "acknowledge" else 1), action
     assert await page.locator("#ladder li.current").inner_text() != "agent"
     steps = await page.locator("#conversation li.entry-step .text").all_inner_texts()
     assert "Customer called twice today" in steps and "South team handles invoices" in steps

@@ -364,7 +364,8 @@ class Pages:
         if not person.may_open(page.state.assignee, page.state.team):
             raise Forbidden("case")
         return self.render(request, "case.html", person=person, p=page, s=page.state, zone=page.zone,
-                           command_id=str(uuid.uuid4()), actions=[a for a in ACTIONS if person.may(a)],
+                           command_id=str(uuid.uuid4()), actions=[a for a in ACTIONS if person.may(a)
+                                                                   and self.applies(a, page.state)],
                            may_note=person.may("note"))
 
     async def act(self, request: Request) -> Response:
@@ -409,6 +410,15 @@ class Pages:
         request.session["flash"] = {"kind": "ok", "text": say.gettext("Done: %(action)s", action=say.gettext(
             ACTION_NAMES[action]))}
         return back
+
+    @staticmethod
+    def applies(action: str, state: Any) -> bool:
+        """Offer only what the case's escalation allows (the engine refuses the rest anyway)."""
+        if action == "acknowledge":
+            return state.escalation_level > 0 and not state.escalation_acknowledged
+        if action == "de_escalate":
+            return state.escalation_level > 0
+        return True
 
     @staticmethod
     def command(person: Person, action: str, form: dict[str, str], reason: str) -> Any:
