@@ -286,11 +286,12 @@ async def test_a_chinese_browser_gets_chinese_pages(console, browser):
     assert "电话" in await page.locator('select[name="channel"]').inner_text()
     assert await page.locator("#chart-compliance text.nodata-label").all_text_contents() == ["无数据"] * 2  # Jan, Feb
     await check_and_shoot(page, "dashboard-zh", ["#figures", "#chart-compliance"])
-    # The person's own choice outranks the browser's.
+    # The person's own choice outranks the browser's; the page keeps its filters.
     await page.select_option('header select[name="lang"]', "en")
     await page.click("header form.inline button")
     await page.wait_for_load_state()
     assert await page.locator("h1").inner_text() == "Manager's dashboard"
+    assert await page.locator('input[name="from"]').input_value() == "2026-01-01"
 
 
 async def test_each_role_is_refused_what_it_may_not_do(console, browser):

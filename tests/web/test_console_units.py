@@ -292,3 +292,12 @@ async def test_an_unexpected_failure_is_a_page_and_a_log_line_not_a_traceback(hi
         response = await client.get("/board")
     assert response.status_code == 500 and "Something went wrong" in response.text
     assert "Traceback" not in response.text and "unreachable" not in response.text
+
+
+async def test_a_form_sent_after_the_session_ended_leads_back_to_its_case_after_signing_in(history):
+    app, _ = _app(history)
+    async with _client(app) as client:
+        response = await client.post("/cases/abc/act", data={"action": "note", "reason": "x"})
+        assert response.status_code == 303 and response.headers["location"] == "/signin?next=%2Fcases%2Fabc"
+        signed = await _sign_in(client, KEYS["sup-sam"], next_="/cases/abc")
+        assert signed.headers["location"] == "/cases/abc"

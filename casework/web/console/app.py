@@ -166,7 +166,7 @@ class Pages:
             _=speaker.gettext, ngettext=speaker.ngettext, say=speaker, person=person, csrf=self.csrf(request),
             u=lambda path="", **q: base + path + (("?" + urlencode({k: v for k, v in q.items() if v not in (None, "")}))
                                                   if q else ""),
-            here=request.url.path, flash=flash, now=self.now(), languages=LANGUAGES,
+            here=request.url.path + (f"?{request.url.query}" if request.url.query else ""), flash=flash, now=self.now(), languages=LANGUAGES,
             uuid=lambda: str(uuid.uuid4()), target=SATISFACTION_TARGET, **values)
         response = HTMLResponse(html, status_code=status)
         response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -183,7 +183,8 @@ class Pages:
         person = self.person(request)
         if person is None:
             request.session.pop("who", None)
-            return self.to(request, "/signin?" + urlencode({"next": request.url.path}))
+            # Back to the page after signing in (for a form sent from an expired session: its case).
+            return self.to(request, "/signin?" + urlencode({"next": request.url.path.removesuffix("/act")}))
         person.require(what)
         return person
 
