@@ -21,7 +21,6 @@ from starlette.routing import Mount
 from casework.client import CaseworkClient
 from casework.config import Settings, sqlite_env
 from casework.principals import Credential, load_registry
-from casework.web.console import console_app
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from projections.view import ReportView

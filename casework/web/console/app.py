@@ -108,10 +108,9 @@ def console_app(settings: Settings, *, cases: CaseworkClient | None = None, stor
     if registry is None:
         raise ConfigError("the web console needs a principal registry (CASEWORK_PRINCIPALS_FILE): people sign "
                           "in with the API key or token it knows them by")
-    if cases is not None and cases.credential is None and not settings.principal:
-        raise ConfigError("the web console signs commands with its own service credential: set CASEWORK_PRINCIPAL "
-                          "and its secret (a service acting as agent and supervisor)")
-    if cases is None and not settings.principal:
+    # Checked now, not at the first command: a console that cannot sign would refuse every action.
+    credential = cases.credential if cases is not None else credential_for(settings)
+    if credential is None:
         raise ConfigError("the web console signs commands with its own service credential: set CASEWORK_PRINCIPAL "
                           "and its secret (a service acting as agent and supervisor)")
     access = Access(registry, HttpAuthenticator(registry, jwt_verifier_for(settings)), settings.console_managers)
