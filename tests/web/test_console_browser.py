@@ -20,7 +20,9 @@ import pytest
 from playwright.async_api import async_playwright
 
 from casework.client import CaseworkClient
-from domain.commands import AddNote, OpenCase, RecordCustomerReply, Respond
+from domain.commands import (
+    AddNote, ConfirmSolution, OpenCase, ProposeSolution, RecordCustomerReply, Respond, SurveyAnswer,
+)
 from domain.model import Actor, Role
 from tests.conftest import sqlite_store
 from tests.projections.history import figures_from_events, write_history
@@ -71,7 +73,14 @@ async def console(temporal_env, tmp_path_factory):
         await as_console.send(a, AddNote(command_id=cid(), actor=ALICE, text="Asked facilities to check the switch."))
         b = await open_live(crm, "c-live-2", priority="normal", subject="Invoice address wrong",
                             description="The invoice shows our old address.", assignee="agent-bob", team="west")
-        env.live = {"alice": a, "bob": b}
+        done = await open_live(crm, "c-live-3", priority="normal", subject="Scanner jams",
+                               description="The scanner jams on every second page.", assignee="agent-alice",
+                               team="east")
+        await as_console.send(done, ProposeSolution(command_id=cid(), actor=ALICE, summary="Replaced the roller."))
+        await crm.send(done, ConfirmSolution(
+            command_id=cid(), actor=Actor(id="c-live-3", role=Role.customer), comment="Works now",
+            survey=SurveyAnswer(scale="1-5", scores={"response_speed": 5, "problem_solving": 4, "attitude": 5})))
+        env.live = {"alice": a, "bob": b, "surveyed": done}
         await asyncio.to_thread(env.catch_up)
         port = free_port()
         server, task = await serve(mounted(console_app(settings, cases=as_console, store=store, view=view,
@@ -163,6 +172,16 @@ async def test_an_agent_works_their_queue_and_reads_a_case(console, browser):
     assert await page.locator("form.act-escalate").count() == 0  # an agent does not escalate
     await page.set_viewport_size({"width": 390, "height": 844})
     await check_and_shoot(page, "case-narrow", ["#conversation", "#clocks"])
+
+    # A closed case with the customer's survey: each score as given, on the 0-100 scale.
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.goto(f"{console.url}/cases/{console.live['surveyed']}")
+    survey = console.store.state(console.live["surveyed"]).surveys[0]
+    cells = await page.locator("#surveys tbody tr td").all_inner_texts()
+    assert cells[0] == "1" and cells[1] == f"{survey.overall:g}"
+    assert survey.overall == 91.7  # 1-5 mapped onto 0-100 (100, 75, 100), averaged, one decimal
+    assert await page.locator("form.act").count() == 0  # nothing to do on a closed case
+    await check_and_shoot(page, "case-surveyed", ["#surveys", "#conversation"])
 
 
 async def test_a_supervisor_escalates_with_a_reason_and_sees_it_on_the_board(console, browser):
