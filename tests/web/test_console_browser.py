@@ -181,6 +181,9 @@ async def test_an_agent_works_their_queue_and_reads_a_case(console, browser):
     assert cells[0] == "1" and cells[1] == f"{survey.overall:g}"
     assert survey.overall == 91.7  # 1-5 mapped onto 0-100 (100, 75, 100), averaged, one decimal
     assert await page.locator("form.act").count() == 0  # nothing to do on a closed case
+    assert "response speed 100" in cells[2] and "problem solving 75" in cells[2]
+    texts = await page.locator("#conversation li.entry .text").all_inner_texts()
+    assert texts.count("Works now") == 1  # the closing repeats the confirmation's comment: shown once
     await check_and_shoot(page, "case-surveyed", ["#surveys", "#conversation"])
 
 

@@ -86,9 +86,11 @@ def case_page(store: CaseStore, case_id: str, now: datetime, fallback_zone: Zone
         if said is None:
             continue
         kind, field = said
-        text = getattr(event, field, "") if field else ""
+        text = (getattr(event, field, "") if field else "") or ""
+        if event.type == "CaseClosed" and entries and entries[-1].text == text:
+            text = ""  # closing on the customer's confirmation repeats their comment: shown once
         entries.append(Entry(seq=seq, kind=kind, type=event.type, at=event.at, actor=event.actor.id,
-                             role=event.actor.role.value, text=text or "", detail=_detail(event)))
+                             role=event.actor.role.value, text=text, detail=_detail(event)))
     zone = ZoneInfo(state.sla.calendar.timezone) if state.sla else fallback_zone
     return CasePage(state=state, entries=entries, clocks=clock_views(state, now),
                     ladder=state.sla.ladder if state.sla else (), surveys=list(state.surveys), zone=zone)

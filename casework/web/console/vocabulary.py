@@ -34,6 +34,8 @@ VOCABULARY = (
     N_("ClarificationRequested"), N_("SolutionProposed"), N_("SolutionRevised"), N_("NoteAdded"),
     N_("RectificationRecorded"), N_("CaseEscalated"), N_("EscalationAcknowledged"), N_("CaseDeEscalated"),
     N_("CaseReassigned"), N_("CaseRetriaged"), N_("CaseClosed"), N_("SlaClockBreached"),
+    # the default policy's survey dimensions
+    N_("response_speed"), N_("problem_solving"), N_("attitude"),
     # trend grains
     N_("month"), N_("week"),
     # the dashboard's figures, named on their drill-down pages
