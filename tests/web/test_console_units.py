@@ -328,3 +328,26 @@ def test_the_consoles_queries_read_the_same_on_postgresql(history, postgres_serv
     on_sqlite, on_pg = pages(sqlite_view), pages(pg_view)
     assert on_sqlite[0] and on_sqlite[1].escalated and on_sqlite[2].rows  # not comparing empty pages
     assert on_pg == on_sqlite
+
+
+def test_cases_without_a_team_are_one_row_of_the_comparison_and_its_link_finds_them(tmp_path):
+    from casework.policy import load_policy
+    from domain.commands import OpenCase
+    from domain.lifecycle import decide
+    from domain.model import Actor, Role
+
+    opening = OpenCase(command_id="no-team-1", actor=Actor(id="gateway", role=Role.system), case_id="no-team-case",
+                       channel="web", category="enquiry", subject="Opening hours?",
+                       customer={"id": "c-nt", "name": "Customer nt", "tier": "C"})
+    own = sqlite_store(tmp_path / "events.db")
+    at = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    terms = load_policy().terms_for(opening.priority, opening.customer.tier, opening.category, opening.channel)
+    own.append(opening.command_id, decide(None, opening, at, terms))
+    view = open_view(sqlite_env(tmp_path / "reporting.db"))
+    ReportProjection(own, view).catch_up()
+    flt = figures.Filters(start=date(2026, 3, 1), end=date(2026, 3, 31))
+    d = figures.dashboard(view, flt, SHANGHAI, datetime(2026, 4, 1, tzinfo=UTC))
+    assert [team for team, _ in d.teams] == ["-"]
+    only = figures.Filters(start=flt.start, end=flt.end, team="-")
+    assert [r["case_id"] for r in figures.drill_down(view, only, SHANGHAI, datetime(2026, 4, 1, tzinfo=UTC),
+                                                     "opened")] == ["no-team-case"]

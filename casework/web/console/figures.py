@@ -20,6 +20,7 @@ from projections.schema import CLOCK_NAMES
 from projections.view import ReportView
 
 AT_RISK_WITHIN = timedelta(hours=4)
+NO_TEAM = "-"  # how cases without a team are named in the team comparison and its links
 BREACHED = " + ".join(f"c.{n}_breached" for n in CLOCK_NAMES)
 NEXT_DUE = ("(SELECT MIN(k.due) FROM {sla_clocks} k WHERE k.case_id = c.case_id AND k.state = 'running') "
             "AS next_due")
@@ -128,7 +129,9 @@ def default_filters(today: date) -> Filters:
 def case_rows(view: ReportView, filters: Filters, zone: ZoneInfo) -> list[dict]:
     lo, hi = filters.bounds(zone)
     where, params = ["c.opened_at >= ?", "c.opened_at < ?"], [lo, hi]
-    if filters.team:
+    if filters.team == NO_TEAM:
+        where.append("c.team IS NULL")
+    elif filters.team:
         where.append("c.team = ?")
         params.append(filters.team)
     if filters.channel:
@@ -244,7 +247,7 @@ def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime)
     by_team: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_period[period_of(r["opened_at"], filters.grain, zone)].append(r)
-        by_team[r["team"] or "-"].append(r)
+        by_team[r["team"] or NO_TEAM].append(r)
     trend = [(p, summary(by_period[p]) if by_period.get(p) else None) for p in periods(filters)]
     backlog = {b: sum(1 for r in rows if r["closed_at"] is None and age_bucket(r["opened_at"], now) == b)
                for b in AGE_BUCKETS}
@@ -262,7 +265,7 @@ def drill_down(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime
     if period:
         rows = [r for r in rows if period_of(r["opened_at"], filters.grain, zone) == period]
     if team:
-        rows = [r for r in rows if (r["team"] or "-") == team]
+        rows = [r for r in rows if (r["team"] or NO_TEAM) == team]
     return rows
 
 
