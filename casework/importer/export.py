@@ -1,0 +1,1 @@
+def export_log(*a, **k): raise NotImplementedError
