@@ -368,14 +368,17 @@ class CaseStore(Application[uuid.UUID]):
         stream = self._get(case_id)
         return dict(stream.command_ids) if stream else None
 
-    def import_case(self, events: list[Event]) -> int:
-        """Store a whole imported case history at once, or nothing: an import killed half-way leaves
-        each case either complete or absent. Refused (IntegrityError) when the stream exists: an
-        imported history is only ever written to a case the store has not seen."""
-        if not events or not isinstance(events[0], CaseOpened):
-            raise ValueError("an imported case history starts with its CaseOpened event")
-        stream = CaseStream(events[0].model_dump(mode="json"))
-        for event in events[1:]:
-            stream.record(event)
-        self.save(stream)
-        return stream.version
+    def import_cases(self, histories: list[list[Event]]) -> None:
+        """Store whole imported case histories in one transaction, or nothing: an import killed
+        half-way leaves each case either complete or absent. Refused (IntegrityError, nothing stored)
+        when a stream exists: an imported history is only written to a case the store has not seen."""
+        streams = []
+        for events in histories:
+            if not events or not isinstance(events[0], CaseOpened):
+                raise ValueError("an imported case history starts with its CaseOpened event")
+            stream = CaseStream(events[0].model_dump(mode="json"))
+            for event in events[1:]:
+                stream.record(event)
+            streams.append(stream)
+        if streams:
+            self.save(*streams)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -68,6 +67,7 @@ class TracePlan:
     case_id: str = ""
     events: list[Event] = field(default_factory=list)
     commands: int = 0
+    sent: list[Command] = field(default_factory=list)  # the commands decided, in order (the opening first)
     refused: list[Refused] = field(default_factory=list)
     problem: str = ""  # the trace cannot be imported at all (its opening does not validate or is refused)
     state: CaseState | None = None
@@ -209,6 +209,7 @@ class Planner:
             self._refuse(row, cmd.kind, err.code, err.message)  # type: ignore[attr-defined]
         self.state = replay_on(self.state, events)
         self.out.events += events
+        self.out.sent.append(cmd)
         self.out.commands += 1
 
     def _refuse(self, row: Row, kind: str, code: str, message: str) -> None:
@@ -231,6 +232,3 @@ def _short(err: Exception) -> str:
         return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in err.errors())
     return str(err)
 
-
-def first_instant(trace: Trace) -> datetime:
-    return trace.rows[0].at

@@ -18,14 +18,18 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from tqdm import tqdm
 
-from casework.importer.logs import Problem, read_traces
+from casework.importer.logs import Problem, Trace, read_traces
 from casework.importer.mapping import Mapping, load_mapping
-from casework.importer.plan import Planner, Refused, command_prefix
+from casework.importer.plan import Planner, Refused, TracePlan, command_prefix
 from domain.ids import case_id_for, workflow_id_for
 from domain.model import SourceRef
 from domain.sla import SlaPolicy
 from domain.store import CaseStore
 from workflows.contract import WORKFLOW_TYPE, CaseInput, Limits
+
+
+# Cases written per transaction: a commit per case would be most of the import's time.
+BATCH = 50
 
 
 @dataclass
@@ -73,6 +77,7 @@ def import_log(log: str | Path, mapping: Mapping | str | Path, store: CaseStore,
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     traces = read_traces(log, mapping)[:limit]
     planner, summary = Planner(mapping, policy), Summary(traces=len(traces))
+    batch: list[tuple[Trace, TracePlan]] = []
     for trace in tqdm(traces, unit="case", desc="import", disable=not progress, mininterval=0.5):
         if trace.problems or not trace.rows:
             summary.not_imported += trace.problems
@@ -91,12 +96,29 @@ def import_log(log: str | Path, mapping: Mapping | str | Path, store: CaseStore,
         if plan.problem:
             summary.not_imported.append(Problem(trace.case, trace.rows[0].where, plan.problem))
             continue
-        try:
-            store.import_case(plan.events)
-        except IntegrityError:  # written meanwhile by another import or a live opening
-            summary.not_imported.append(Problem(trace.case, trace.rows[0].where,
-                                                f"case {case_id} was written by someone else meanwhile"))
-            continue
+        batch.append((trace, plan))
+        if len(batch) >= BATCH:
+            _write(store, batch, summary)
+    _write(store, batch, summary)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write(store: CaseStore, batch: list[tuple[Trace, TracePlan]], summary: Summary) -> None:
+    """The batch's cases in one transaction; if one was written meanwhile, each on its own."""
+    try:
+        store.import_cases([plan.events for _, plan in batch])
+        written = batch
+    except IntegrityError:
+        written = []
+        for trace, plan in batch:
+            try:
+                store.import_cases([plan.events])
+                written.append((trace, plan))
+            except IntegrityError:  # written meanwhile by another import or a live opening
+                summary.not_imported.append(Problem(trace.case, trace.rows[0].where,
+                                                    f"case {plan.case_id} was written by someone else meanwhile"))
+    for trace, plan in written:
         summary.imported += 1
         summary.rows += len(trace.rows)
         summary.commands += plan.commands
@@ -105,9 +127,8 @@ def import_log(log: str | Path, mapping: Mapping | str | Path, store: CaseStore,
         if plan.state.is_closed:
             summary.closed += 1
         else:
-            summary.open_case_ids.append(case_id)
-    summary.seconds = time.perf_counter() - started
-    return summary
+            summary.open_case_ids.append(plan.case_id)
+    batch.clear()
 
 
 def _count_state(summary: Summary, store: CaseStore, case_id: str) -> None:
