@@ -127,6 +127,9 @@ class Plan(_Strict):
     unknown_resource: str = "imported"  # the actor of rows without a resource
     # Activities not in the table: an error for the row's trace (the default), or a note.
     unmapped: Literal["error", "note"] = "error"
+    # A log exported by casework carries each command as JSON in this attribute (casework:command):
+    # the rows are then decided as those commands, and `activities` is not needed.
+    command_attribute: str = ""
 
 
 class Mapping(_Strict):
@@ -138,7 +141,7 @@ class Mapping(_Strict):
     # "*" is the value for anything not listed.
     translate: dict[str, dict[str, str]] = Field(default_factory=dict)
     plan: Plan = Field(default_factory=Plan)
-    activities: dict[str, Entry] = Field(min_length=1)
+    activities: dict[str, Entry] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _templates_name_known_columns(self) -> Mapping:
@@ -153,6 +156,10 @@ class Mapping(_Strict):
         for name in self.translate:
             if name not in known:
                 raise ValueError(f"translate.{name}: names no column")
+        if self.plan.command_attribute and self.plan.command_attribute not in self.columns.attributes:
+            raise ValueError(f"plan.command_attribute: '{self.plan.command_attribute}' names no attribute")
+        if not self.activities and not self.plan.command_attribute:
+            raise ValueError("activities: map at least one activity")
         return self
 
 
@@ -166,7 +173,7 @@ def template_names(text: str, where: str = "") -> list[str]:
 def load_mapping(path: str | Path) -> Mapping:
     """A mapping file, or a shipped one by name (`bpic2013`, `casework`)."""
     path = Path(path)
-    if not path.exists() and (MAPPINGS / f"{path}.toml").exists():
+    if path.suffix != ".toml" and len(path.parts) == 1 and (MAPPINGS / f"{path}.toml").is_file():
         path = MAPPINGS / f"{path}.toml"
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -11,6 +11,7 @@ refuses is reported with its code and the trace goes on with its next row.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -84,7 +85,17 @@ class Planner:
         self.mapping = mapping
         self.policy = policy
 
+    def identity(self, trace: Trace) -> tuple[str, str]:
+        """The case id a trace imports as, and its opening's command id (what marks it imported)."""
+        if self.mapping.plan.command_attribute:
+            opening = self._native(trace.rows[0])
+            return opening.get("case_id") or "", opening.get("command_id") or ""
+        source = SourceRef(system=self.mapping.source, external_id=trace.case)
+        return case_id_for(source), f"{command_prefix(self.mapping.source, trace.case)}:open"
+
     def plan(self, trace: Trace) -> TracePlan:
+        if self.mapping.plan.command_attribute:
+            return self._plan_native(trace)
         out = TracePlan(trace.case)
         self.out, self.prefix = out, command_prefix(self.mapping.source, trace.case)
         self.state: CaseState | None = None
@@ -126,6 +137,40 @@ class Planner:
             except CommandRefused:
                 continue  # recorded by _refuse; the trace goes on with its next row
         out.state = self.state
+        return out
+
+    # -- a log exported by casework: its commands, as they were
+
+    def _native(self, row: Row) -> dict:
+        try:
+            value = json.loads(row.attributes.get(self.mapping.plan.command_attribute) or "{}")
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{row.where}: the command column is not JSON ({err})") from None
+        return value if isinstance(value, dict) else {}
+
+    def _plan_native(self, trace: Trace) -> TracePlan:
+        out = self.out = TracePlan(trace.case)
+        self.state = None
+        for row in trace.rows:
+            try:
+                cmd = COMMAND_ADAPTER.validate_python({**self._native(row), "occurred_at": row.at})
+            except (ValidationError, ValueError) as err:
+                if self.state is None:
+                    out.problem = f"{row.where}: the case's opening does not validate: {_short(err)}"
+                    return out
+                out.refused.append(Refused(row.case, row.where, row.activity, row.activity, "invalid", _short(err)))
+                continue
+            if self.state is None and not isinstance(cmd, OpenCase):
+                out.problem = f"{row.where}: a trace starts with its opening ('open'), not '{row.activity}'"
+                return out
+            terms = self._terms(cmd) if isinstance(cmd, OpenCase) else self._terms_for(cmd)
+            try:
+                self._decide(cmd, row, terms)
+            except CommandRefused as err:
+                if self.state is None:
+                    out.problem = f"{row.where}: opening refused ({err.code}): {err.message}"
+                    return out
+        out.case_id, out.state = self.state.case_id, self.state
         return out
 
     # -- the opening
@@ -195,12 +240,15 @@ class Planner:
                                                    "occurred_at": row.at, **fields})
         except ValidationError as err:
             self._refuse(row, kind, "invalid", _short(err))
-        terms = None
-        if kind in ("retriage", "reapply_policy") and self.policy is not None:
-            s = self.state
-            terms = self.policy.terms_for(getattr(cmd, "priority", None) or s.priority, s.customer.tier,
-                                          getattr(cmd, "category", None) or s.category, s.channel)
-        self._decide(cmd, row, terms)
+        self._decide(cmd, row, self._terms_for(cmd))
+
+    def _terms_for(self, cmd: Command):
+        """The terms a re-triage or a re-applied policy pins: the rule for the case's new shape."""
+        if cmd.kind not in ("retriage", "reapply_policy") or self.policy is None:  # type: ignore[attr-defined]
+            return None
+        s = self.state
+        return self.policy.terms_for(getattr(cmd, "priority", None) or s.priority, s.customer.tier,
+                                     getattr(cmd, "category", None) or s.category, s.channel)
 
     def _decide(self, cmd: Command, row: Row, terms=None) -> None:
         try:

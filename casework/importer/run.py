@@ -20,9 +20,8 @@ from tqdm import tqdm
 
 from casework.importer.logs import Problem, Trace, read_traces
 from casework.importer.mapping import Mapping, load_mapping
-from casework.importer.plan import Planner, Refused, TracePlan, command_prefix
-from domain.ids import case_id_for, workflow_id_for
-from domain.model import SourceRef
+from casework.importer.plan import Planner, Refused, TracePlan
+from domain.ids import workflow_id_for
 from domain.sla import SlaPolicy
 from domain.store import CaseStore
 from workflows.contract import WORKFLOW_TYPE, CaseInput, Limits
@@ -82,10 +81,14 @@ def import_log(log: str | Path, mapping: Mapping | str | Path, store: CaseStore,
         if trace.problems or not trace.rows:
             summary.not_imported += trace.problems
             continue
-        case_id = case_id_for(SourceRef(system=mapping.source, external_id=trace.case))
-        known = store.command_ids(case_id)
+        try:
+            case_id, opening_id = planner.identity(trace)
+        except ValueError as err:
+            summary.not_imported.append(Problem(trace.case, trace.rows[0].where, str(err)))
+            continue
+        known = store.command_ids(case_id) if case_id else None
         if known is not None:
-            if f"{command_prefix(mapping.source, trace.case)}:open" in known:
+            if opening_id in known:
                 summary.already += 1
                 _count_state(summary, store, case_id)
             else:
