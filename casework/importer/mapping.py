@@ -125,7 +125,8 @@ class Plan(_Strict):
     # A row that changes nothing (its stage reached already, no action): kept as a note, or skipped.
     unchanged: Literal["note", "skip"] = "note"
     unknown_resource: str = "imported"  # the actor of rows without a resource
-    # Activities not in the table: an error for the row's trace (the default), or a note.
+    # Activities not in the table: the trace is not imported, with the error (the default; the
+    # mapping is then completed and the import run again), or the row is kept as a note.
     unmapped: Literal["error", "note"] = "error"
     # A log exported by casework carries each command as JSON in this attribute (casework:command):
     # the rows are then decided as those commands, and `activities` is not needed.

@@ -100,6 +100,10 @@ class Planner:
         self.out, self.prefix = out, command_prefix(self.mapping.source, trace.case)
         self.state: CaseState | None = None
         first = trace.rows[0]
+        unmapped = [r for r in trace.rows if r.activity not in self.mapping.activities]
+        if unmapped and self.mapping.plan.unmapped == "error":  # the mapping is fixed, then the trace imported
+            out.problem = f"{unmapped[0].where}: activity '{unmapped[0].activity}' is not in the mapping"
+            return out
         try:
             opening = self._opening(first)
         except (ValidationError, ValueError) as err:
@@ -115,9 +119,6 @@ class Planner:
         for i, row in enumerate(trace.rows):
             entry = self.mapping.activities.get(row.activity)
             if entry is None:
-                if self.mapping.plan.unmapped == "error":
-                    self._refuse(row, "-", "unmapped", f"activity '{row.activity}' is not in the mapping")
-                    continue
                 entry = Entry(action="add_note", fields={"text": "{activity}"})
             target, last = entry.stage, i == len(trace.rows) - 1
             before = out.commands
