@@ -146,7 +146,7 @@ async def start_live(client: Client, store: CaseStore, case_ids: list[str], task
                      limits: Limits | None = None) -> int:
     """Start the workflow of each open imported case (the workflow id names the case), which takes
     the case as the store holds it and runs its clocks from there. A case whose workflow runs or has
-    run already is left alone, so this is safe to repeat. Returns the workflows started."""
+    run already is left alone, so this is safe to repeat. Returns how many open cases' workflows run."""
     started = 0
     for case_id in case_ids:
         state = store.state(case_id)
