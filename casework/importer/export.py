@@ -16,7 +16,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from casework.importer.logs import log_format
-from domain.events import EVENT_ADAPTER, PERSONAL_PATHS, Event
+from domain.events import PERSONAL_PATHS, Event
 from domain.evolve import evolve
 from domain.model import CaseState
 from domain.personal import map_personal
