@@ -159,4 +159,4 @@ def _xes_rows(path: str | Path) -> Iterator[tuple[str, dict[str, str]]]:
     except OSError as err:
         raise MappingError(f"event log {path}: {err.strerror}") from None
     except Exception as err:  # ParseError, and defusedxml's refusals of entities and DTDs
-        raise MappingError(f"event log {path} is not well-formed XES: {err}") from None
+        raise MappingError(f"event log {path} is not well-formed XES (entities and DTDs are refused): {err}") from None

@@ -248,3 +248,17 @@ def _streams(store):
 def _fact(event) -> dict:
     # recorded_at: when the engine decided it; command_digest: of the command as the export rebuilt it.
     return event.model_dump(mode="json", exclude={"recorded_at", "command_digest"})
+
+
+def test_a_broken_or_hostile_xes_file_is_refused_with_a_clear_error(tmp_path):
+    store = sqlite_store(tmp_path / "events.db")
+    broken = tmp_path / "broken.xes"
+    broken.write_text('<log xmlns="http://www.xes-standard.org/"><trace><string key="concept:name" value="A"/>')
+    with pytest.raises(MappingError, match="is not well-formed XES"):
+        import_log(broken, "casework", store, load_policy())
+    hostile = tmp_path / "hostile.xes"
+    hostile.write_text('<?xml version="1.0"?><!DOCTYPE log [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                       '<log><trace><string key="concept:name" value="&b;"/></trace></log>')
+    with pytest.raises(MappingError, match="is not well-formed XES"):
+        import_log(hostile, "casework", store, load_policy())
+    assert (store.recorder.max_notification_id() or 0) == 0
