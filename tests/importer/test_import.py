@@ -262,3 +262,29 @@ def test_a_broken_or_hostile_xes_file_is_refused_with_a_clear_error(tmp_path):
     with pytest.raises(MappingError, match="is not well-formed XES"):
         import_log(hostile, "casework", store, load_policy())
     assert (store.recorder.max_notification_id() or 0) == 0
+
+
+def run_cli(tmp_path, *args):
+    env = {"PATH": "/usr/bin:/bin", "CASEWORK_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)}
+    return subprocess.run([sys.executable, "-m", "casework.importer", *args], capture_output=True, text=True,
+                          env=env, cwd=Path(__file__).parents[2], timeout=300)
+
+
+def test_the_command_line_imports_into_the_encrypted_store_and_says_what_is_wrong(tmp_path, mapping):
+    log = write(tmp_path / "log.csv", LOG)
+    (tmp_path / "helpdesk.toml").write_text(MAPPING)
+    done = run_cli(tmp_path, "import", str(log), "--mapping", str(tmp_path / "helpdesk.toml"), "--no-live",
+                   "--no-progress", "--refusals", str(tmp_path / "refused.csv"))
+    assert done.returncode == 0, done.stderr
+    assert "traces 4: imported 4" in done.stdout and "Take in charge: case_closed x1" in done.stdout
+    with open(tmp_path / "refused.csv", newline="") as f:
+        assert [(r["case"], r["code"]) for r in csv.DictReader(f)] == [("T3", "case_closed")]
+    again = run_cli(tmp_path, "import", str(log), "--mapping", str(tmp_path / "helpdesk.toml"), "--no-live",
+                    "--no-progress")
+    assert "imported 0, already imported 4" in again.stdout
+    with sqlite3.connect(tmp_path / "data" / "events.db") as c:  # encrypted at rest: no text readable
+        assert not any(b"Ticket T1" in bytes(r[0]) for r in c.execute("SELECT state FROM stored_events"))
+    exported = run_cli(tmp_path, "export", str(tmp_path / "out.xes"))
+    assert exported.returncode == 0 and "exported 20 events" in exported.stdout, exported.stderr  # 9+3+5+3 commands
+    bad = run_cli(tmp_path, "import", str(log), "--mapping", "no-such-mapping.toml")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: mapping no-such-mapping.toml") and "Traceback" not in bad.stderr
