@@ -288,3 +288,13 @@ def test_the_command_line_imports_into_the_encrypted_store_and_says_what_is_wron
     assert exported.returncode == 0 and "exported 20 events" in exported.stdout, exported.stderr  # 9+3+5+3 commands
     bad = run_cli(tmp_path, "import", str(log), "--mapping", "no-such-mapping.toml")
     assert bad.returncode == 2 and bad.stderr.startswith("error: mapping no-such-mapping.toml") and "Traceback" not in bad.stderr
+
+
+def test_the_import_writes_whole_cases_in_either_store(any_store, tmp_path, mapping):
+    summary = import_log(write(tmp_path / "log.csv", LOG), mapping, any_store, load_policy())
+    head = any_store.recorder.max_notification_id()
+    assert summary.imported == 4 and head == summary.events
+    assert import_log(tmp_path / "log.csv", mapping, any_store, load_policy()).already == 4
+    assert any_store.recorder.max_notification_id() == head
+    t1 = state_of(any_store, "T1")
+    assert (t1.closure_reason.value, t1.reopen_count) == ("resolved", 1)
