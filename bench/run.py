@@ -57,7 +57,8 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int) -> dict:
+async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int,
+                     projection_thread: bool = True) -> dict:
     store = CaseStore(env=sqlite_env(tmp / "events.db"))
     reporting = sqlite_env(tmp / "reporting.db")
     projection = ReportProjection(store, open_view(reporting))
@@ -92,12 +93,13 @@ async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrenc
     async with build_worker(env.client, store, queue, reporting=reporting):
         runner = threading.Thread(target=projection.run, args=(stop,), daemon=True)
         sampler = threading.Thread(target=sample_lag, daemon=True)
-        runner.start()
-        sampler.start()
+        if projection_thread:
+            runner.start()
+            sampler.start()
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(cases)))
         elapsed = time.perf_counter() - start
-        while projection.lag().events_behind:
+        while projection_thread and projection.lag().events_behind:
             await asyncio.sleep(0.1)
         stop.set()
     return {"cases": cases, "concurrency": concurrency, "commands": len(latencies), "seconds": round(elapsed, 2),
