@@ -69,8 +69,14 @@ def test_the_temporal_cli_variables_count_and_casework_ones_win(files):
     assert got["tls"].client_cert == files["client"].cert.read_bytes()
     assert got["tls"].domain == "t.example"
     assert options(TEMPORAL_API_KEY="cli-key", CASEWORK_API_KEY="ours")["api_key"] == "ours"
-    # TEMPORAL_ADDRESS is not read: no address still means the embedded server.
-    assert load_settings(environ={"TEMPORAL_ADDRESS": "cloud:7233"}).temporal_address == ""
+    # TEMPORAL_ADDRESS, the standard variable, names the server when CASEWORK_TEMPORAL_ADDRESS does not;
+    # an empty CASEWORK_TEMPORAL_ADDRESS keeps the embedded server all the same.
+    assert load_settings(environ={"TEMPORAL_ADDRESS": "cloud:7233"}).temporal_address == "cloud:7233"
+    assert load_settings(environ={"TEMPORAL_ADDRESS": "cloud:7233",
+                                  "CASEWORK_TEMPORAL_ADDRESS": "ours:7233"}).temporal_address == "ours:7233"
+    assert load_settings(environ={"TEMPORAL_ADDRESS": "cloud:7233",
+                                  "CASEWORK_TEMPORAL_ADDRESS": ""}).temporal_address == ""
+    assert load_settings(environ={"TEMPORAL_NAMESPACE": "prod"}).temporal_namespace == "prod"
     with pytest.raises(ConfigError, match=r"env TEMPORAL_TLS\)"):
         load_settings(environ={"TEMPORAL_TLS": "perhaps"})
 
