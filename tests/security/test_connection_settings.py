@@ -152,16 +152,17 @@ def test_payload_keys_from_a_file_in_order(tmp_path):
 
 
 def test_command_line_options_override_the_settings(monkeypatch, tmp_path):
-    from casework.cli import _settings, build_parser
+    from casework.cli import Context, cli
+
+    def _settings(argv: list[str]):
+        return Context.from_params(cli.make_context("casework", argv).params).settings()
 
     key_file = tmp_path / "api.key"
     key_file.write_text("from-file\n")
     monkeypatch.setenv("CASEWORK_API_KEY_FILE", str(key_file))
     monkeypatch.setenv("CASEWORK_TLS_SERVER_NAME", "from-env.example")
-    args = build_parser().parse_args(["--address", "t:7233", "--api-key", "from-flag", "--no-tls", "show", "c"])
-    settings = _settings(args)
+    settings = _settings(["--address", "t:7233", "--api-key", "from-flag", "--no-tls", "show", "c"])
     assert (settings.api_key.get_secret_value(), settings.api_key_file, settings.tls) == ("from-flag", "", False)
     with pytest.raises(ConfigError, match="tls is false but tls_server_name is set"):
         connect_options(settings)
-    args = build_parser().parse_args(["show", "c"])
-    assert connect_options(_settings(args))["api_key"] == "from-file"
+    assert connect_options(_settings(["show", "c"]))["api_key"] == "from-file"
