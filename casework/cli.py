@@ -679,9 +679,10 @@ def _main(argv: list[str] | None = None) -> int:
         print("casework: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader stopped early (`casework show X | head -1`): what it read was right; say nothing.
+        # The reader stopped early (`casework show X | head -1`): say nothing, exit 1 as click itself
+        # does for a closed pipe (and Python's documentation advises).
         _quiet_stdout()
-        return ExitCode.OK
+        return ExitCode.FAILED
     except SystemExit as done:  # the worker's own refusals (it printed why)
         return done.code if isinstance(done.code, int) else ExitCode.FAILED
     except Exception as err:  # noqa: BLE001 - every failure is one line, never a traceback
