@@ -42,6 +42,7 @@ from casework.local_data import case_store_for_reading, reporting_view
 from casework.policy import PolicyError
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, OpenCase, SurveyAnswer
 from domain.events import PERSONAL_PATHS
+from domain.ids import workflow_id_for
 from domain.model import Actor, CaseState, Category, Channel, Priority, Role, Stage
 
 T = TypeVar("T")
@@ -116,23 +117,35 @@ class Context:
                 "(casework run), or name the server with --address, TEMPORAL_ADDRESS or "
                 "CASEWORK_TEMPORAL_ADDRESS") from None
 
-    async def cases(self, need_worker: bool = True) -> CaseworkClient:
+    async def cases(self, workflow_id: str | None = None) -> CaseworkClient:
+        """The casework client, once a worker is known to serve the queue the command goes to: the
+        queue of the workflow `workflow_id` names when it exists (a case is served on the queue it was
+        opened on), else this command's queue (a new case or plan starts there)."""
         from casework.principals import credential_for
 
         client = await self.client()
-        if need_worker:
-            await self._require_worker(client)
+        queue = self.queue()
+        if workflow_id is not None:
+            try:
+                described = await asyncio.wait_for(client.get_workflow_handle(workflow_id).describe(), self.timeout)
+                queue = described.task_queue
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                queue = None  # no such workflow: the command itself says not found
+        if queue is not None:
+            await self._require_worker(client, queue)
         return CaseworkClient(client, self.queue(), credential=credential_for(self.settings()))
 
-    async def _require_worker(self, client: Client) -> None:
+    async def _require_worker(self, client: Client, queue: str) -> None:
         """Unreachable, before anything is sent, when no worker has polled the task queue lately: with
         none, Temporal would hold the command and this command would wait for ever."""
         answer = await asyncio.wait_for(client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-            namespace=self.settings().temporal_namespace, task_queue=TaskQueue(name=self.queue()),
+            namespace=self.settings().temporal_namespace, task_queue=TaskQueue(name=queue),
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)), self.timeout)
         if not answer.pollers:
             raise Unreachable(
-                f"no casework worker polls task queue '{self.queue()}' on {self.target()}; start the engine "
+                f"no casework worker polls task queue '{queue}' on {self.target()}; start the engine "
                 "(casework run), or name its queue with --task-queue or CASEWORK_TASK_QUEUE. Nothing was sent")
 
     async def answer(self, call: Awaitable[T], command_id: str | None = None) -> T:
@@ -415,7 +428,7 @@ def _lifecycle(kind: str, model: type) -> click.Command:
             {"kind": kind, "command_id": command_id or str(uuid.uuid4()), "actor": actor, **fields}), kind)
 
         async def work(obj: Context) -> None:
-            cases = await obj.cases()
+            cases = await obj.cases(workflow_id_for(case_id))
             _print_state(await obj.answer(cases.send(case_id, cmd), cmd.command_id), as_json, cmd.command_id)
         _run(ctx, work)
 
@@ -475,7 +488,7 @@ def show(ctx: click.Context, case_id: str, as_json: bool) -> None:
     """A case: its state from the engine, and its history with what was said (messages, questions,
     notes, comments, in order) from the event store."""
     async def work(obj: Context) -> None:
-        cases = await obj.cases()
+        cases = await obj.cases(workflow_id_for(case_id))
         state = await obj.answer(cases.state(case_id))
         timeline = await obj.answer(cases.timeline(case_id))
         history, missing = None, None
@@ -522,6 +535,7 @@ def return_visits(ctx: click.Context, action: str, customer_id: str | None, cust
                   as_json: bool) -> None:
     """Key accounts' periodic return visits: list, schedule, pause, resume."""
     from domain.return_visits import PERIOD_MONTHS, PlanChange, ReturnVisitPlan, SchedulePlan, add_months
+    from workflows.return_visits import return_visits_id
 
     if action == "schedule" and not (customer_id and customer_name):
         raise Usage("return-visits schedule needs --customer-id and --customer-name")
@@ -529,7 +543,7 @@ def return_visits(ctx: click.Context, action: str, customer_id: str | None, cust
         raise Usage(f"return-visits {action} needs --customer-id")
 
     async def work(obj: Context) -> None:
-        cases = await obj.cases()
+        cases = await obj.cases(return_visits_id(customer_id) if action in ("pause", "resume") else None)
         if action == "list":
             plans = await obj.answer(cases.return_visit_plans())
         elif action == "schedule":
