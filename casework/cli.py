@@ -43,7 +43,7 @@ from casework.policy import PolicyError
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, OpenCase, SurveyAnswer
 from domain.events import PERSONAL_PATHS
 from domain.ids import workflow_id_for
-from domain.model import Actor, CaseState, Category, Channel, Priority, Role, Stage
+from domain.model import Actor, CaseState, Category, Channel, Priority, Role, Stage, Tier
 
 T = TypeVar("T")
 INTERNAL = TIMER_COMMANDS | {"open"}
@@ -303,7 +303,7 @@ def _choice(enum: type[Enum]) -> click.Choice:
 @click.option("--customer-id", required=True)
 @click.option("--customer-name", required=True)
 @click.option("--customer-contact")
-@click.option("--tier", type=click.Choice(["A", "B", "C", "key_account"]), default="C", show_default=True)
+@click.option("--tier", type=_choice(Tier), default="C", show_default=True)
 @click.option("--dedicated-owner")
 @click.option("--source-system", help="the sending system; with --external-id the same reference is always "
                                       "the same case")
@@ -407,7 +407,7 @@ def _lifecycle(kind: str, model: type) -> click.Command:
                 click.Option(["--safety-incident"], is_flag=True, help="the customer reports a safety incident"),
                 click.Option(["--survey-comment"], help="the customer's comment on the survey")]
         elif _is_list(f.annotation):
-            params.append(click.Option([opt], multiple=True, help=f"{name} (repeat for each)"))
+            params.append(click.Option([opt], multiple=True, help="one a time: repeat the option for each"))
         else:
             params.append(click.Option([opt], required=f.is_required(), type=_choice(enum) if enum else None,
                                        help=f.description))
@@ -579,20 +579,24 @@ def return_visits(ctx: click.Context, action: str, customer_id: str | None, cust
 def forget_customer(ctx: click.Context, customer_id: str, actor: Actor, reason: str, as_json: bool) -> None:
     """Forget a customer: destroy their key, audited (their personal data unreadable everywhere, the
     history kept)."""
-    from casework.forget import ForgetRefused, forget_customer as forget
+    from casework.forget import ALLOWED, ForgetRefused, forget_customer as forget
     from casework.logs import configure_logging
 
     async def work(obj: Context) -> int:
         settings = obj.settings()
         configure_logging(settings.log_format, settings.log_level)  # log lines to stderr, the report to stdout
+        store = client = None
+        if actor.role in ALLOWED and settings.store_encryption:  # else the rules refuse it before either is used
+            # The store must be the engine's: one opened where there is none would forget nobody in an
+            # empty store it had just created.
+            store = case_store_for_reading(settings)
+            try:
+                client = await obj.client()
+            except Unreachable as err:  # the key is destroyed all the same; the workflows are told on a rerun
+                print(f"casework: {err.message}; forgetting in the stores only, run the command again once it "
+                      "is up to clear the running cases", file=sys.stderr)
         try:
-            client = await obj.client()
-        except Unreachable as err:  # the key is destroyed all the same; the workflows are told on a rerun
-            print(f"casework: {err.message}; forgetting in the stores only, run the command again once it is "
-                  "up to clear the running cases", file=sys.stderr)
-            client = None
-        try:
-            report = await forget(settings, client, customer_id, actor, reason)
+            report = await forget(settings, client, customer_id, actor, reason, store=store)
         except ForgetRefused as err:
             raise Refused(str(err)) from None
         if as_json:

@@ -75,7 +75,7 @@ async def test_pausing_the_plan_of_a_customer_who_has_none(engine):
 @pytest.mark.parametrize("args", [
     ["report", "sla"], ["report", "backlog", "--format", "csv"], ["report-html", "--out", "r.html"],
     ["at-risk"], ["list"], ["list", "--breached", "--json"], ["projections", "status"],
-    ["notifications", "status"],
+    ["notifications", "status"], ["forget-customer", "c-1", "--actor", "supervisor:sam"],
 ])
 async def test_reading_from_another_directory_creates_nothing_and_says_where_it_looked(tmp_path, args):
     elsewhere = tmp_path / "elsewhere"
