@@ -69,6 +69,7 @@ class Context:
     timeout: float = DEFAULT_TIMEOUT
     traceback: bool = False
     connection: dict[str, Any] = field(default_factory=dict)
+    served_queue: str | None = None  # the queue whose worker the command waits for
     _settings: Settings | None = None
 
     @classmethod
@@ -135,6 +136,7 @@ class Context:
                 queue = None  # no such workflow: the command itself says not found
         if queue is not None:
             await self._require_worker(client, queue)
+            self.served_queue = queue
         return CaseworkClient(client, self.queue(), credential=credential_for(self.settings()))
 
     async def _require_worker(self, client: Client, queue: str) -> None:
@@ -156,7 +158,8 @@ class Context:
             retry = (f"; send it again with --command-id {command_id}: the engine applies a command id once"
                      if command_id else "")
             raise Unreachable(
-                f"no answer from a casework worker on task queue '{self.queue()}' at {self.target()} within "
+                f"no answer from a casework worker on task queue '{self.served_queue or self.queue()}' at "
+                f"{self.target()} within "
                 f"{self.timeout:g} s (is the engine running? raise the wait with --timeout){retry}") from None
 
 
