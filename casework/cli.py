@@ -330,7 +330,7 @@ def open_case(ctx: click.Context, actor: Actor, command_id: str | None, as_json:
     cmd = _validated(lambda: OpenCase.model_validate({
         "command_id": command_id or str(uuid.uuid4()), "actor": actor, "source": source, "customer": customer,
         **{k: f[k] for k in ("channel", "category", "priority", "subject", "description", "assignee", "team",
-                             "case_id")}}))
+                             "case_id")}}), options=OPEN_OPTIONS)
 
     async def work(obj: Context) -> None:
         cases = await obj.cases()
@@ -338,11 +338,18 @@ def open_case(ctx: click.Context, actor: Actor, command_id: str | None, as_json:
     _run(ctx, work)
 
 
-def _validated(build: Callable[[], T], kind: str | None = None) -> T:
+# The flattened options of `open` that name a nested field of OpenCase.
+OPEN_OPTIONS = {"customer.id": "--customer-id", "customer.name": "--customer-name",
+                "customer.contact": "--customer-contact", "customer.tier": "--tier",
+                "customer.dedicated_owner": "--dedicated-owner", "source.system": "--source-system",
+                "source.external_id": "--external-id"}
+
+
+def _validated(build: Callable[[], T], kind: str | None = None, options: dict[str, str] | None = None) -> T:
     try:
         return build()
     except ValidationError as err:
-        raise Usage(describe_validation(err, kind)) from None
+        raise Usage(describe_validation(err, kind, options=options)) from None
 
 
 def _enum_of(annotation: Any) -> type[Enum] | None:

@@ -62,15 +62,19 @@ class Unreachable(CliError):
     code, label = ExitCode.UNREACHABLE, "engine unreachable"
 
 
-def describe_validation(err: ValidationError, kind: str | None = None, option_names: bool = True) -> str:
-    """A pydantic error as a person reads it: which option, what is wrong; never the tagged-union dump."""
+def describe_validation(err: ValidationError, kind: str | None = None, option_names: bool = True,
+                        options: dict[str, str] | None = None) -> str:
+    """A pydantic error as a person reads it: which option, what is wrong; never the tagged-union dump.
+    `options` names the option of a nested field where it is not --<field> (`customer.id`: --customer-id)."""
     problems = []
     for e in err.errors():
         loc = [str(part) for part in e["loc"]]
         if kind and loc and loc[0] == kind:  # the discriminator's tag, not something the user typed
             loc = loc[1:]
         where = ".".join(loc)
-        if option_names and loc:
+        if options and where in options:
+            where = options[where]
+        elif option_names and loc:
             where = "--" + loc[0].replace("_", "-") + ("" if len(loc) == 1 else " " + ".".join(loc[1:]))
         message = e["msg"].removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if where else message)

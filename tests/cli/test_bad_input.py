@@ -98,3 +98,19 @@ def test_version():
                        timeout=60)
     from importlib.metadata import version
     assert (r.returncode, r.stdout.strip()) == (0, f"casework {version('casework')}")
+
+
+def test_invalid_values_name_the_option_not_the_model():
+    """What pydantic refuses is reported by option, never as its tagged-union dump; nothing is sent."""
+    for args, says in [
+        (["open", "--customer-id", "", "--customer-name", "n", "--channel", "phone", "--category", "fault",
+          "--subject", "s"], "casework: invalid input: --customer-id: String should have at least 1 character"),
+        (["book-appointment", "c-1", "--at", "2026-12-01T10:00", "--place", "x", "--need", "y"],
+         "casework: invalid input: --at: Input should have timezone info"),
+        (["add-note", "c-1", "--text", "bell\x07"],
+         "casework: invalid input: field 'text' contains a control character ('\\x07')"),
+    ]:
+        r = subprocess.run([str(BIN / "casework"), "--address", "127.0.0.1:1", *args], env=clean_env(),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and r.stderr.startswith(says) and "Traceback" not in r.stderr, (args, r.stderr)
+        assert "add_note" not in r.stderr and "OpenCase" not in r.stderr
