@@ -29,3 +29,4 @@ test-all: $(VENV)/.installed
 
 schemas: $(VENV)/.installed
 	$(VENV)/bin/python -m casework.schemas
+	$(VENV)/bin/python -m casework.web.openapi

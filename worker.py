@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -56,7 +57,7 @@ def build_worker(client: Client, store: CaseStore, task_queue: str, max_activiti
     acts = CaseStoreActivities(store, registry)
     return Worker(
         client, task_queue=task_queue, workflows=[ServiceCaseWorkflow, ReturnVisitsWorkflow],
-        activities=[acts.execute_command, acts.read_case, SlaPolicyActivities(policy_path).load_sla_terms,
+        activities=[acts.execute_command, acts.execute_batch, acts.read_case, SlaPolicyActivities(policy_path).load_sla_terms,
                     FollowUpActivities(reporting).last_survey_at,
                     ReturnVisitActivities(client, task_queue, credential, registry).open_return_visit,
                     ReturnVisitActivities(client, task_queue, credential, registry).authorize_plan_command],
@@ -109,16 +110,23 @@ async def serve(settings: Settings) -> None:
     os.umask(0o077)
     lock = EngineLock(settings.data_dir)
     lock.acquire(f"port {settings.embedded_port}" if not settings.temporal_address else settings.temporal_address)
+    http = None
     try:
         if not settings.temporal_address:
             ensure_ports_free({"CASEWORK_EMBEDDED_PORT": settings.embedded_port,
                                "CASEWORK_EMBEDDED_UI_PORT": settings.embedded_ui_port})
-        await _serve(settings)
+        if settings.http_enabled:  # its settings checked and its port taken now, before anything starts
+            from casework import web
+
+            http = web.listen(settings)
+        await _serve(settings, http)
     finally:
+        if http is not None:
+            http.close()
         lock.release()
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, http: socket.socket | None = None) -> None:
     make_private(settings.data_dir, sqlite=settings.event_store == "sqlite")  # what earlier versions left
     store = open_case_store(settings)
     stop = asyncio.Event()
@@ -143,10 +151,11 @@ async def _serve(settings: Settings) -> None:
         worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities,
                               settings.sla_policy or None, reporting_env(settings), worker_identity(fingerprint),
                               registry, credential)
-        async with worker, projection_thread(settings, store), notification_thread(settings, store):
+        async with worker, projection_thread(settings, store), notification_thread(settings, store), \
+                http_api(settings, client, store, http) as url:
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,
                      data_dir=str(settings.data_dir), projections=settings.projections,
-                     notifications=settings.notifications,
+                     notifications=settings.notifications, http_api=url,
                      webhook=safe_url(settings.webhook_url, origin_only=True) if settings.webhook_url else None)
             await stop.wait()
             log.info("worker_stopping")
@@ -167,6 +176,19 @@ async def notification_thread(settings: Settings, store: CaseStore) -> AsyncIter
     finally:
         stop.set()
         await asyncio.to_thread(thread.join, 15)
+
+
+@contextlib.asynccontextmanager
+async def http_api(settings: Settings, client: Client, store: CaseStore,
+                   sock: socket.socket | None) -> AsyncIterator[str | None]:
+    """The HTTP API (casework/web) on the engine's own event loop, on the socket `serve` bound; yields its URL."""
+    if sock is None:
+        yield None
+        return
+    from casework.web import running
+
+    async with running(settings, client, sealer=store.sealer, store=store, sock=sock) as url:
+        yield url
 
 
 @contextlib.asynccontextmanager

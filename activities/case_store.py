@@ -56,6 +56,22 @@ def no_engine_claims(_state: CaseState | None, cmd: Command) -> None:
                              "timers; a caller acts under an id of its own")
 
 
+class BatchItem(BaseModel):
+    command: AnyCommand
+    origin: Literal["caller", "engine"] = "caller"
+
+
+class ExecuteBatch(BaseModel):
+    """Commands queued on one case, decided in their order in one store step. Each is decided on the
+    state its predecessors left (`after` chains through them), exactly as one step per command would;
+    only the round trips are shared (bursts of updates arrive in one workflow task)."""
+
+    case_id: str
+    items: list[BatchItem]
+    now: datetime
+    after: int
+
+
 class ReadCase(BaseModel):
     case_id: str
 
@@ -65,9 +81,9 @@ class CaseStoreActivities:
         self.store = store
         self.registry = registry  # None: open mode (the worker warned at start)
 
-    def _authorize(self, inp: ExecuteCommand):
+    def _authorize(self, inp: ExecuteCommand | ExecuteBatch, origin: str):
         case_id, registry = inp.case_id, self.registry
-        if inp.origin == "engine":
+        if origin == "engine":
             def engine_only(_state: CaseState | None, cmd: Command) -> None:
                 if cmd.actor != ENGINE or cmd.kind not in TIMER_COMMANDS:  # type: ignore[attr-defined]
                     raise CommandRefused("unauthenticated", "only the case's own timers act as the engine")
@@ -96,12 +112,27 @@ class CaseStoreActivities:
     def execute_command(self, inp: ExecuteCommand) -> Outcome:
         only_local()
         outcome = self.store.execute(inp.case_id, inp.command, inp.now, inp.after, inp.terms,
-                                     authorize=self._authorize(inp))
-        log.info("case_store_step", case_id=inp.case_id,
-                 command=inp.command.kind if inp.command else None,
-                 command_id=inp.command.command_id if inp.command else None,
-                 principal=(inp.command.principal or None) if inp.command else None,
-                 auth="engine" if inp.origin == "engine" else ("registry" if self.registry else "open"),
-                 after=inp.after, version=outcome.version, types=[e.type for e in outcome.events],
-                 refused=outcome.refusal.code if outcome.refusal else None, attempt=activity.info().attempt)
+                                     authorize=self._authorize(inp, inp.origin))
+        self._log(inp.case_id, inp.command, inp.origin, outcome)
         return outcome
+
+    @activity.defn(name="execute_batch")
+    def execute_batch(self, inp: ExecuteBatch) -> list[Outcome]:
+        only_local()
+        outcomes, after = [], inp.after
+        for item in inp.items:
+            outcome = self.store.execute(inp.case_id, item.command, inp.now, after,
+                                         authorize=self._authorize(inp, item.origin))
+            self._log(inp.case_id, item.command, item.origin, outcome)
+            outcomes.append(outcome)
+            after = outcome.version
+        return outcomes
+
+    def _log(self, case_id: str, cmd: Command | None, origin: str, outcome: Outcome) -> None:
+        log.info("case_store_step", case_id=case_id,
+                 command=cmd.kind if cmd else None,  # type: ignore[attr-defined]
+                 command_id=cmd.command_id if cmd else None,
+                 principal=(cmd.principal or None) if cmd else None,
+                 auth="engine" if origin == "engine" else ("registry" if self.registry else "open"),
+                 after=outcome.after, version=outcome.version, types=[e.type for e in outcome.events],
+                 refused=outcome.refusal.code if outcome.refusal else None, attempt=activity.info().attempt)

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import sys
-import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -231,32 +230,28 @@ def cli(ctx: click.Context, address: str | None, task_queue: str | None, timeout
 # --- the engine and its servers ------------------------------------------------------------------
 
 @cli.command()
-@click.option("--http", is_flag=True, help="also serve the HTTP API (casework serve) from this process")
 @click.pass_obj
-def run(obj: Context, http: bool) -> None:
-    """Run the engine: the worker (and the embedded Temporal server unless an address is set)."""
+def run(obj: Context) -> None:
+    """Run the engine: the worker, the HTTP API (unless CASEWORK_HTTP_ENABLED=false), and the embedded
+    Temporal server unless an address is set."""
     import worker
 
-    settings = obj.settings()
-    if http:  # the seam: the HTTP API on a thread of its own beside the worker (casework/web)
-        serve_http = _http_api()
-        threading.Thread(target=serve_http, args=(settings,), name="http-api", daemon=True).start()
-    worker.main(settings)
-
-
-def _http_api() -> Callable[[Settings], None]:
-    try:
-        from casework.web import serve as serve_http  # imported here: the CLI works without it
-    except ImportError as err:
-        raise CliError(f"the HTTP API is not part of this installation ({err})") from None
-    return serve_http
+    worker.main(obj.settings())
 
 
 @cli.command()
 @click.pass_obj
 def serve(obj: Context) -> None:
-    """Serve the HTTP API (casework.web) for backends and the supervisors' console."""
-    _http_api()(obj.settings())
+    """Serve the HTTP API alone (casework.web), against the engine's Temporal server."""
+    from casework.logs import configure_logging
+
+    try:
+        from casework import web  # imported here: every other command works without its dependencies
+    except ImportError as err:
+        raise CliError(f"the HTTP API is not part of this installation ({err})") from None
+    settings = obj.settings()
+    configure_logging(settings.log_format, settings.log_level)
+    web.serve(settings)
 
 
 @cli.command("codec-server")

@@ -106,8 +106,25 @@ class Settings(BaseModel):
     codec_cors_origins: list[str] = []  # web origins allowed to call it; empty: the embedded UI's
     codec_tls_cert_path: str = ""  # serve HTTPS with this certificate (PEM) and key; tokens then never
     codec_tls_key_path: str = ""  # cross the network in clear (plain HTTP is for 127.0.0.1)
+    # The HTTP API (casework/web): served by `casework serve`, and inside `casework run` unless
+    # http_enabled is false. Without a principal registry it is open mode, allowed on loopback only.
+    http_enabled: bool = True
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8235, ge=0, le=65535)  # 0: any free port (logged at start)
+    # How long a request waits on the engine before answering 503 (no worker on the task queue) or
+    # 504 (a worker, but no answer): an update with no worker would otherwise wait for ever.
+    http_engine_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    http_page_size_max: int = Field(default=200, ge=1, le=5000)
+    # The web console (casework/web/console, docs/console.md). People sign in with their API key or
+    # token; the session lives in a cookie signed with this secret (empty: a random one per process,
+    # so every restart signs everyone out). Managers read the dashboard; they hold no domain role.
+    console_session_secret: SecretStr = SecretStr("")
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 7)
+    console_secure_cookie: bool = True  # the cookie only over HTTPS; false for plain-HTTP development
+    console_managers: list[str] = []  # staff names (principal registry) who may read the dashboard
+    console_timezone: str = ""  # where dates are shown; empty: the SLA policy's business calendar's zone
 
-    @field_validator("payload_key", "codec_token", "codec_cors_origins", mode="before")
+    @field_validator("payload_key", "codec_token", "codec_cors_origins", "console_managers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         """An environment variable holds a list as comma-separated text (base64 has no commas)."""

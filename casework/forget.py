@@ -1,7 +1,7 @@
 """Forgetting a customer (crypto-shredding): their personal data unreadable everywhere, history kept.
 
-`forget_customer` is the one way to do it; the `casework forget-customer` command and, later, the
-HTTP API call it. In order:
+`forget_customer` is the one way to do it; the `casework forget-customer` command and the HTTP API
+(`POST /customers/{customer_id}/forget`, casework/web/api.py) call it. In order:
 
 1. the keyring destroys the customer's data keys: every sealed field of theirs, in the event store
    (and its backups), the outbox, reads "[forgotten]" from this instant on;
@@ -13,8 +13,10 @@ HTTP API call it. In order:
 4. the customer's return-visit plan, if one runs, is terminated (it holds their name and would keep
    opening cases with it).
 
-The reporting tables never held personal fields, so they need nothing. Forgetting again is harmless:
-it destroys nothing more and is audited again.
+The reporting tables hold no personal field in the clear; the one they keep sealed (the subjects, for
+the HTTP API's search) is unreadable once the key is gone, and the projection deletes its rows when it
+reaches the audit entry of step 2 (projections/subjects.py). Forgetting again is harmless: it destroys
+nothing more and is audited again.
 """
 
 from __future__ import annotations

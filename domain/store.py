@@ -360,3 +360,25 @@ class CaseStore(Application[uuid.UUID]):
             return self.repository.get(stream_id(case_id))
         except AggregateNotFoundError:
             return None
+
+    # -- imported history (casework/importer): a case written whole, in one transaction
+
+    def command_ids(self, case_id: str) -> dict[str, str] | None:
+        """The command ids (with digests) the case's stream holds; None when there is no stream."""
+        stream = self._get(case_id)
+        return dict(stream.command_ids) if stream else None
+
+    def import_cases(self, histories: list[list[Event]]) -> None:
+        """Store whole imported case histories in one transaction, or nothing: an import killed
+        half-way leaves each case either complete or absent. Refused (IntegrityError, nothing stored)
+        when a stream exists: an imported history is only written to a case the store has not seen."""
+        streams = []
+        for events in histories:
+            if not events or not isinstance(events[0], CaseOpened):
+                raise ValueError("an imported case history starts with its CaseOpened event")
+            stream = CaseStream(events[0].model_dump(mode="json"))
+            for event in events[1:]:
+                stream.record(event)
+            streams.append(stream)
+        if streams:
+            self.save(*streams)

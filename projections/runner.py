@@ -15,13 +15,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from domain.events import EVENT_ADAPTER
-from domain.store import CaseStore, is_case_event
+from domain.store import CaseStore, Forgotten, PrivacyAudit, is_case_event
 from projections.lease import POSTGRES, ProjectionBusy, holding, lease_for, postgres_ddl_lock
 from projections.view import Batch, PostgresReportView, ReportView, SQLiteReportView, StalePosition
 
@@ -60,6 +61,8 @@ class ReportProjection:
         self.view = view
         self.batch_size = batch_size
         self.upstream = upstream or store.name  # the tracking row's name
+        if view.sealer is None:  # what the view keeps sealed, it seals with the store's keyring
+            view.sealer = store.sealer
         self.refused = 0  # batches another writer beat us to (read again, nothing written)
         self.failed = 0  # steps that raised (logged, retried after a pause)
 
@@ -67,10 +70,10 @@ class ReportProjection:
         return self.view.max_tracking_id(self.upstream) or 0  # type: ignore[attr-defined]
 
     def _next(self, after: int, limit: int) -> Batch:
-        # The store also holds the privacy audit: its entries move the position and apply nothing.
+        # The store also holds the privacy audit: a forgetting erases what read models keep of the customer.
         notifications = self.store.recorder.select_notifications(after, limit, inclusive_of_start=False)
         return [(EVENT_ADAPTER.validate_python(self.store.mapper.to_domain_event(n).fact)
-                 if is_case_event(n.topic) else None, n.id)
+                 if is_case_event(n.topic) else _forgotten(self.store, n), n.id)
                 for n in notifications]
 
     def step(self) -> int:
@@ -158,6 +161,13 @@ class ReportProjection:
         behind = self._next(position, 1)
         seconds = (datetime.now(UTC) - behind[0][0].recorded_at).total_seconds() if behind and behind[0][0] else 0.0
         return Lag(events_behind=head - position, seconds_behind=max(seconds, 0.0), position=position, head=head)
+
+
+def _forgotten(store: CaseStore, notification: Any) -> Forgotten | None:
+    entry = store.mapper.to_domain_event(notification)
+    if not isinstance(entry, PrivacyAudit.CustomerForgotten):
+        return None
+    return Forgotten.model_validate({k: getattr(entry, k) for k in Forgotten.model_fields})
 
 
 def rebuild(store: CaseStore, env: dict[str, str], batch_size: int = 2000) -> int:

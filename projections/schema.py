@@ -56,6 +56,9 @@ TABLES = {
         overall REAL NOT NULL, scale TEXT NOT NULL, original_overall REAL, safety_incident INTEGER NOT NULL,
         team TEXT, assignee TEXT, category TEXT NOT NULL,
         PRIMARY KEY (case_id, round)""",
+    # The subject, sealed with the customer's key, for the HTTP API's text search (projections/subjects.py).
+    "case_subjects": """
+        case_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, subject TEXT NOT NULL""",
     "survey_scores": """
         case_id TEXT NOT NULL, round INTEGER NOT NULL, dimension TEXT NOT NULL, score REAL NOT NULL,
         original REAL NOT NULL,
@@ -72,6 +75,7 @@ INDEXES = {
     "clocks_due": "sla_clocks (state, due)",
     "activity_actor": "agent_activity (actor_id, at)",
     "surveys_customer": "surveys (customer_id, at)",
+    "subjects_customer": "case_subjects (customer_id)",
 }
 
 

@@ -22,13 +22,16 @@ from domain.events import Event
 from domain.lifecycle import evolve
 from domain.model import CaseState
 from domain.personal import WITHHELD, scrub
+from domain.store import Forgotten
+from projections import subjects
 from projections.lease import lock_key
 from projections.rows import activity_row, case_row, clock_rows, escalation_row, follow_up_rows
 from projections.schema import INDEXES, RETIRED_COLUMNS, TABLES, create_statements
 
 KEYS = {"case_state": ("case_id",), "cases": ("case_id",), "sla_clocks": ("case_id", "clock", "cycle")}
 
-Batch = list[tuple[Event | None, int]]  # None: a stored event that is not a case's (moves the position only)
+# None: a stored event that is neither a case's nor a forgetting (moves the position only).
+Batch = list[tuple[Event | Forgotten | None, int]]
 
 
 class StalePosition(IntegrityError):
@@ -160,7 +163,12 @@ class ReportView:
         """A write transaction, serialized with every other writer of `upstream`'s position."""
         raise NotImplementedError
 
-    def _apply(self, c: Any, event: Event | None) -> None:
+    sealer: Any = None  # the keyring, to seal what `case_subjects` keeps (set by ReportProjection)
+
+    def _apply(self, c: Any, event: Event | Forgotten | None) -> None:
+        if isinstance(event, Forgotten):  # the privacy audit: read models holding personal data drop it
+            subjects.forget(self, c, event.customer_id)
+            return
         if event is None:
             return
         c.execute(self.sql(f"SELECT state FROM {self.table('case_state')} WHERE case_id = ?"), [event.case_id])
@@ -178,6 +186,7 @@ class ReportView:
                 self._insert(c, name, extra)
         for name, row in follow_up_rows(state, event):
             self._insert(c, name, row)
+        subjects.apply(self, c, state, event)
 
     def _upsert(self, c: Any, name: str, row: dict) -> None:
         keys = KEYS[name]

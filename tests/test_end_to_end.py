@@ -32,7 +32,8 @@ def running_engine(tmp_path_factory):
     data = tmp_path_factory.mktemp("engine-data")
     port, ui = free_port(), free_port()
     env = {**os.environ, "CASEWORK_DATA_DIR": str(data), "CASEWORK_EMBEDDED_PORT": str(port),
-           "CASEWORK_EMBEDDED_UI_PORT": str(ui), "PATH": f"{BIN}:{os.environ['PATH']}"}
+           "CASEWORK_EMBEDDED_UI_PORT": str(ui), "CASEWORK_HTTP_PORT": str(free_port()),
+           "PATH": f"{BIN}:{os.environ['PATH']}"}
     log = open(data / "engine.log", "w")
     proc = subprocess.Popen([str(BIN / "casework"), "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

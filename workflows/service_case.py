@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.case_store import CaseStoreActivities, ExecuteCommand, ReadCase
+    from activities.case_store import BatchItem, CaseStoreActivities, ExecuteBatch, ExecuteCommand, ReadCase
     from activities.follow_up import FollowUpActivities, LastSurvey
     from activities.sla_policy import SlaPolicyActivities, TermsFor
     from domain.clocks import ClockView, clock_views
@@ -42,6 +42,10 @@ INTERNAL_COMMANDS = TIMER_COMMANDS | {"open"}
 # Storage outages are waited out, never turned into lost commands: retry without a cap on attempts.
 # Reading a command's SLA terms again after the store found them stale (see _execute).
 TERMS_ATTEMPTS = 3
+# Commands queued on a case go to the store together, this many at most per store step: a burst of
+# updates then costs a few local activities instead of one each, and a workflow task stays well
+# inside its timeout (a task over it is retried with all its work: bursts stalled the fault run).
+BATCH_MAX = 32
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 
 
@@ -52,6 +56,21 @@ def refusal(code: str, message: str) -> ApplicationError:
 def reused(command_id: str, case_id: str) -> ApplicationError:
     return refusal("command_id_reused", f"command id '{command_id}' was used before for another command on "
                    f"case {case_id}; a retry must repeat the same command, a new command needs a new id")
+
+
+class _Queued:
+    """A command waiting for its store step, and, once decided, its answer."""
+
+    __slots__ = ("cmd", "origin", "state", "error")
+
+    def __init__(self, cmd: Command, origin: str) -> None:
+        self.cmd, self.origin = cmd, origin
+        self.state: CaseState | None = None
+        self.error: ApplicationError | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state is not None or self.error is not None
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -79,6 +98,7 @@ class ServiceCaseWorkflow:
         self.forgot = inp.forgot_commands
         # Update handlers run concurrently; one store step at a time keeps `after` exact.
         self.lock = asyncio.Lock()
+        self.queue: list[_Queued] = []  # commands waiting for the lock, in arrival order
         self.commands_this_run = 0
         self.spent_timer: tuple[str, int] | None = None
         self.open_refused: ApplicationError | None = None
@@ -310,24 +330,81 @@ class ServiceCaseWorkflow:
     async def _execute(self, cmd: Command, terms: SlaTerms | None = None, origin: str = "caller") -> CaseState:
         # Counted on entry, before the lock, so validators see commands still waiting their turn.
         self.commands_this_run += 1
+        mine = _Queued(cmd, origin)
+        self.queue.append(mine)
         async with self.lock:
-            if self._known(cmd):
-                return self._state  # a retried command: applied once already
-            for _ in range(TERMS_ATTEMPTS):
-                # The terms are read here, under the lock, for the case this command is decided on:
-                # read before it, a re-triage and a reapply_policy sent together would pin terms for
-                # a priority the case no longer has. The store refuses terms chosen for another
-                # shape of the case (`stale_terms`, when it held more than this run knew): the
-                # outcome brought the newer events, so read again.
-                given = terms if terms is not None else await self._terms_for(cmd)
-                outcome = await self._store_step(cmd, given, origin)
-                if outcome.refusal is None or outcome.refusal.code != "stale_terms" or terms is not None:
-                    break
-            if outcome.refusal is not None:
-                raise refusal(outcome.refusal.code, outcome.refusal.message)
-            workflow.logger.info("command applied", extra={
-                "case_id": self._state.case_id, "command": cmd.kind, "stage": self._state.stage.value})  # type: ignore[attr-defined]
-            return self._state
+            if not mine.done:  # else decided in the batch of a command queued before it
+                if terms is not None or self._pins_terms(cmd):
+                    self.queue.remove(mine)
+                    await self._decide_alone(mine, terms)
+                else:
+                    await self._decide_batch(mine)
+        if mine.error is not None:
+            raise mine.error
+        workflow.logger.info("command applied", extra={
+            "case_id": self._state.case_id, "command": cmd.kind, "stage": self._state.stage.value})  # type: ignore[attr-defined]
+        assert mine.state is not None
+        return mine.state
+
+    def _pins_terms(self, cmd: Command) -> bool:
+        """Whether the command pins SLA terms read for the case as it is (decided on its own)."""
+        return isinstance(cmd, ReapplyPolicy) or (isinstance(cmd, Retriage) and self._state.sla is not None)
+
+    async def _decide_alone(self, mine: _Queued, terms: SlaTerms | None) -> None:
+        for _ in range(TERMS_ATTEMPTS):
+            # The terms are read here, under the lock, for the case this command is decided on:
+            # read before it, a re-triage and a reapply_policy sent together would pin terms for
+            # a priority the case no longer has. The store refuses terms chosen for another
+            # shape of the case (`stale_terms`, when it held more than this run knew): the
+            # outcome brought the newer events, so read again.
+            given = terms if terms is not None else await self._terms_for(mine.cmd)
+            outcome = await self._store_step(mine.cmd, given, mine.origin)
+            if outcome.refusal is None or outcome.refusal.code != "stale_terms" or terms is not None:
+                break
+        self._answer(mine, outcome)
+
+    async def _decide_batch(self, mine: _Queued) -> None:
+        # One pass of the event loop first, so every update delivered with this one is queued too.
+        await workflow.wait_condition(lambda: True)
+        batch = [mine] + [q for q in self.queue if q is not mine and not self._pins_terms(q.cmd)]
+        batch = batch[:BATCH_MAX]
+        for queued in batch:
+            self.queue.remove(queued)
+        todo = []
+        for queued in batch:
+            try:
+                if self._known(queued.cmd):
+                    queued.state = self._state  # a retried command: applied once already
+                    continue
+            except ApplicationError as err:
+                queued.error = err
+                continue
+            todo.append(queued)
+        if not todo:
+            return
+        case_id = self._state.case_id
+        outcomes = await workflow.execute_local_activity_method(
+            CaseStoreActivities.execute_batch,
+            ExecuteBatch(case_id=case_id, now=workflow.now(), after=self._version,
+                         items=[BatchItem(command=q.cmd, origin=q.origin) for q in todo]),
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=STORE_RETRY)
+        stale = []
+        for queued, outcome in zip(todo, outcomes, strict=True):
+            self._adopt(outcome, publish=False)
+            if outcome.refusal is not None and outcome.refusal.code == "stale_terms":
+                stale.append(queued)  # it pins terms after all: decided again, on its own
+            else:
+                self._answer(queued, outcome)
+        if any(outcome.events for outcome in outcomes):
+            self._publish_search_attributes()  # once for the batch: each upsert is a history event
+        for queued in stale:
+            await self._decide_alone(queued, None)
+
+    def _answer(self, queued: _Queued, outcome: Outcome) -> None:
+        if outcome.refusal is not None:
+            queued.error = refusal(outcome.refusal.code, outcome.refusal.message)
+        else:
+            queued.state = self._state
 
     async def _sync(self) -> None:
         """Adopt what the store holds beyond this workflow's version (after a reset)."""
@@ -337,6 +414,7 @@ class ServiceCaseWorkflow:
 
     async def _store_step(self, cmd: Command | None, terms: SlaTerms | None = None,
                           origin: str = "caller") -> Outcome:
+        """One command (or, with None, only a read) in a store step of its own; adopts the outcome."""
         case_id = self.state.case_id if self.state else cmd.case_id  # type: ignore[union-attr]
         # A local activity: the step runs in this worker without a trip through the server's task
         # queue (measured in bench/README.md). It may run again when this task is retried; the store
@@ -349,7 +427,7 @@ class ServiceCaseWorkflow:
         self._adopt(outcome)
         return outcome
 
-    def _adopt(self, outcome: Outcome) -> None:
+    def _adopt(self, outcome: Outcome, publish: bool = True) -> None:
         if outcome.after != self._version:
             # Cannot happen under the lock; a plain error fails the task (retried), never the case.
             raise RuntimeError(f"store step answered after {outcome.after}, case at {self._version}")
@@ -361,7 +439,8 @@ class ServiceCaseWorkflow:
             self._remember(event.command_id, event.command_digest)
         if outcome.events:
             del self.timeline[:-TIMELINE_KEPT]
-            self._publish_search_attributes()
+            if publish:
+                self._publish_search_attributes()
 
     def _parse(self, name: str, args: Sequence[RawValue]) -> Command:
         model = COMMAND_TYPES.get(name)

@@ -79,7 +79,8 @@ def make_engine(tmp_path):
         data = data or tmp_path / f"data-{len(started)}"
         port, ui = port or free_port(), ui or free_port()
         env = {**os.environ, "CASEWORK_DATA_DIR": str(data), "CASEWORK_EMBEDDED_PORT": str(port),
-               "CASEWORK_EMBEDDED_UI_PORT": str(ui), "CASEWORK_LOG_FORMAT": "json",
+               "CASEWORK_EMBEDDED_UI_PORT": str(ui), "CASEWORK_HTTP_PORT": str(free_port()),
+               "CASEWORK_LOG_FORMAT": "json",
                "PATH": f"{BIN}:{os.environ['PATH']}",
                **{f"CASEWORK_{k.upper()}": v for k, v in settings.items()}}
         engine = EngineProcess(data, port, ui, env)

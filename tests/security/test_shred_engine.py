@@ -104,7 +104,7 @@ def run_engine_scenario(tmp_path: Path, settings, extra_env: dict[str, str]) -> 
     data = settings.data_dir
     port, ui = free_port(), free_port()
     env = {**os.environ, "CASEWORK_DATA_DIR": str(data), "CASEWORK_EMBEDDED_PORT": str(port),
-           "CASEWORK_EMBEDDED_UI_PORT": str(ui), "CASEWORK_LOG_FORMAT": "json", "PATH": f"{BIN}:{os.environ['PATH']}",
+           "CASEWORK_EMBEDDED_UI_PORT": str(ui), "CASEWORK_HTTP_PORT": str(free_port()), "CASEWORK_LOG_FORMAT": "json", "PATH": f"{BIN}:{os.environ['PATH']}",
            **extra_env}
     log_path = tmp_path / "engine.log"  # the engine's own output, as an operator would keep it
     with open(log_path, "w") as log:

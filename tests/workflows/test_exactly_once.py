@@ -77,6 +77,38 @@ async def test_fifty_commands_in_flight_on_one_case_are_each_stored_once(engine)
     await store_and_workflow_agree(engine, engine.store, cid)
 
 
+async def test_a_client_keeps_its_updates_on_one_case_under_temporal_s_in_flight_limit(engine, monkeypatch):
+    """Temporal admits 10 updates at once per workflow (history.maxInFlightUpdates); past it the server
+    aborted updates and dropped their workflow tasks in a loop (the 150-case fault run stalled). Forty
+    commands sent at once must reach the server at most IN_FLIGHT_PER_CASE at a time, and all land."""
+    from temporalio.client import WorkflowHandle
+
+    in_flight: Counter = Counter()
+    most: Counter = Counter()
+    sent = WorkflowHandle.execute_update
+
+    async def counting(self, *args, **kwargs):
+        in_flight[self.id] += 1
+        most[self.id] = max(most[self.id], in_flight[self.id])
+        try:
+            return await sent(self, *args, **kwargs)
+        finally:
+            in_flight[self.id] -= 1
+
+    monkeypatch.setattr(WorkflowHandle, "execute_update", counting)
+    cid = (await engine.cases.open_case(open_case())).case_id
+    other = (await engine.cases.open_case(open_case())).case_id
+    sends = [engine.cases.send(c, command("add_note", text=f"{c} {i}")) for i in range(40) for c in (cid, other)]
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert 1 < most[workflow_id_for(cid)] <= 8 and 1 < most[workflow_id_for(other)] <= 8, most
+    for c in (cid, other):
+        texts = Counter(e.text for e in engine.store.history(c) if e.type == "NoteAdded")
+        assert texts == Counter(f"{c} {i}" for i in range(40))
+        await store_and_workflow_agree(engine, engine.store, c)
+        no_command_stored_twice(engine.store, c)
+
+
 async def test_concurrent_lifecycle_commands_are_decided_in_some_order_and_the_refused_leave_nothing(engine):
     cid = (await engine.cases.open_case(open_case())).case_id
     # Twenty closes and twenty responses at once: exactly one close wins, every later command is refused.
@@ -205,11 +237,13 @@ async def test_a_worker_killed_with_many_commands_in_flight_loses_and_doubles_no
     task_queue = f"kill-{uuid.uuid4()}"
     env = {**os.environ, "CASEWORK_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
            "CASEWORK_DATA_DIR": str(tmp_path), "CASEWORK_TASK_QUEUE": task_queue,
-           "CASEWORK_PROJECTIONS": "false", "CASEWORK_LOG_FORMAT": "json"}
+           "CASEWORK_PROJECTIONS": "false", "CASEWORK_HTTP_ENABLED": "false", "CASEWORK_LOG_FORMAT": "json"}
+
+    log = tmp_path / "worker.log"  # kept for a failure's diagnosis (pytest's tmp_path)
 
     def start_worker() -> subprocess.Popen:
-        return subprocess.Popen([str(BIN / "casework"), "run"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        with open(log, "ab") as out:
+            return subprocess.Popen([str(BIN / "casework"), "run"], env=env, stdout=out, stderr=out)
 
     cases = CaseworkClient(temporal_env.client, task_queue)
     worker = start_worker()

@@ -1,0 +1,46 @@
+"""Import speed: the shipped BPIC 2013 log through the importer (read, plan, decide each command at its
+recorded instant, store each case whole), against raw store appends of the very same events in the
+same run (the store's own cost, nothing decided). `import_speed(tmp)` returns the figures as a dict."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from casework.config import sqlite_env
+from casework.importer import import_log
+from casework.importer.export import case_histories
+from casework.policy import load_policy
+from domain.store import CaseStore
+
+BPIC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bpic2013-closed-problems.csv"
+BATCH = 50  # cases per transaction, as the importer writes them
+
+
+def import_speed(tmp: Path, log: Path = BPIC, mapping: str = "bpic2013", limit: int | None = None) -> dict:
+    if not log.exists():
+        return {"skipped": f"no event log at {log}"}
+    store = CaseStore(env=sqlite_env(tmp / "imported.db"))
+    summary = import_log(log, mapping, store, load_policy(), limit=limit)
+    histories = list(case_histories(store))
+    raw = CaseStore(env=sqlite_env(tmp / "raw.db"))
+    start = time.perf_counter()
+    for i in range(0, len(histories), BATCH):
+        raw.import_cases(histories[i:i + BATCH])
+    raw_elapsed = time.perf_counter() - start
+    events = sum(map(len, histories))
+    assert events == summary.events and raw.recorder.max_notification_id() == events
+    import_rate, raw_rate = summary.events / summary.seconds, events / raw_elapsed
+    return {"log": log.name, "cases": summary.imported, "rows": summary.rows, "commands": summary.commands,
+            "events": summary.events, "refused": len(summary.refused), "seconds": round(summary.seconds, 2),
+            "events_per_s": round(import_rate), "rows_per_s": round(summary.rows / summary.seconds),
+            "raw_store_appends_per_s": round(raw_rate), "ratio_to_raw_store_appends": round(import_rate / raw_rate, 4)}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps(import_speed(Path(tmp), limit=int(sys.argv[1]) if len(sys.argv) > 1 else None), indent=2))

@@ -1,0 +1,54 @@
+"""`case_subjects`: each case's subject, for the HTTP API's "text in subject" search.
+
+The subject is personal (domain/personal.py), and the reporting tables keep no personal text in the
+clear (docs/security-data.md): a row holds the subject sealed with the customer's own key (the
+keyring, the same one the event store seals it with), so forgetting the customer (destroying that
+key) makes it unreadable at once, in the table, its free pages, its WAL and its backups. The rows
+are deleted too when the projection reaches the privacy audit's entry for the customer: their
+forgetting is in the log after every event read before it, so no row sealed from an earlier read
+survives it. Without a keyring (store_encryption off) the subject is not kept at all.
+
+Fed in the view's own transaction (projections/view.py calls `apply` and `forget`): exactly once,
+rebuilt with the other tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.model import CaseState
+from domain.personal import FORGOTTEN, WITHHELD
+
+TABLE = "case_subjects"
+
+
+def aad(case_id: str) -> str:
+    """Where a sealed subject belongs: a token copied to another row fails authentication."""
+    return f"reporting:{TABLE}|{case_id}|subject"
+
+
+def apply(view: Any, c: Any, state: CaseState, event: Any) -> None:
+    """After `event` (its state `state`): a new case's sealed subject."""
+    if event.type != "CaseOpened":  # no other event changes a subject
+        return
+    sealer = getattr(view, "sealer", None)
+    subject = event.subject
+    # Read after the customer was forgotten: nothing to keep (sealing it would make them a new key).
+    if sealer is None or not subject or subject in (FORGOTTEN, WITHHELD):
+        return
+    token = sealer.seal(state.customer.id, aad(state.case_id), subject)
+    c.execute(view.sql(f"INSERT INTO {view.table(TABLE)} (case_id, customer_id, subject) VALUES (?, ?, ?) "
+                       "ON CONFLICT (case_id) DO UPDATE SET customer_id = excluded.customer_id, "
+                       "subject = excluded.subject"), [state.case_id, state.customer.id, token])
+
+
+def forget(view: Any, c: Any, customer_id: str) -> None:
+    """The privacy audit says the customer was forgotten: their rows go."""
+    c.execute(view.sql(f"DELETE FROM {view.table(TABLE)} WHERE customer_id = ?"), [customer_id])
+
+
+def unseal(sealer: Any, case_id: str, token: str | None) -> str | None:
+    """The subject of a row, or None (not kept, or the customer forgotten)."""
+    if token is None or sealer is None:
+        return None
+    return sealer.unseal(aad(case_id), token)

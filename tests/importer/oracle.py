@@ -1,0 +1,102 @@
+"""Figures of the BPIC 2013 log computed straight from the CSV with plain code: what the imported
+read models must show. Independent of the importer: csv, collections and datetime only, with the
+BPIC mapping's meaning written out by hand (docs/import.md, "The BPIC 2013 mapping")."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bpic2013-closed-problems.csv"
+PRIORITY = {"Major": "urgent", "High": "high", "Medium": "normal", "Low": "low"}
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The shipped policy's office day (casework/policies/default.toml, calendars.business); its holiday
+# source covers 2025 on, so the log's years 2006-2012 have the weekly hours only.
+OFFICE = [(time(9), time(12)), (time(13), time(18))]
+
+
+def traces(path: Path = DATA) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = defaultdict(list)
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            out[row["Case ID"]].append(row)
+    for rows in out.values():
+        rows.sort(key=at)
+    return dict(out)
+
+
+def at(row: dict[str, str]) -> datetime:
+    return datetime.strptime(row["Complete Timestamp"], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+def completed(row: dict[str, str]) -> bool:
+    return row["Activity"].startswith("Completed")
+
+
+def reopens(rows: list[dict[str, str]]) -> int:
+    """A completion followed by more work did not hold: each such return to work is a reopen."""
+    return sum(1 for a, b in zip(rows, rows[1:]) if completed(a) and not completed(b))
+
+
+def clarification_rounds(rows: list[dict[str, str]]) -> int:
+    rounds, waiting = 0, False
+    for row in rows:
+        if row["Activity"] == "Accepted-Wait":
+            rounds, waiting = rounds + (not waiting), True
+        elif row["Activity"] == "Accepted-In Progress" or completed(row):
+            waiting = False
+    return rounds
+
+
+def first_response_at(rows: list[dict[str, str]]) -> datetime:
+    """The first row in which the desk answered: work in progress, a question, or a completion."""
+    return next(at(r) for r in rows if r["Activity"] in ("Accepted-In Progress", "Accepted-Wait") or completed(r))
+
+
+def resolution_spans(rows: list[dict[str, str]]) -> list[tuple[datetime, datetime]]:
+    """When the resolution clock ran: from the opening, paused while waiting on the customer, stopped
+    at a completion, running again when work resumed after it; until the last completion run began."""
+    spans, since, mode = [], at(rows[0]), "running"
+    for row in rows:
+        t, act = at(row), row["Activity"]
+        if mode == "solved" and not completed(row):
+            since, mode = t, "running"  # the solution was rejected
+        if completed(row):
+            if mode == "running":
+                spans.append((since, t))
+            mode = "solved"
+        elif act == "Accepted-Wait" and mode == "running":
+            spans.append((since, t))
+            mode = "paused"
+        elif act == "Accepted-In Progress" and mode == "paused":
+            since, mode = t, "running"
+    return spans
+
+
+def business_seconds(start: datetime, end: datetime, round_the_clock: bool) -> float:
+    if round_the_clock:
+        return (end - start).total_seconds()
+    total, day = 0.0, start.astimezone(SHANGHAI).date() - timedelta(days=1)
+    while day <= end.astimezone(SHANGHAI).date():
+        if day.weekday() < 5:
+            for a, b in OFFICE:
+                lo = max(start, datetime.combine(day, a, SHANGHAI))
+                hi = min(end, datetime.combine(day, b, SHANGHAI))
+                total += max(0.0, (hi - lo).total_seconds())
+        day += timedelta(days=1)
+    return total
+
+
+def case_figures(rows: list[dict[str, str]]) -> dict:
+    priority = PRIORITY[rows[0]["impact"]]
+    urgent = priority == "urgent"
+    return {"priority": priority, "reopen_count": reopens(rows),
+            "clarification_rounds": clarification_rounds(rows),
+            "first_response_business_seconds": business_seconds(at(rows[0]), first_response_at(rows), urgent),
+            "resolution_business_seconds": sum(business_seconds(a, b, urgent) for a, b in resolution_spans(rows)),
+            "opened_at": at(rows[0]), "closed_at": at(rows[-1])}
+
+

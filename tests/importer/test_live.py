@@ -1,0 +1,58 @@
+"""An open imported case continues as a live workflow from its imported state, with its clocks
+running: the breach that fell due after the log ends is recorded by the case's own timer, at its due
+instant, and live commands are taken (real Temporal dev server, tests/conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import WorkflowExecutionStatus
+
+from casework.importer import import_log, load_mapping, start_live
+from casework.policy import load_policy
+from domain.commands import Respond
+from domain.ids import case_id_for, workflow_id_for
+from domain.model import Actor, Role, SourceRef
+from tests.importer.test_import import MAPPING, write
+
+
+async def test_an_open_imported_case_continues_live_with_its_clocks_running(engine, tmp_path):
+    (tmp_path / "m.toml").write_text(MAPPING)
+    mapping = load_mapping(tmp_path / "m.toml")
+    opened = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    log = write(tmp_path / "log.csv", [
+        # urgent: the first response is due 15 minutes after opening, round the clock (default policy)
+        ["LIVE-1", "New", opened.isoformat(), "ann", "urgent"],
+        ["LIVE-1", "New", (opened + timedelta(minutes=5)).isoformat(), "ann", "urgent"],
+        ["DONE-1", "New", opened.isoformat(), "ann", "low"],
+        ["DONE-1", "INVALID", (opened + timedelta(minutes=1)).isoformat(), "ann", "low"]])
+    summary = import_log(log, mapping, engine.store, load_policy())
+    case_id = case_id_for(SourceRef(system="helpdesk", external_id="LIVE-1"))
+    assert summary.open_case_ids == [case_id] and summary.closed == 1
+    imported = engine.store.state(case_id)
+    assert imported.sla_breached == []  # the import decided nothing past the log's last row
+
+    assert await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue) == 1
+    handle = engine.temporal.get_workflow_handle(workflow_id_for(case_id))
+    assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+
+    # The case's timer records the breach that fell due while it was history, at its due instant.
+    for _ in range(200):
+        breaches = [e for e in engine.store.history(case_id) if e.type == "SlaClockBreached"]
+        if any(e.clock == "first_response" for e in breaches):
+            break
+        await asyncio.sleep(0.1)
+    breach = next(e for e in breaches if e.clock == "first_response")
+    assert breach.at == opened + timedelta(minutes=15) == imported.clocks["first_response"].due
+    state = await engine.cases.state(case_id)
+    assert state.version >= imported.version + 1 and "first_response" in state.sla_breached
+
+    # Live commands are taken on the imported case, and a repeated start changes nothing.
+    answered = await engine.cases.send(case_id, Respond(command_id="live-1", actor=Actor(id="ann", role=Role.agent),
+                                                        message="on it"))
+    assert answered.stage.value == "response" and answered.first_response_at is not None
+    assert await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue) == 1
+    assert (await engine.cases.state(case_id)).version == answered.version
+    assert engine.store.history(case_id)[imported.version - 1].command_id.startswith("import:helpdesk:LIVE-1")
+
