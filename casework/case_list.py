@@ -1,21 +1,23 @@
-"""`casework list`: cases from the reporting table `cases`, filtered. One small query, kept apart so
-the listing the HTTP API uses (projections/queries.py) can replace it without touching the CLI.
+"""`casework list`: cases from the read models, filtered: the HTTP API's listing (projections/queries.py,
+`GET /cases`) with the filters a command line gives, one page, as rows for a table or JSON.
 
-Only what the reporting tables hold is listed: ids, stage, priority, tier, category, team, assignee,
-customer id, times and SLA breaches. Subjects are personal text, which the reporting tables never
-keep (docs/security-data.md); `casework show CASE_ID` gives a case's content.
+Subjects are personal text: the reporting tables keep them sealed with the customer's key, so they
+are shown only where the keyring is at hand (the engine's data directory), and never once the
+customer is forgotten (docs/security-data.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
+from projections import queries, subjects
 from projections.schema import CLOCK_NAMES
 from projections.view import ReportView
 
 COLUMNS = ("case_id", "stage", "priority", "tier", "category", "team", "assignee", "customer_id",
            "opened_at", "closed_at", "escalation_level", "breached")
-ANY_BREACH = "(" + " + ".join(f"{n}_breached" for n in CLOCK_NAMES) + ")"
 
 
 @dataclass(frozen=True)
@@ -29,21 +31,19 @@ class CaseFilter:
     limit: int = 100
 
 
-def list_cases(view: ReportView, f: CaseFilter) -> list[dict]:
-    """Matching cases, newest opened first (then by id, so the order is total)."""
-    where, params = [], []
-    for column in ("stage", "team", "assignee", "priority", "category"):
-        value = getattr(f, column)
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if f.breached is not None:
-        where.append(f"{ANY_BREACH} {'>' if f.breached else '='} 0")
-    sql = (f"SELECT case_id, stage, priority, tier, category, team, assignee, customer_id, opened_at, closed_at, "
-           f"escalation_level, {ANY_BREACH} AS breached FROM {{cases}}"
-           + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY opened_at DESC, case_id LIMIT ?")
-    rows = view.query(sql, [*params, f.limit])
-    for r in rows:
-        r["breached"] = bool(r["breached"])
-    return rows
+def list_cases(view: ReportView, f: CaseFilter, sealer: Any = None) -> list[dict]:
+    """Matching cases, newest opened first; with their subjects when `sealer` (the keyring) is given."""
+    page = queries.list_cases(
+        view, queries.CaseFilter(stage=[f.stage] if f.stage else [], team=f.team, assignee=f.assignee,
+                                 priority=[f.priority] if f.priority else [],
+                                 category=[f.category] if f.category else [], breached=f.breached),
+        limit=f.limit, cursor=None, now=datetime.now(UTC),
+        subject_of=lambda case_id, token: subjects.unseal(sealer, case_id, token))
+    out = []
+    for row in page.rows:
+        shown = {c: row.get(c) for c in COLUMNS if c != "breached"}
+        shown["breached"] = any(row.get(f"{n}_breached") for n in CLOCK_NAMES)
+        if sealer is not None:
+            shown["subject"] = row.get("subject")
+        out.append(shown)
+    return out

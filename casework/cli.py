@@ -459,8 +459,14 @@ for _kind, _model in COMMAND_TYPES.items():
 @json_option
 @click.pass_obj
 def list_command(obj: Context, as_json: bool, limit: int, **filters: Any) -> None:
-    """List cases from the reporting tables, newest first, filtered."""
-    rows = list_cases(reporting_view(obj.settings()), CaseFilter(limit=limit, **filters))
+    """List cases from the reporting tables, newest first, filtered (with their subjects where the
+    engine's keyring is)."""
+    settings = obj.settings()
+    try:
+        sealer = case_store_for_reading(settings).sealer if settings.store_encryption else None
+    except NotFound:
+        sealer = None  # the tables without the keys: ids, stages and times, no subjects
+    rows = list_cases(reporting_view(settings), CaseFilter(limit=limit, **filters), sealer)
     if as_json:
         print_json(rows)
     else:

@@ -104,3 +104,20 @@ async def test_the_command(data_dir):
                                                         "team-lead-on-duty"]
     r = await casework("list", "--stage", "needs_clarification", env=env)
     assert (r.code, r.out) == (0, "(no cases match)\n")
+
+
+async def test_subjects_are_shown_where_the_keyring_is_and_never_once_forgotten(tmp_path):
+    from casework.config import Settings, reporting_env
+    from casework.stores import open_case_store
+
+    settings = Settings(data_dir=tmp_path / "data")
+    store = open_case_store(settings)  # sealing, as `casework run` keeps it
+    write(store, "case-s", MONDAY, "high", "fault", "east", "alice", [])
+    ReportProjection(store, open_view(reporting_env(settings))).catch_up()
+    env = clean_env(CASEWORK_DATA_DIR=str(settings.data_dir))
+    r = await casework("list", "--json", env=env)
+    assert r.code == 0, r.err
+    assert [(row["case_id"], row["subject"]) for row in json.loads(r.out)] == [("case-s", "Printer offline")]
+    store.sealer.forget("cust-case-s", "sup-sam")
+    r = await casework("list", "--json", env=env)
+    assert [(row["case_id"], row["subject"]) for row in json.loads(r.out)] == [("case-s", None)]
