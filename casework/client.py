@@ -34,7 +34,7 @@ from workflows.return_visits import (
 )
 from workflows.contract import (
     CLOCKS_QUERY, DEFAULT_TASK_QUEUE, OPEN_UPDATE, STATE_QUERY, TIMELINE_QUERY, WORKFLOW_TYPE, CaseInput, Limits,
-    TimelineEntry,
+    TimelineEntry, case_summary,
 )
 
 
@@ -99,6 +99,7 @@ class CaseworkClient:
         start = WithStartWorkflowOperation(
             WORKFLOW_TYPE, CaseInput(open=cmd, limits=self.limits), id=workflow_id_for(cmd.case_id),
             task_queue=self.task_queue, result_type=CaseState,
+            static_summary=case_summary(cmd.subject, cmd.customer.name),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             # A closed case stays closed: opening it again returns it, it never starts a second run.
             # A refused opening fails its run, which keeps nothing from a corrected one.

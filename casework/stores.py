@@ -8,6 +8,7 @@ fields are sealed with the customer's key (casework/keyring.py). docs/security-d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 from casework.config import Settings
 from casework.devserver import EngineRefused
 from casework.keyring import Keyring, KeyringError
+from projections.lease import postgres_ddl_lock
 from casework.store_cipher import KEYS_ENV, MAGIC, TOPIC, RotatingCipher, new_key, parse_keys, read_key_file
 from domain.store import CaseStore, CaseStream, is_case_event
 
@@ -124,12 +126,24 @@ def open_case_store(settings: Settings) -> CaseStore:
     if settings.event_store == "sqlite":
         make_private(settings.data_dir)
     if not settings.store_encryption:
-        store = CaseStore(env=settings.store_env())
+        with _creating_tables(settings):
+            store = CaseStore(env=settings.store_env())
         _refuse_mixed(store, encrypted=False)
         return store
-    store = CaseStore(env={**settings.store_env(), **cipher_env(settings)}, sealer=open_keyring(settings))
+    env = {**settings.store_env(), **cipher_env(settings)}  # a missing key is refused before connecting
+    with _creating_tables(settings):
+        store = CaseStore(env=env, sealer=open_keyring(settings))
     _refuse_mixed(store, encrypted=True)
     return store
+
+
+def _creating_tables(settings: Settings) -> contextlib.AbstractContextManager:
+    """PostgreSQL's CREATE TABLE IF NOT EXISTS races when engine processes start together (the compose
+    replicas): "tuple concurrently updated". The store and the keyring create their tables under the
+    same advisory lock as the reporting tables."""
+    if settings.event_store != "postgres":
+        return contextlib.nullcontext()
+    return postgres_ddl_lock(settings.store_env())
 
 
 def _refuse_mixed(store: CaseStore, encrypted: bool) -> None:

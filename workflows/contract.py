@@ -66,4 +66,17 @@ CASE_PRIORITY = SearchAttributeKey.for_keyword("CasePriority")
 CASE_TIER = SearchAttributeKey.for_keyword("CaseTier")
 CASE_ESCALATION_LEVEL = SearchAttributeKey.for_int("CaseEscalationLevel")
 CASE_SLA_BREACHED = SearchAttributeKey.for_bool("CaseSlaBreached")
-SEARCH_ATTRIBUTES = (CASE_STAGE, CASE_PRIORITY, CASE_TIER, CASE_ESCALATION_LEVEL, CASE_SLA_BREACHED)
+CASE_ASSIGNEE = SearchAttributeKey.for_keyword("CaseAssignee")  # a staff id, not a name
+CASE_TEAM = SearchAttributeKey.for_keyword("CaseTeam")
+CASE_CATEGORY = SearchAttributeKey.for_keyword("CaseCategory")
+CASE_NEXT_DUE = SearchAttributeKey.for_datetime("CaseNextDue")  # earliest breach due of a running clock
+SEARCH_ATTRIBUTES = (CASE_STAGE, CASE_PRIORITY, CASE_TIER, CASE_ESCALATION_LEVEL, CASE_SLA_BREACHED,
+                     CASE_ASSIGNEE, CASE_TEAM, CASE_CATEGORY, CASE_NEXT_DUE)
+
+
+def case_summary(subject: str, customer_name: str) -> str:
+    """What the Temporal UI lists for a case (its workflow's summary and current details): the subject
+    and the customer, which are personal data. They live where the case's own payloads live (its
+    history, sealed by the payload codec); a run started after the customer is forgotten carries
+    "[forgotten]" (docs/security-data.md)."""
+    return f"{subject[:180]} — {customer_name[:80]}"

@@ -28,9 +28,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.store import Outcome
     from domain.timers import next_timer
     from workflows.contract import (
-        CASE_ESCALATION_LEVEL, CASE_PRIORITY, CASE_SLA_BREACHED, CASE_STAGE, CASE_TIER, CLOCKS_QUERY,
+        CASE_ASSIGNEE, CASE_CATEGORY, CASE_ESCALATION_LEVEL, CASE_NEXT_DUE, CASE_PRIORITY, CASE_SLA_BREACHED,
+        CASE_STAGE, CASE_TEAM, CASE_TIER, CLOCKS_QUERY,
         FORGET_UPDATE, KNOWN_COMMAND_IDS, OPEN_UPDATE, STATE_QUERY, TIMELINE_KEPT, TIMELINE_QUERY, WORKFLOW_TYPE,
-        CaseInput, ForgetPersonalData, TimelineEntry,
+        CaseInput, ForgetPersonalData, TimelineEntry, case_summary,
     )
 
 # Temporal caps a run at 2,000 updates and 51,200 history events; the soft limits in Limits hand
@@ -459,11 +460,19 @@ class ServiceCaseWorkflow:
 
     def _publish_search_attributes(self) -> None:
         state = self._state
+        dues = [c.due for c in clock_views(state, workflow.now()) if c.state == "running" and c.due is not None]
         workflow.upsert_search_attributes([
             CASE_STAGE.value_set(state.stage.value), CASE_PRIORITY.value_set(state.priority.value),
             CASE_TIER.value_set(state.customer.tier.value),
             CASE_ESCALATION_LEVEL.value_set(state.escalation_level),
-            CASE_SLA_BREACHED.value_set(bool(state.sla_breached))])
+            CASE_SLA_BREACHED.value_set(bool(state.sla_breached)),
+            CASE_CATEGORY.value_set(state.category.value),
+            CASE_ASSIGNEE.value_set(state.assignee) if state.assignee else CASE_ASSIGNEE.value_unset(),
+            CASE_TEAM.value_set(state.team) if state.team else CASE_TEAM.value_unset(),
+            CASE_NEXT_DUE.value_set(min(dues)) if dues else CASE_NEXT_DUE.value_unset()])
+        # The UI's "current details" of the run: read from the state, so a forgotten customer's
+        # text leaves them as soon as the case reads "[forgotten]".
+        workflow.set_current_details(case_summary(state.subject, state.customer.name))
 
     def _remember(self, command_id: str, digest: str) -> None:
         if command_id in self.known:

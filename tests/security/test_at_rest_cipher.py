@@ -162,3 +162,28 @@ def test_a_postgresql_store_needs_its_keys_given(tmp_path, postgres_server):
         open_case_store(settings)
     with pytest.raises(StoreRefused, match="CASEWORK_KEYRING_MASTER_KEYS or CASEWORK_KEYRING_MASTER_KEY_FILE"):
         open_case_store(settings.model_copy(update={"store_cipher_keys": [new_key()]}))
+
+
+def test_engine_processes_starting_together_on_postgresql_all_open_the_store(tmp_path, postgres_server):
+    """The compose replicas start together on a fresh database: each creates the store's and the
+    keyring's tables (CREATE ... IF NOT EXISTS races in PostgreSQL: 'tuple concurrently updated')."""
+    import threading
+
+    master = new_key()
+    for round_ in range(3):
+        first = settings_for("postgres", tmp_path / f"d{round_}", postgres_server, keyring_master_keys=[master],
+                             store_cipher_keys=[new_key()])
+        barrier, errors = threading.Barrier(6), []
+
+        def start() -> None:
+            barrier.wait()
+            try:
+                open_case_store(first)
+            except Exception as err:  # noqa: BLE001 - collected for the assertion
+                errors.append(repr(err))
+        threads = [threading.Thread(target=start) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
