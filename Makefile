@@ -10,7 +10,7 @@ export PATH := $(abspath $(VENV))/bin:$(wildcard /usr/lib/postgresql/15/bin):$(P
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[test]"
+	$(VENV)/bin/pip install -q -e ".[server,test]"
 	touch $@
 
 run: $(VENV)/.installed

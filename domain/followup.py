@@ -67,7 +67,7 @@ def to_survey(state: CaseState, answer: c.SurveyAnswer) -> Survey:
     scores = {k: convert(v) for k, v in answer.scores.items()}
     overall = convert(answer.overall) if answer.overall is not None else round(sum(scores.values()) / len(scores), 1)
     return Survey(round=state.reopen_count, scores=scores, overall=overall, scale=answer.scale,
-                  original=values, safety_incident=answer.safety_incident)
+                  original=values, safety_incident=answer.safety_incident, comment=answer.comment)
 
 
 def survey_events(state: CaseState, answer: c.SurveyAnswer, base: dict) -> list[e.Event]:

@@ -148,6 +148,7 @@ class Survey(BaseModel):
     scale: str
     original: dict[str, float]
     safety_incident: bool = False
+    comment: Annotated[str, PERSONAL] = ""  # the customer's own words: sealed and forgotten like any free text
 
 
 class Appointment(BaseModel):

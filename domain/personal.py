@@ -34,11 +34,11 @@ Path = tuple[str, ...]
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models an annotation may hold (X, X | None, Optional[X])."""
+    """The pydantic models an annotation may hold (X, X | None, Optional[X], list[X]: a case's surveys)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, tuple):
+        return [m for arg in typing.get_args(annotation) if arg is not Ellipsis for m in _models_in(arg)]
     return []
 
 
@@ -73,6 +73,8 @@ def _at(data: dict[str, Any], path: Path, fn: Callable[[str, str], str], dotted:
     if value is None:
         return data
     if rest:
+        if isinstance(value, list):  # a list of models: each item's field
+            return {**data, head: [_at(v, rest, fn, dotted) if isinstance(v, dict) else v for v in value]}
         if not isinstance(value, dict):
             return data
         return {**data, head: _at(value, rest, fn, dotted)}

@@ -72,7 +72,7 @@ def test_casework_command_opens_drives_and_shows_a_case(running_engine):
     cid = opened["case_id"]
 
     refused = casework(running_engine, "start-follow-up", cid, ok=False)
-    assert refused.returncode == 2 and "'start_follow_up'" in refused.stderr and "'intake'" in refused.stderr
+    assert refused.returncode == 3 and "'start_follow_up'" in refused.stderr and "'intake'" in refused.stderr
 
     casework(running_engine, "respond", cid, "--message", "We are sorry; checking with the courier")
     casework(running_engine, "request-clarification", cid, "--question", "Order number?")
@@ -97,7 +97,7 @@ def test_bad_input_to_the_casework_command_says_what_is_wrong(running_engine):
                       "--category", "fault", "--subject", "x", ok=False)
     assert result.returncode == 2 and "channel" in result.stderr
     result = casework(running_engine, "add-note", str(uuid.uuid4()), "--text", "hello", ok=False)
-    assert result.returncode == 2 and "no case with id" in result.stderr
+    assert result.returncode == 4 and "no case with id" in result.stderr
 
 
 def test_the_temporal_cli_alone_opens_drives_to_close_and_queries_a_case(running_engine):
@@ -174,7 +174,7 @@ def test_supervisors_schedule_pause_and_list_return_visits_from_the_command_line
     assert scheduled[0]["plan"]["customer"]["id"] == customer and not scheduled[0]["paused"]
     refused = casework(running_engine, "return-visits", "pause", "--customer-id", customer,
                        "--actor", "agent:alice", ok=False)
-    assert refused.returncode == 2 and "allowed: supervisor)" in refused.stderr
+    assert refused.returncode == 3 and "allowed: supervisor)" in refused.stderr
     paused = json.loads(casework(running_engine, "return-visits", "pause", "--customer-id", customer,
                                  "--reason", "site closed", "--json").stdout)
     assert paused[0]["paused"]

@@ -69,8 +69,14 @@ def test_the_temporal_cli_variables_count_and_casework_ones_win(files):
     assert got["tls"].client_cert == files["client"].cert.read_bytes()
     assert got["tls"].domain == "t.example"
     assert options(TEMPORAL_API_KEY="cli-key", CASEWORK_API_KEY="ours")["api_key"] == "ours"
-    # TEMPORAL_ADDRESS is not read: no address still means the embedded server.
-    assert load_settings(environ={"TEMPORAL_ADDRESS": "cloud:7233"}).temporal_address == ""
+    # TEMPORAL_ADDRESS, the standard variable, names the server when CASEWORK_TEMPORAL_ADDRESS does not;
+    # an empty CASEWORK_TEMPORAL_ADDRESS keeps the embedded server all the same.
+    assert load_settings(environ={"TEMPORAL_ADDRESS": "cloud:7233"}).temporal_address == "cloud:7233"
+    assert load_settings(environ={"TEMPORAL_ADDRESS": "cloud:7233",
+                                  "CASEWORK_TEMPORAL_ADDRESS": "ours:7233"}).temporal_address == "ours:7233"
+    assert load_settings(environ={"TEMPORAL_ADDRESS": "cloud:7233",
+                                  "CASEWORK_TEMPORAL_ADDRESS": ""}).temporal_address == ""
+    assert load_settings(environ={"TEMPORAL_NAMESPACE": "prod"}).temporal_namespace == "prod"
     with pytest.raises(ConfigError, match=r"env TEMPORAL_TLS\)"):
         load_settings(environ={"TEMPORAL_TLS": "perhaps"})
 
@@ -146,16 +152,17 @@ def test_payload_keys_from_a_file_in_order(tmp_path):
 
 
 def test_command_line_options_override_the_settings(monkeypatch, tmp_path):
-    from casework.cli import _settings, build_parser
+    from casework.cli import Context, cli
+
+    def _settings(argv: list[str]):
+        return Context.from_params(cli.make_context("casework", argv).params).settings()
 
     key_file = tmp_path / "api.key"
     key_file.write_text("from-file\n")
     monkeypatch.setenv("CASEWORK_API_KEY_FILE", str(key_file))
     monkeypatch.setenv("CASEWORK_TLS_SERVER_NAME", "from-env.example")
-    args = build_parser().parse_args(["--address", "t:7233", "--api-key", "from-flag", "--no-tls", "show", "c"])
-    settings = _settings(args)
+    settings = _settings(["--address", "t:7233", "--api-key", "from-flag", "--no-tls", "show", "c"])
     assert (settings.api_key.get_secret_value(), settings.api_key_file, settings.tls) == ("from-flag", "", False)
     with pytest.raises(ConfigError, match="tls is false but tls_server_name is set"):
         connect_options(settings)
-    args = build_parser().parse_args(["show", "c"])
-    assert connect_options(_settings(args))["api_key"] == "from-file"
+    assert connect_options(_settings(["show", "c"]))["api_key"] == "from-file"

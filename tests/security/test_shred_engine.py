@@ -125,7 +125,7 @@ def run_engine_scenario(tmp_path: Path, settings, extra_env: dict[str, str]) -> 
                                   capture_output=True, text=True, timeout=120)
 
         refused = casework("forget-customer", "cust-wexcombe", "--actor", "agent:al")
-        assert refused.returncode == 2 and "supervisors" in refused.stderr
+        assert refused.returncode == 3 and "supervisors" in refused.stderr
         forgot = casework("forget-customer", "cust-wexcombe", "--actor", "supervisor:sup-sam",
                           "--reason", "erasure request", "--json")
         assert forgot.returncode == 0, forgot.stderr

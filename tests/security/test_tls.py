@@ -83,7 +83,7 @@ async def test_a_client_without_a_trusted_certificate_is_refused(pki, mtls_proxy
     # Refused in the handshake: no connection was handed on, no call reached the server.
     assert (mtls_proxy.accepted, len(mtls_proxy.requests)) == (accepted, seen)
     code, out, err = await casework_cli("show", "any-case", env=env)
-    assert code == 1 and err.startswith("casework: ") and "Traceback" not in err, err
+    assert code == 5 and err.startswith("casework: engine unreachable") and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize("override,refused", [
