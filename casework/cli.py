@@ -28,7 +28,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from casework import notify_cli, report_cli
+from casework import history_cli, notify_cli, report_cli
 from casework.case_list import CaseFilter, list_cases
 from casework.cli_support import (
     CliError, ExitCode, NotFound, Refused, Unreachable, Usage, describe_validation, print_json, print_table,
@@ -645,6 +645,7 @@ def demo(ctx: click.Context, cases: int, as_json: bool) -> None:
 
 report_cli.add_commands(cli)
 notify_cli.add_commands(cli)
+history_cli.add_commands(cli)
 
 
 # --- errors and the entry point ------------------------------------------------------------------

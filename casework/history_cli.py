@@ -1,0 +1,109 @@
+"""`casework import` and `casework export`: event logs in (CSV or XES, through a mapping) and case
+histories out, over casework/importer (docs/import.md). `python -m casework.importer` is the same."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+from pathlib import Path
+
+import click
+
+from casework.cli_support import CliError, Usage, print_json
+from casework.importer.export import export_log
+from casework.importer.logs import log_format
+from casework.importer.mapping import MappingError, load_mapping
+from casework.importer.run import Summary, import_log, start_live
+from casework.policy import load_policy
+from casework.stores import open_case_store
+
+
+def add_commands(cli: click.Group) -> None:
+    for command in (import_, export):
+        cli.add_command(command)
+
+
+@click.command("import")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("--mapping", required=True, help="a mapping file (TOML), or a shipped one: bpic2013, casework")
+@click.option("--refusals", type=click.Path(dir_okay=False, path_type=Path),
+              help="write every refused command and trace left out to this CSV file")
+@click.option("--no-live", is_flag=True, help="do not start the open cases' workflows (run the import again to)")
+@click.option("--no-progress", is_flag=True, help="no progress bar")
+@click.option("--json", "as_json", is_flag=True, help="the summary as JSON")
+@click.pass_obj
+def import_(obj, log: Path, mapping: str, refusals: Path | None, no_live: bool, no_progress: bool,
+            as_json: bool) -> None:
+    """Import an event log as cases: closed ones as history, open ones continuing live. Idempotent and
+    resumable: run it again to finish an interrupted import; what was imported is not imported twice.
+    Exits 1 when some traces were left out (named, with why)."""
+    try:  # a wrong mapping or log is said before any store is opened
+        chosen = load_mapping(mapping)
+        log_format(log)
+    except MappingError as err:
+        raise Usage(str(err)) from None
+    if not log.is_file():
+        raise Usage(f"event log {log}: no such file")
+    settings = obj.settings()
+    store = open_case_store(settings)
+    try:
+        summary = import_log(log, chosen, store, load_policy(settings.sla_policy or None), progress=not no_progress)
+    except MappingError as err:
+        raise Usage(str(err)) from None
+    if refusals:
+        _write_refusals(refusals, summary)
+    started, live_error = 0, None
+    if summary.open_case_ids and not no_live:
+        try:
+            started = asyncio.run(_start_live(obj, store, summary))
+        except CliError as err:  # the import is stored; the workflows start when it is run again
+            live_error = err
+    if as_json:
+        print_json({"traces": summary.traces, "imported": summary.imported, "already": summary.already,
+                    "closed": summary.closed, "open": len(summary.open_case_ids), "commands": summary.commands,
+                    "events": summary.events, "refused": [dataclasses.asdict(r) for r in summary.refused],
+                    "not_imported": [dataclasses.asdict(p) for p in summary.not_imported],
+                    "live_started": started})
+    else:
+        print(summary.report())
+        if started:
+            print(f"open cases continuing live: {started} workflow(s) started")
+    if live_error is not None:
+        raise type(live_error)(f"{live_error.message}. The import is stored: run it again once the engine runs, "
+                               "to start the open cases' workflows")
+    click.get_current_context().exit(1 if summary.not_imported else 0)
+
+
+async def _start_live(obj, store, summary: Summary) -> int:
+    cases = await obj.cases()  # refuses at once when no worker polls the queue
+    return await start_live(cases.client, store, summary.open_case_ids, obj.queue())
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--case", "cases", multiple=True, help="only this case id (repeatable)")
+@click.option("--personal", is_flag=True, help="include personal texts (withheld by default)")
+@click.option("--json", "as_json", is_flag=True, help="say what was written, as JSON")
+@click.pass_obj
+def export(obj, path: Path, cases: tuple[str, ...], personal: bool, as_json: bool) -> None:
+    """Export case histories for process-mining tools: XES (.xes) or CSV (.csv), one event per command."""
+    if path.suffix.lower() not in (".xes", ".csv"):
+        raise Usage(f"{path}: the file name must end in .xes or .csv")
+    if not path.resolve().parent.is_dir():
+        raise Usage(f"{path}: the directory {path.resolve().parent} does not exist")
+    n = export_log(open_case_store(obj.settings()), path, list(cases) or None, personal=personal)
+    if as_json:
+        print_json({"wrote": str(path), "events": n})
+    else:
+        print(f"exported {n} events to {path}")
+
+
+def _write_refusals(path: Path, summary: Summary) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["case", "where", "activity", "command", "code", "message"])
+        for r in summary.refused:
+            out.writerow([r.case, r.where, r.activity, r.command, r.code, r.message])
+        for p in summary.not_imported:
+            out.writerow([p.case, p.where, "", "", "not_imported", p.message])
