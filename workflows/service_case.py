@@ -102,6 +102,8 @@ class ServiceCaseWorkflow:
         self.queue: list[_Queued] = []  # commands waiting for the lock, in arrival order
         self.commands_this_run = 0
         self.spent_timer: tuple[str, int] | None = None
+        self._timer_memo: tuple[int, tuple[datetime, str] | None] | None = None
+        self._published: list | None = None  # the search attributes last upserted
         self.open_refused: ApplicationError | None = None
         # The case as the store holds it is known: opened by this run, or a continued run's input
         # checked against the store. Until then handlers wait (the input may be anyone's).
@@ -184,14 +186,27 @@ class ServiceCaseWorkflow:
                                    "malformed", type="CommandRefused", non_retryable=True) from None
         await self._execute(opening, await self._load_terms(opening))  # a refusal ends the workflow
 
+    def _next_timer(self) -> tuple[datetime, str] | None:
+        """next_timer of the case, computed once per version (wait conditions ask after every step)."""
+        version = self._version
+        if self._timer_memo is None or self._timer_memo[0] != version:
+            self._timer_memo = (version, next_timer(self._state))
+        return self._timer_memo[1]
+
     async def _wait_for_change_or_deadline(self) -> None:
-        """Sleep until the state changes or the case's next timer falls due, then send its command."""
+        """Sleep until the case's next timer changes or falls due, then send its command.
+
+        A command that leaves the next deadline where it was (a note, most replies) does not wake
+        this loop: the running timer stays, instead of a cancel and a new timer in history each time."""
         version = self._state.version
-        changed = lambda: (self._state.version != version or self.resync  # noqa: E731
-                           or self._should_continue_as_new())
-        timer = next_timer(self._state)
+        timer = self._next_timer()
         if timer is not None and self.spent_timer == (timer[1], version):
-            timer = None  # sent at this version already and it changed nothing: wait for a change
+            # Sent at this version already and it changed nothing: wait for any change.
+            await workflow.wait_condition(lambda: (self._state.version != version or self.resync
+                                                   or self._should_continue_as_new()))
+            return
+        changed = lambda: (self._next_timer() != timer or self._state.is_closed or self.resync  # noqa: E731
+                           or self._should_continue_as_new())
         if timer is None:
             await workflow.wait_condition(changed)
             return
@@ -461,7 +476,7 @@ class ServiceCaseWorkflow:
     def _publish_search_attributes(self) -> None:
         state = self._state
         dues = [c.due for c in clock_views(state, workflow.now()) if c.state == "running" and c.due is not None]
-        workflow.upsert_search_attributes([
+        updates = [
             CASE_STAGE.value_set(state.stage.value), CASE_PRIORITY.value_set(state.priority.value),
             CASE_TIER.value_set(state.customer.tier.value),
             CASE_ESCALATION_LEVEL.value_set(state.escalation_level),
@@ -469,7 +484,12 @@ class ServiceCaseWorkflow:
             CASE_CATEGORY.value_set(state.category.value),
             CASE_ASSIGNEE.value_set(state.assignee) if state.assignee else CASE_ASSIGNEE.value_unset(),
             CASE_TEAM.value_set(state.team) if state.team else CASE_TEAM.value_unset(),
-            CASE_NEXT_DUE.value_set(min(dues)) if dues else CASE_NEXT_DUE.value_unset()])
+            CASE_NEXT_DUE.value_set(min(dues)) if dues else CASE_NEXT_DUE.value_unset()]
+        # Each upsert is an event in the run's history: only when something changed (a note does not).
+        published = [(u.key.name, getattr(u, "value", None)) for u in updates]
+        if published != self._published:
+            workflow.upsert_search_attributes(updates)
+            self._published = published
         # The UI's "current details" of the run: read from the state, so a forgotten customer's
         # text leaves them as soon as the case reads "[forgotten]".
         workflow.set_current_details(case_summary(state.subject, state.customer.name))
