@@ -69,8 +69,8 @@ class ReportProjection:
     def _next(self, after: int, limit: int) -> Batch:
         # The store also holds the privacy audit: its entries move the position and apply nothing.
         notifications = self.store.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        return [(EVENT_ADAPTER.validate_python(self.store.mapper.to_domain_event(n).fact)
-                 if is_case_event(n.topic) else None, n.id)
+        fact_of = self.store.mapper.fact_of  # type: ignore[attr-defined]
+        return [(EVENT_ADAPTER.validate_python(fact_of(n)) if is_case_event(n.topic) else None, n.id)
                 for n in notifications]
 
     def step(self) -> int:

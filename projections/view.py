@@ -11,7 +11,10 @@ so "the next id" could not be checked; "read after this very position" can.
 from __future__ import annotations
 
 import contextlib
+from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -21,14 +24,24 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder, SQLiteTransaction
 from domain.events import Event
 from domain.lifecycle import evolve
 from domain.model import CaseState
-from domain.personal import WITHHELD, scrub
 from projections.lease import lock_key
-from projections.rows import activity_row, case_row, clock_rows, escalation_row, follow_up_rows
+from projections.rows import EVENT_ROWS, case_row, clock_rows, scrubbed_json
 from projections.schema import INDEXES, RETIRED_COLUMNS, TABLES, create_statements
 
 KEYS = {"case_state": ("case_id",), "cases": ("case_id",), "sla_clocks": ("case_id", "clock", "cycle")}
 
 Batch = list[tuple[Event | None, int]]  # None: a stored event that is not a case's (moves the position only)
+
+
+@dataclass
+class _Pending:
+    """What a batch did to the cases it touched, in memory until the batch is written."""
+
+    states: dict[str, CaseState] = field(default_factory=dict)  # each case's state after its latest event
+    latest: dict[str, Event] = field(default_factory=dict)  # the case's latest event of the batch
+    # (case, clock, cycle) -> the state and instant of the batch's last event while that cycle was current
+    clocks: dict[tuple[str, str, int], tuple[CaseState, datetime]] = field(default_factory=dict)
+    rows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # appended rows, per table
 
 
 class StalePosition(IntegrityError):
@@ -108,8 +121,7 @@ class ReportView:
             target = head()
             applied = 0
             while position < target and (batch := read_after(position, batch_size)):
-                for event, _ in batch:
-                    self._apply(c, event)
+                self._apply_events(c, batch)
                 applied += len(batch)
                 position = batch[-1][1]
             live = self._position(c, live_upstream)
@@ -144,8 +156,7 @@ class ReportView:
             position = self._position(c, upstream, for_update=True)
             if position != after:
                 raise StalePosition(upstream, after, position)
-            for event, _ in batch:
-                self._apply(c, event)
+            self._apply_events(c, batch)
             self._insert_tracking(c, Tracking(upstream, batch[-1][1]))  # type: ignore[attr-defined]
 
     def _position(self, c: Any, upstream: str, for_update: bool = False) -> int:
@@ -160,35 +171,78 @@ class ReportView:
         """A write transaction, serialized with every other writer of `upstream`'s position."""
         raise NotImplementedError
 
-    def _apply(self, c: Any, event: Event | None) -> None:
-        if event is None:
+    def _apply_events(self, c: Any, batch: Batch) -> None:
+        """Apply a batch's events: the cases it touches are read once, evolved in memory, and each row
+        is written once per batch (executemany per table), not once per event."""
+        pending = _Pending()
+        self._load_states(c, pending, {event.case_id for event, _ in batch if event is not None})
+        for event, _ in batch:
+            if event is not None:
+                self._apply(pending, event)
+        self._flush(c, pending)
+
+    def _load_states(self, c: Any, pending: _Pending, case_ids: set[str]) -> None:
+        ids = sorted(case_ids)
+        for i in range(0, len(ids), 500):  # under every backend's limit on parameters
+            chunk = ids[i:i + 500]
+            c.execute(self.sql(f"SELECT case_id, state FROM {self.table('case_state')} WHERE case_id IN "
+                               f"({', '.join('?' for _ in chunk)})"), chunk)
+            for row in c.fetchall():
+                pending.states[row["case_id"]] = CaseState.model_validate_json(row["state"])
+
+    def _apply(self, pending: _Pending, event: Event) -> None:
+        """One event: the domain's `evolve` (so the tables and the engine cannot disagree), then the
+        rows it appends; the rows kept per case (and per clock cycle) are only noted, to be written
+        once by `_flush`. Tables appended to per event: add a function to `rows.EVENT_ROWS`."""
+        state = evolve(pending.states.get(event.case_id), event)
+        pending.states[event.case_id] = state
+        pending.latest[event.case_id] = event
+        if state.sla is not None:  # the clock rows clock_rows(state, event.at) would write now
+            for name, clock in state.clocks.items():
+                pending.clocks[(state.case_id, name, clock.cycle)] = (state, event.at)
+        for rows_for in EVENT_ROWS:
+            for table, row in rows_for(state, event):
+                pending.rows[table].append(row)
+
+    def _flush(self, c: Any, pending: _Pending) -> None:
+        memory, cases = [], []
+        for case_id, event in pending.latest.items():
+            state = pending.states[case_id]
+            # The projection's memory keeps no personal field: no report reads them, and a table that
+            # never held them has nothing to leak or to forget (docs/security-data.md).
+            memory.append({"case_id": case_id, "state": scrubbed_json(state)})
+            cases.append(case_row(state, event))
+        clocks = []
+        views: dict[tuple[int, datetime], dict[str, dict]] = {}
+        for (_, name, _), (state, at) in pending.clocks.items():
+            # A cycle's row as of the last event of the batch while it was the clock's current cycle
+            # (a next_response cycle's row is final once the next starts), as per-event upserts left it.
+            key = (id(state), at)
+            if key not in views:
+                views[key] = {row["clock"]: row for row in clock_rows(state, at)}
+            clocks.append(views[key][name])
+        self._upsert_many(c, "case_state", memory)
+        self._upsert_many(c, "cases", cases)
+        self._upsert_many(c, "sla_clocks", clocks)
+        for table, rows in pending.rows.items():
+            self._insert_many(c, table, rows)
+
+    def _upsert_many(self, c: Any, name: str, rows: list[dict]) -> None:
+        if not rows:
             return
-        c.execute(self.sql(f"SELECT state FROM {self.table('case_state')} WHERE case_id = ?"), [event.case_id])
-        row = c.fetchone()
-        state = evolve(CaseState.model_validate_json(row["state"]) if row else None, event)
-        # The projection's memory keeps no personal field: no report reads them, and a table that
-        # never held them has nothing to leak or to forget (docs/security-data.md).
-        self._upsert(c, "case_state", {"case_id": state.case_id, "state": scrub(state, WITHHELD).model_dump_json()})
-        self._upsert(c, "cases", case_row(state, event))
-        for clock in clock_rows(state, event.at):
-            self._upsert(c, "sla_clocks", clock)
-        for name, row_for in (("escalations", escalation_row), ("agent_activity", activity_row)):
-            extra = row_for(state, event)
-            if extra is not None:
-                self._insert(c, name, extra)
-        for name, row in follow_up_rows(state, event):
-            self._insert(c, name, row)
+        keys, columns = KEYS[name], list(rows[0])
+        updates = ", ".join(f"{k} = excluded.{k}" for k in columns if k not in keys)
+        c.executemany(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(columns)}) VALUES "
+                               f"({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(keys)}) "
+                               f"DO UPDATE SET {updates}"), [[row[k] for k in columns] for row in rows])
 
-    def _upsert(self, c: Any, name: str, row: dict) -> None:
-        keys = KEYS[name]
-        updates = ", ".join(f"{k} = excluded.{k}" for k in row if k not in keys)
-        c.execute(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(row)}) VALUES "
-                           f"({', '.join('?' for _ in row)}) ON CONFLICT ({', '.join(keys)}) "
-                           f"DO UPDATE SET {updates}"), list(row.values()))
-
-    def _insert(self, c: Any, name: str, row: dict) -> None:
-        c.execute(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(row)}) VALUES "
-                           f"({', '.join('?' for _ in row)})"), list(row.values()))
+    def _insert_many(self, c: Any, name: str, rows: list[dict]) -> None:
+        by_columns: dict[tuple[str, ...], list[list]] = defaultdict(list)
+        for row in rows:
+            by_columns[tuple(row)].append(list(row.values()))
+        for columns, values in by_columns.items():
+            c.executemany(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(columns)}) VALUES "
+                                   f"({', '.join('?' for _ in columns)})"), values)
 
     def query(self, statement: str, params: list | tuple = ()) -> list[dict]:
         """Run a report query; `{cases}`-style names are replaced by this backend's table names."""
