@@ -56,6 +56,12 @@ TABLES = {
         overall REAL NOT NULL, scale TEXT NOT NULL, original_overall REAL, safety_incident INTEGER NOT NULL,
         team TEXT, assignee TEXT, category TEXT NOT NULL,
         PRIMARY KEY (case_id, round)""",
+    # Pre-aggregated for the agents report (one row per staff member, kept by the projection as it
+    # appends agent_activity rows), so the report does not count distinct cases over every action.
+    "agent_totals": """
+        actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, actions INTEGER NOT NULL,
+        cases_touched INTEGER NOT NULL,
+        PRIMARY KEY (actor_id, actor_role)""",
     "survey_scores": """
         case_id TEXT NOT NULL, round INTEGER NOT NULL, dimension TEXT NOT NULL, score REAL NOT NULL,
         original REAL NOT NULL,
@@ -72,6 +78,12 @@ INDEXES = {
     "clocks_due": "sla_clocks (state, due)",
     "activity_actor": "agent_activity (actor_id, at)",
     "surveys_customer": "surveys (customer_id, at)",
+    # Open cases (backlog, and the agents report's open cases per assignee) without a scan of all.
+    "cases_open": "cases (closed_at, assignee, stage, opened_at)",
+    # The times report's percentiles by rank, by priority (its default grouping), without a sort.
+    **{f"cases_priority_{column}": f"cases (priority, {column})" for column in (
+        "first_response_seconds", "first_response_business_seconds", "resolution_seconds",
+        "resolution_business_seconds")},
 }
 
 

@@ -87,8 +87,11 @@ class ReportView:
 
     def create_report_tables(self) -> None:
         with self._writing() as c:
+            had_totals = "actions" in self._columns(c, "agent_totals")
             for statement in self.report_create_statements():
                 c.execute(statement)
+            if not had_totals:  # tables of an earlier version: total what they hold once
+                self.fill_agent_totals(c)
             for name, columns in RETIRED_COLUMNS.items():
                 for column in columns:
                     if column in self._columns(c, name):
@@ -96,6 +99,13 @@ class ReportView:
 
     def _columns(self, c: Any, name: str) -> set[str]:
         raise NotImplementedError
+
+    def fill_agent_totals(self, c: Any) -> None:
+        """agent_totals from agent_activity as it stands (the projection keeps it up to date after)."""
+        c.execute(f"DELETE FROM {self.table('agent_totals')}")
+        c.execute(f"INSERT INTO {self.table('agent_totals')} (actor_id, actor_role, actions, cases_touched) "
+                  f"SELECT actor_id, actor_role, COUNT(*), COUNT(DISTINCT case_id) FROM {self.table('agent_activity')} "
+                  f"GROUP BY actor_id, actor_role")
 
     def drop_report_tables(self, upstream: str) -> None:
         with self._writing(upstream) as c:
@@ -221,11 +231,35 @@ class ReportView:
             if key not in views:
                 views[key] = {row["clock"]: row for row in clock_rows(state, at)}
             clocks.append(views[key][name])
+        self._add_agent_totals(c, pending.rows.get("agent_activity", []))
         self._upsert_many(c, "case_state", memory)
         self._upsert_many(c, "cases", cases)
         self._upsert_many(c, "sla_clocks", clocks)
         for table, rows in pending.rows.items():
             self._insert_many(c, table, rows)
+
+    def _add_agent_totals(self, c: Any, activity: list[dict]) -> None:
+        """Add a batch's agent_activity rows to agent_totals (before they are inserted): actions, and
+        the cases the staff member had not touched before."""
+        if not activity:
+            return
+        touched: dict[tuple[str, str], set[str]] = defaultdict(set)
+        actions: dict[tuple[str, str], int] = defaultdict(int)
+        for row in activity:
+            touched[(row["actor_id"], row["actor_role"])].add(row["case_id"])
+            actions[(row["actor_id"], row["actor_role"])] += 1
+        ids = sorted({row["case_id"] for row in activity})
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            c.execute(self.sql(f"SELECT DISTINCT case_id, actor_id, actor_role FROM {self.table('agent_activity')} "
+                               f"WHERE case_id IN ({', '.join('?' for _ in chunk)})"), chunk)
+            for row in c.fetchall():
+                touched.get((row["actor_id"], row["actor_role"]), set()).discard(row["case_id"])
+        c.executemany(self.sql(
+            f"INSERT INTO {self.table('agent_totals')} AS t (actor_id, actor_role, actions, cases_touched) "
+            f"VALUES (?, ?, ?, ?) ON CONFLICT (actor_id, actor_role) DO UPDATE SET "
+            f"actions = t.actions + excluded.actions, cases_touched = t.cases_touched + excluded.cases_touched"),
+            [[actor, role, n, len(touched[(actor, role)])] for (actor, role), n in actions.items()])
 
     def _upsert_many(self, c: Any, name: str, rows: list[dict]) -> None:
         if not rows:
@@ -246,10 +280,20 @@ class ReportView:
 
     def query(self, statement: str, params: list | tuple = ()) -> list[dict]:
         """Run a report query; `{cases}`-style names are replaced by this backend's table names."""
-        statement = statement.format(**{name: self.table(name) for name in TABLES})
+        with self.reading() as query:
+            return query(statement, params)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Callable[..., list[dict]]]:
+        """Several report queries in one read transaction: yields query(statement, params=())."""
+        names = {name: self.table(name) for name in TABLES}
         with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql(statement), list(params))
-            return [dict(r) for r in c.fetchall()]
+
+            def query(statement: str, params: list | tuple = ()) -> list[dict]:
+                c.execute(self.sql(statement.format(**names)), list(params))
+                return [dict(r) for r in c.fetchall()]
+
+            yield query
 
 
 class _Immediate(SQLiteTransaction):
