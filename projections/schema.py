@@ -78,6 +78,15 @@ INDEXES = {
     "clocks_due": "sla_clocks (state, due)",
     "activity_actor": "agent_activity (actor_id, at)",
     "surveys_customer": "surveys (customer_id, at)",
+    # Every column the case reports (sla, outcomes, satisfaction, complaints) group and count by, so
+    # they scan this narrow index instead of the wide rows.
+    "cases_report": "cases (opened_at, priority, tier, team, assignee, channel, category, sla_policy_version, "
+                    "closed_at, first_contact_resolution, reopen_count, satisfaction_score, "
+                    + ", ".join(f"{name}_breached" for name in CLOCK_NAMES) + ")",
+    # at-risk: running clocks by due time, in the report's order, with what it shows of the clock.
+    "clocks_running": "sla_clocks (state, due, case_id, clock, breached)",
+    # The next-response cycles (next_replies) without a scan of every clock.
+    "clocks_clock": "sla_clocks (clock, case_id, state, breached)",
     # Open cases (backlog, and the agents report's open cases per assignee) without a scan of all.
     "cases_open": "cases (closed_at, assignee, stage, opened_at)",
     # The times report's percentiles by rank, by priority (its default grouping), without a sort.
