@@ -59,9 +59,10 @@ def response_times(view: ReportView, by: str = "priority") -> list[dict]:
     """First response and resolution times, p50/p90/p95, in calendar and business hours.
 
     The percentiles are read in SQL, not by fetching every case: per group and duration a count,
-    then the one or two values each percentile needs, by rank (`ORDER BY ... LIMIT 2 OFFSET k`),
-    which the (priority, duration) indexes answer without a sort for the default grouping. Two
-    round trips (more only for groupings with many groups), whatever the number of cases.
+    then the one or two values each percentile needs, by rank: on SQLite `ORDER BY ... LIMIT 2
+    OFFSET k`, which the (priority, duration) indexes answer without a sort for the default
+    grouping; on PostgreSQL with window functions (one sort per duration in the server). A few
+    statements whatever the number of cases, and only the ranked values come back.
     """
     group = GROUPS[by]
     with view.reading() as query:
@@ -75,7 +76,8 @@ def response_times(view: ReportView, by: str = "priority") -> list[dict]:
                 n = counts[col].get(grp, 0)
                 for p in PERCENTILES if n else ():
                     wanted.append((grp, col, p, *_rank(p, n)))
-        values = _values_at_ranks(query, group, [(grp, col, rank) for grp, col, _, rank, _ in wanted])
+        values = _values_at_ranks(query, group, [(grp, col, rank) for grp, col, _, rank, _ in wanted],
+                                  view.ranks_by_window)
     out = {grp: {by: grp, "cases": n} for grp, n in sorted(counts[""].items(), key=lambda kv: str(kv[0]))}
     for grp, col, p, rank, delta in wanted:
         at = values[(grp, col, rank)]
@@ -101,8 +103,8 @@ def _rank(p: int, n: int) -> tuple[int, int]:
     return divmod(p * (n - 1), 100)
 
 
-def _values_at_ranks(query: Callable[..., list[dict]], group: str,
-                     ranks: list[tuple[object, str, int]]) -> dict[tuple[object, str, int], list[float]]:
+def _values_at_ranks(query: Callable[..., list[dict]], group: str, ranks: list[tuple[object, str, int]],
+                     view_ranks_by_window: bool) -> dict[tuple[object, str, int], list[float]]:
     """For each (group, duration, rank): the values of that rank and the next, in few statements.
 
     Where an index orders the durations within the groups (RANKED_BY_INDEX), each pair is read by
@@ -110,6 +112,24 @@ def _values_at_ranks(query: Callable[..., list[dict]], group: str,
     duration instead of one per group and percentile)."""
     out: dict = {}
     unique = sorted(set(ranks), key=str)
+    if view_ranks_by_window:
+        # PostgreSQL: one sort per duration, in the server (window functions), and only the ranked
+        # rows sent back; its LIMIT/OFFSET would visit the table for every row skipped.
+        for col in {col for _, col, _ in unique}:
+            wanted = {(grp, rank) for grp, c, rank in unique if c == col}
+            for key in wanted:
+                out[(key[0], col, key[1])] = []
+            ranks_of = " OR ".join(f"rn = {p} * (n - 1) / 100 OR rn = {p} * (n - 1) / 100 + 1" for p in PERCENTILES)
+            for r in query(f"SELECT grp, rn, v FROM (SELECT {group} AS grp, {col} AS v, "
+                           f"ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {col}) - 1 AS rn, "
+                           f"COUNT(*) OVER (PARTITION BY {group}) AS n FROM {{cases}} WHERE {col} IS NOT NULL) AS ranked "
+                           f"WHERE {ranks_of}"):
+                for rank in (r["rn"], r["rn"] - 1):
+                    if (r["grp"], rank) in wanted:
+                        out[(r["grp"], col, rank)].append(r["v"])
+        for values in out.values():
+            values.sort()
+        return out
     if group not in RANKED_BY_INDEX:
         for col in {col for _, col, _ in unique}:
             sorted_values: dict = defaultdict(list)

@@ -61,6 +61,9 @@ class ReportView:
 
     placeholder = "?"
     prefix = ""
+    # How a report reads values by rank (reports.response_times): SQLite by index with LIMIT/OFFSET,
+    # PostgreSQL with window functions.
+    ranks_by_window = False
     datastore: Any
     env: dict[str, str] = {}  # the eventsourcing environment it was opened with (open_view): where its leases live
 
@@ -325,6 +328,7 @@ class SQLiteReportView(ReportView, SQLiteTrackingRecorder):
 class PostgresReportView(ReportView, PostgresTrackingRecorder):
     placeholder = "%s"
     for_update = " FOR UPDATE"
+    ranks_by_window = True
 
     @contextlib.contextmanager
     def _writing(self, upstream: str | None = None, ddl: bool = False) -> Iterator[Any]:
