@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import random
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,14 +28,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.floor import FloorWorkflow, floor_noop
-from bench.synthetic import write_cases, write_read_models
+from bench import projection
 from casework.client import CaseworkClient
 from casework.config import sqlite_env, temporal_binary
 from casework.logs import configure_logging
 from domain.commands import COMMAND_ADAPTER, OpenCase
 from domain.model import Actor, Role
 from domain.store import CaseStore
-from projections import reports
 from projections.runner import ReportProjection, open_view
 from worker import build_worker
 from workflows.contract import SEARCH_ATTRIBUTES
@@ -138,45 +136,6 @@ async def floor(env: WorkflowEnvironment, round_trips: int, concurrency: int) ->
                            "p95": round(percentile(latencies, 95) * 1000, 1)}}
 
 
-def projection_catch_up(tmp: Path, events: int) -> dict:
-    store = CaseStore(env=sqlite_env(tmp / "catchup-events.db"))
-    written = write_cases(store, target_events=events)
-    view = open_view(sqlite_env(tmp / "catchup-reporting.db"))
-    start = time.perf_counter()
-    applied = ReportProjection(store, view, batch_size=1000).catch_up()
-    elapsed = time.perf_counter() - start
-    # Raw SQLite, same machine, same run: the stored events' payloads inserted in one transaction each 1,000.
-    raw = sqlite3.connect(tmp / "raw.db")
-    raw.execute("PRAGMA journal_mode=WAL")
-    raw.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, topic TEXT, state BLOB)")
-    rows = [(n.id, n.topic, n.state) for n in store.recorder.select_notifications(0, written, inclusive_of_start=False)]
-    start = time.perf_counter()
-    for i in range(0, len(rows), 1000):
-        with raw:
-            raw.executemany("INSERT INTO t VALUES (?, ?, ?)", rows[i:i + 1000])
-    raw_elapsed = time.perf_counter() - start
-    return {"events": applied, "seconds": round(elapsed, 1), "events_per_s": round(applied / elapsed),
-            "raw_sqlite_inserts_per_s": round(len(rows) / raw_elapsed),
-            "ratio_to_raw_sqlite": round((applied / elapsed) / (len(rows) / raw_elapsed), 4)}
-
-
-def report_queries(tmp: Path, events: int) -> dict:
-    view = open_view(sqlite_env(tmp / "big-reporting.db"))
-    sizes = write_read_models(view, target_events=events)
-    timings = {}
-    for name, fn in reports.REPORTS.items():
-        runs = []
-        for _ in range(3):
-            start = time.perf_counter()
-            fn(view)
-            runs.append(time.perf_counter() - start)
-        timings[name] = round(statistics.median(runs) * 1000, 1)
-    start = time.perf_counter()
-    reports.at_risk(view)
-    timings["at_risk"] = round((time.perf_counter() - start) * 1000, 1)
-    return {"read_model_rows": sizes, "events_equivalent": events, "median_ms": timings}
-
-
 async def worker_memory(address: str, tmp: Path, cases: int) -> dict:
     """RSS of a separate `casework run` worker process holding `cases` open cases on timers."""
     data = tmp / "memory"
@@ -224,6 +183,9 @@ async def main() -> None:
     parser.add_argument("--report-events", type=int, default=1_000_000)
     parser.add_argument("--memory-cases", type=int, default=10_000)
     parser.add_argument("--only", nargs="*", default=["e2e", "projection", "reports", "memory"])
+    parser.add_argument("--backends", nargs="*", default=["sqlite", "postgres"], choices=["sqlite", "postgres"],
+                        help="where the projection and report benchmarks run (postgres: a throwaway cluster)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the projection and report benchmarks")
     parser.add_argument("--out", help="also write the JSON summary to this file (the dev server prints to stdout)")
     args = parser.parse_args()
     random.seed(1)
@@ -233,28 +195,33 @@ async def main() -> None:
                      "at": datetime.now(UTC).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory(prefix="casework-bench-") as d:
         tmp = Path(d)
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
-            dev_server_database_filename=str(tmp / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
-        try:
-            if "e2e" in args.only:
-                e2e = await end_to_end(env, tmp, args.cases, args.concurrency)
-                base = await floor(env, e2e["commands"], args.concurrency)
-                summary["end_to_end"] = e2e
-                summary["floor"] = base
-                summary["commands_per_s_ratio_to_floor"] = round(e2e["commands_per_s"] / base["round_trips_per_s"], 3)
-            if "memory" in args.only:
-                address = env.client.service_client.config.target_host
-                summary["worker_memory"] = await worker_memory(address, tmp, args.memory_cases)
-        finally:
-            await env.shutdown()
-        if "projection" in args.only:
-            summary["projection_catch_up"] = projection_catch_up(tmp, args.projection_events)
-        if "reports" in args.only:
-            summary["report_queries"] = report_queries(tmp, args.report_events)
+        if {"e2e", "memory"} & set(args.only):
+            await temporal_parts(args, tmp, summary)
+        parts = [p for p in ("projection", "reports") if p in args.only]
+        if parts:
+            summary.update(projection.run(tmp, args.backends, args.projection_events, args.report_events,
+                                          args.rounds, parts))
     print(json.dumps(summary, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
+
+
+async def temporal_parts(args: argparse.Namespace, tmp: Path, summary: dict) -> None:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
+        dev_server_database_filename=str(tmp / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
+    try:
+        if "e2e" in args.only:
+            e2e = await end_to_end(env, tmp, args.cases, args.concurrency)
+            base = await floor(env, e2e["commands"], args.concurrency)
+            summary["end_to_end"] = e2e
+            summary["floor"] = base
+            summary["commands_per_s_ratio_to_floor"] = round(e2e["commands_per_s"] / base["round_trips_per_s"], 3)
+        if "memory" in args.only:
+            address = env.client.service_client.config.target_host
+            summary["worker_memory"] = await worker_memory(address, tmp, args.memory_cases)
+    finally:
+        await env.shutdown()
 
 
 if __name__ == "__main__":

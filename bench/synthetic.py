@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from casework.history import write_history
 from domain.store import CaseStore
 from projections.rows import iso
+from projections.schema import CLOCK_NAMES
 from projections.view import ReportView
 
 
@@ -34,14 +35,15 @@ def write_read_models(view: ReportView, target_events: int) -> dict[str, int]:
         closed = rng.random() < 0.9
         first = opened + timedelta(minutes=rng.randint(1, 600))
         solved = first + timedelta(hours=rng.randint(1, 200))
-        breached = [int(rng.random() < p) for p in (0.1, 0.05, 0.15)]
+        breached = {name: int(rng.random() < p) for name, p in
+                    (("first_response", 0.1), ("next_response", 0.05), ("resolution", 0.15))}
         rows["cases"].append({
             "case_id": cid, "source_system": "bench", "external_id": str(i),
             "stage": "closed" if closed else rng.choice(["intake", "response", "solution", "follow_up"]),
             "priority": rng.choice(["urgent", "high", "normal", "low"]), "tier": rng.choice("ABC"),
             "category": rng.choice(["enquiry", "fault", "complaint", "warranty"]),
             "channel": rng.choice(["phone", "email", "chat", "web"]), "customer_id": f"c{i % 5000}",
-            "customer_name": "x", "team": rng.choice(["east", "west", "north"]), "assignee": f"agent-{i % 60}",
+"team": rng.choice(["east", "west", "north"]), "assignee": f"agent-{i % 60}",
             "opened_at": iso(opened), "first_response_at": iso(first), "solved_at": iso(solved),
             "closed_at": iso(solved) if closed else None, "closure_reason": "resolved" if closed else None,
             "first_response_seconds": (first - opened).total_seconds(),
@@ -51,12 +53,12 @@ def write_read_models(view: ReportView, target_events: int) -> dict[str, int]:
             "escalation_level": rng.choice([0, 0, 0, 1, 2]), "reopen_count": rng.choice([0, 0, 0, 1]),
             "clarification_rounds": rng.choice([0, 1]), "notes_count": 0,
             "first_contact_resolution": int(closed and rng.random() < 0.4), "sla_policy_version": "bench",
-            "first_response_breached": breached[0], "next_response_breached": breached[1],
-            "resolution_breached": breached[2], "satisfaction_score": rng.uniform(40, 100) if closed else None,
+            **{f"{name}_breached": breached.get(name, 0) for name in CLOCK_NAMES},
+            "satisfaction_score": rng.uniform(40, 100) if closed else None,
             "updated_at": iso(solved), "events": 20})
         for clock, due_h in (("first_response", 8), ("resolution", 48)):
             rows["sla_clocks"].append({
-                "case_id": cid, "clock": clock, "state": "met" if closed else "running", "target_seconds": due_h * 3600,
+                "case_id": cid, "clock": clock, "cycle": 0, "state": "met" if closed else "running", "target_seconds": due_h * 3600,
                 "started_at": iso(opened), "due": iso(opened + timedelta(hours=due_h)),
                 "elapsed_business_seconds": 0.0, "paused_seconds": 0.0, "met_at": iso(solved) if closed else None,
                 "breached_at": None, "breached": 0, "warned_shares": ""})
@@ -81,4 +83,5 @@ def write_read_models(view: ReportView, target_events: int) -> dict[str, int]:
                 cols = list(items[0])
                 c.executemany(view.sql(f"INSERT INTO {view.table(table)} ({', '.join(cols)}) VALUES "
                                        f"({', '.join('?' for _ in cols)})"), [list(r.values()) for r in items])
+        view.fill_agent_totals(c)  # what the projection keeps as it appends agent_activity rows
     return {table: len(items) for table, items in rows.items()}

@@ -1,14 +1,15 @@
 """The reports analysts and supervisors read, as SQL over the reporting tables.
 
-Each report returns rows (dicts) for the terminal, CSV, JSON and the HTML report. Percentiles are
-taken in Python so the SQL stays the same on SQLite and PostgreSQL.
+Each report returns rows (dicts) for the terminal, CSV, JSON and the HTML report. The SQL is the same
+on SQLite and PostgreSQL; each report reads aggregates or a few ranked rows, never every case
+(docs/reporting.md lists the indexes and the pre-aggregated agent_totals they rely on).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from statistics import quantiles
 
 from projections.rows import iso
 from projections.schema import CLOCK_NAMES
@@ -50,34 +51,110 @@ def next_replies(view: ReportView, by: str = "priority") -> list[dict]:
     return [{by: r.pop(by), **r} for r in rows]
 
 
+DURATIONS = ("first_response_seconds", "first_response_business_seconds", "resolution_seconds",
+             "resolution_business_seconds")
+
+
 def response_times(view: ReportView, by: str = "priority") -> list[dict]:
-    """First response and resolution times, p50/p90/p95, in calendar and business hours."""
+    """First response and resolution times, p50/p90/p95, in calendar and business hours.
+
+    The percentiles are read in SQL, not by fetching every case: per group and duration a count,
+    then the one or two values each percentile needs, by rank: on SQLite `ORDER BY ... LIMIT 2
+    OFFSET k`, which the (priority, duration) indexes answer without a sort for the default
+    grouping; on PostgreSQL with window functions (one sort per duration in the server). A few
+    statements whatever the number of cases, and only the ranked values come back.
+    """
     group = GROUPS[by]
-    rows = view.query(f"""SELECT {group} AS grp, first_response_seconds, first_response_business_seconds,
-                                 resolution_seconds, resolution_business_seconds FROM {{cases}}""")
-    buckets: dict = defaultdict(list)
-    for r in rows:
-        buckets[r["grp"]].append(r)
-    out = []
-    for grp, items in sorted(buckets.items(), key=lambda kv: str(kv[0])):
-        row = {by: grp, "cases": len(items)}
-        for col in ("first_response_seconds", "first_response_business_seconds", "resolution_seconds",
-                    "resolution_business_seconds"):
-            values = [i[col] for i in items if i[col] is not None]
-            name = col.replace("_seconds", "_hours")
-            for label, value in zip(("p50", "p90", "p95"), percentiles(values)):
-                row[f"{name}_{label}"] = None if value is None else round(value / 3600, 2)
-        out.append(row)
+    with view.reading() as query:
+        counts: dict = defaultdict(dict)
+        for r in query(" UNION ALL ".join(f"SELECT '{col}' AS col, {group} AS grp, COUNT({col or '*'}) AS n "
+                                          f"FROM {{cases}} GROUP BY {group}" for col in ("", *DURATIONS))):
+            counts[r["col"]][r["grp"]] = r["n"]
+        wanted = []  # (group, duration, percentile, rank, interpolation weight of the next value)
+        for grp in counts[""]:
+            for col in DURATIONS:
+                n = counts[col].get(grp, 0)
+                for p in PERCENTILES if n else ():
+                    wanted.append((grp, col, p, *_rank(p, n)))
+        values = _values_at_ranks(query, group, [(grp, col, rank) for grp, col, _, rank, _ in wanted],
+                                  view.ranks_by_window)
+    out = {grp: {by: grp, "cases": n} for grp, n in sorted(counts[""].items(), key=lambda kv: str(kv[0]))}
+    for grp, col, p, rank, delta in wanted:
+        at = values[(grp, col, rank)]
+        low, high = at[0], at[1] if len(at) > 1 else at[0]
+        out[grp][f"{col.replace('_seconds', '_hours')}_p{p}"] = round((low * (100 - delta) + high * delta) / 100 / 3600, 2)
+    for row in out.values():
+        for col in DURATIONS:
+            for p in PERCENTILES:
+                row.setdefault(f"{col.replace('_seconds', '_hours')}_p{p}", None)
+        # the columns in the order the report always had
+        row_order = [by, "cases", *(f"{col.replace('_seconds', '_hours')}_p{p}" for col in DURATIONS for p in PERCENTILES)]
+        row.update({k: row.pop(k) for k in row_order})
+    return list(out.values())
+
+
+PERCENTILES = (50, 90, 95)
+RANKED_BY_INDEX = {"priority"}  # schema.INDEXES: cases (priority, duration) for each duration
+
+
+def _rank(p: int, n: int) -> tuple[int, int]:
+    """The rank (from 0) of the value percentile p of n values starts from, and the weight (of 100)
+    of the next value: statistics.quantiles(values, n=100, method="inclusive")'s own arithmetic."""
+    return divmod(p * (n - 1), 100)
+
+
+def _values_at_ranks(query: Callable[..., list[dict]], group: str, ranks: list[tuple[object, str, int]],
+                     view_ranks_by_window: bool) -> dict[tuple[object, str, int], list[float]]:
+    """For each (group, duration, rank): the values of that rank and the next, in few statements.
+
+    Where an index orders the durations within the groups (RANKED_BY_INDEX), each pair is read by
+    rank; otherwise each duration is read once, sorted, and the ranks are picked here (one sort per
+    duration instead of one per group and percentile)."""
+    out: dict = {}
+    unique = sorted(set(ranks), key=str)
+    if view_ranks_by_window:
+        # PostgreSQL: one sort per duration, in the server (window functions), and only the ranked
+        # rows sent back; its LIMIT/OFFSET would visit the table for every row skipped.
+        for col in {col for _, col, _ in unique}:
+            wanted = {(grp, rank) for grp, c, rank in unique if c == col}
+            for key in wanted:
+                out[(key[0], col, key[1])] = []
+            ranks_of = " OR ".join(f"rn = {p} * (n - 1) / 100 OR rn = {p} * (n - 1) / 100 + 1" for p in PERCENTILES)
+            for r in query(f"SELECT grp, rn, v FROM (SELECT {group} AS grp, {col} AS v, "
+                           f"ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {col}) - 1 AS rn, "
+                           f"COUNT(*) OVER (PARTITION BY {group}) AS n FROM {{cases}} WHERE {col} IS NOT NULL) AS ranked "
+                           f"WHERE {ranks_of}"):
+                for rank in (r["rn"], r["rn"] - 1):
+                    if (r["grp"], rank) in wanted:
+                        out[(r["grp"], col, rank)].append(r["v"])
+        for values in out.values():
+            values.sort()
+        return out
+    if group not in RANKED_BY_INDEX:
+        for col in {col for _, col, _ in unique}:
+            sorted_values: dict = defaultdict(list)
+            for r in query(f"SELECT {group} AS grp, {col} AS v FROM {{cases}} WHERE {col} IS NOT NULL "
+                           f"ORDER BY {col}"):
+                sorted_values[r["grp"]].append(r["v"])
+            for grp, c, rank in unique:
+                if c == col:
+                    out[(grp, col, rank)] = sorted_values[grp][rank:rank + 2]
+        return out
+    for start in range(0, len(unique), 200):  # SQLite takes at most 500 terms in one compound SELECT
+        chunk = unique[start:start + 200]
+        parts, params = [], []
+        for i, (grp, col, rank) in enumerate(chunk):
+            where = f"{group} IS NULL" if grp is None else f"{group} = ?"
+            parts.append(f"SELECT {i} AS i, v FROM (SELECT {col} AS v FROM {{cases}} WHERE {where} AND {col} IS NOT NULL "
+                         f"ORDER BY {col} LIMIT 2 OFFSET {rank}) AS r{i}")
+            params += [] if grp is None else [grp]
+        for key in chunk:
+            out[key] = []
+        for r in query(" UNION ALL ".join(parts), params):
+            out[chunk[r["i"]]].append(r["v"])
+    for values in out.values():
+        values.sort()  # UNION ALL keeps no order across its terms' rows
     return out
-
-
-def percentiles(values: list[float]) -> tuple[float | None, float | None, float | None]:
-    if not values:
-        return None, None, None
-    if len(values) == 1:
-        return values[0], values[0], values[0]
-    q = quantiles(values, n=100, method="inclusive")
-    return q[49], q[89], q[94]
 
 
 def outcomes(view: ReportView, by: str = "period") -> list[dict]:
@@ -136,10 +213,10 @@ def escalations(view: ReportView) -> list[dict]:
 
 
 def agents(view: ReportView) -> list[dict]:
-    """Per staff member: actions taken, cases touched, and cases now assigned to them."""
-    rows = view.query("""SELECT actor_id AS agent, actor_role AS role, COUNT(*) AS actions,
-                                COUNT(DISTINCT case_id) AS cases_touched
-                         FROM {agent_activity} GROUP BY actor_id, actor_role ORDER BY 1, 2""")
+    """Per staff member: actions taken, cases touched, and cases now assigned to them. Actions and
+    cases touched are kept per staff member by the projection (agent_totals), not counted here."""
+    rows = view.query("""SELECT actor_id AS agent, actor_role AS role, actions, cases_touched
+                         FROM {agent_totals} ORDER BY 1, 2""")
     assigned = {r["assignee"]: r["n"] for r in view.query(
         "SELECT assignee, COUNT(*) AS n FROM {cases} WHERE closed_at IS NULL AND assignee IS NOT NULL "
         "GROUP BY assignee")}

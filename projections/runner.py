@@ -72,8 +72,8 @@ class ReportProjection:
     def _next(self, after: int, limit: int) -> Batch:
         # The store also holds the privacy audit: a forgetting erases what read models keep of the customer.
         notifications = self.store.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        return [(EVENT_ADAPTER.validate_python(self.store.mapper.to_domain_event(n).fact)
-                 if is_case_event(n.topic) else _forgotten(self.store, n), n.id)
+        fact_of = self.store.mapper.fact_of  # type: ignore[attr-defined]
+        return [(EVENT_ADAPTER.validate_python(fact_of(n)) if is_case_event(n.topic) else _forgotten(self.store, n), n.id)
                 for n in notifications]
 
     def step(self) -> int:

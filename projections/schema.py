@@ -59,6 +59,12 @@ TABLES = {
     # The subject, sealed with the customer's key, for the HTTP API's text search (projections/subjects.py).
     "case_subjects": """
         case_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, subject TEXT NOT NULL""",
+    # Pre-aggregated for the agents report (one row per staff member, kept by the projection as it
+    # appends agent_activity rows), so the report does not count distinct cases over every action.
+    "agent_totals": """
+        actor_id TEXT NOT NULL, actor_role TEXT NOT NULL, actions INTEGER NOT NULL,
+        cases_touched INTEGER NOT NULL,
+        PRIMARY KEY (actor_id, actor_role)""",
     "survey_scores": """
         case_id TEXT NOT NULL, round INTEGER NOT NULL, dimension TEXT NOT NULL, score REAL NOT NULL,
         original REAL NOT NULL,
@@ -76,6 +82,21 @@ INDEXES = {
     "activity_actor": "agent_activity (actor_id, at)",
     "surveys_customer": "surveys (customer_id, at)",
     "subjects_customer": "case_subjects (customer_id)",
+    # Every column the case reports (sla, outcomes, satisfaction, complaints) group and count by, so
+    # they scan this narrow index instead of the wide rows.
+    "cases_report": "cases (opened_at, priority, tier, team, assignee, channel, category, sla_policy_version, "
+                    "closed_at, first_contact_resolution, reopen_count, satisfaction_score, "
+                    + ", ".join(f"{name}_breached" for name in CLOCK_NAMES) + ")",
+    # at-risk: running clocks by due time, in the report's order, with what it shows of the clock.
+    "clocks_running": "sla_clocks (state, due, case_id, clock, breached)",
+    # The next-response cycles (next_replies) without a scan of every clock.
+    "clocks_clock": "sla_clocks (clock, case_id, state, breached)",
+    # Open cases (backlog, and the agents report's open cases per assignee) without a scan of all.
+    "cases_open": "cases (closed_at, assignee, stage, opened_at)",
+    # The times report's percentiles by rank, by priority (its default grouping), without a sort.
+    **{f"cases_priority_{column}": f"cases (priority, {column})" for column in (
+        "first_response_seconds", "first_response_business_seconds", "resolution_seconds",
+        "resolution_business_seconds")},
 }
 
 

@@ -11,7 +11,10 @@ so "the next id" could not be checked; "read after this very position" can.
 from __future__ import annotations
 
 import contextlib
+from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -21,17 +24,27 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder, SQLiteTransaction
 from domain.events import Event
 from domain.lifecycle import evolve
 from domain.model import CaseState
-from domain.personal import WITHHELD, scrub
 from domain.store import Forgotten
 from projections import subjects
 from projections.lease import lock_key
-from projections.rows import activity_row, case_row, clock_rows, escalation_row, follow_up_rows
+from projections.rows import EVENT_ROWS, case_row, clock_rows, scrubbed_json
 from projections.schema import INDEXES, RETIRED_COLUMNS, TABLES, create_statements
 
 KEYS = {"case_state": ("case_id",), "cases": ("case_id",), "sla_clocks": ("case_id", "clock", "cycle")}
 
 # None: a stored event that is neither a case's nor a forgetting (moves the position only).
 Batch = list[tuple[Event | Forgotten | None, int]]
+
+
+@dataclass
+class _Pending:
+    """What a batch did to the cases it touched, in memory until the batch is written."""
+
+    states: dict[str, CaseState] = field(default_factory=dict)  # each case's state after its latest event
+    latest: dict[str, Event] = field(default_factory=dict)  # the case's latest event of the batch
+    # (case, clock, cycle) -> the state and instant of the batch's last event while that cycle was current
+    clocks: dict[tuple[str, str, int], tuple[CaseState, datetime]] = field(default_factory=dict)
+    rows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # appended rows, per table
 
 
 class StalePosition(IntegrityError):
@@ -51,6 +64,9 @@ class ReportView:
 
     placeholder = "?"
     prefix = ""
+    # How a report reads values by rank (reports.response_times): SQLite by index with LIMIT/OFFSET,
+    # PostgreSQL with window functions.
+    ranks_by_window = False
     datastore: Any
     env: dict[str, str] = {}  # the eventsourcing environment it was opened with (open_view): where its leases live
 
@@ -77,8 +93,11 @@ class ReportView:
 
     def create_report_tables(self) -> None:
         with self._writing() as c:
+            had_totals = "actions" in self._columns(c, "agent_totals")
             for statement in self.report_create_statements():
                 c.execute(statement)
+            if not had_totals:  # tables of an earlier version: total what they hold once
+                self.fill_agent_totals(c)
             for name, columns in RETIRED_COLUMNS.items():
                 for column in columns:
                     if column in self._columns(c, name):
@@ -86,6 +105,13 @@ class ReportView:
 
     def _columns(self, c: Any, name: str) -> set[str]:
         raise NotImplementedError
+
+    def fill_agent_totals(self, c: Any) -> None:
+        """agent_totals from agent_activity as it stands (the projection keeps it up to date after)."""
+        c.execute(f"DELETE FROM {self.table('agent_totals')}")
+        c.execute(f"INSERT INTO {self.table('agent_totals')} (actor_id, actor_role, actions, cases_touched) "
+                  f"SELECT actor_id, actor_role, COUNT(*), COUNT(DISTINCT case_id) FROM {self.table('agent_activity')} "
+                  f"GROUP BY actor_id, actor_role")
 
     def drop_report_tables(self, upstream: str) -> None:
         with self._writing(upstream) as c:
@@ -111,8 +137,7 @@ class ReportView:
             target = head()
             applied = 0
             while position < target and (batch := read_after(position, batch_size)):
-                for event, _ in batch:
-                    self._apply(c, event)
+                self._apply_events(c, batch)
                 applied += len(batch)
                 position = batch[-1][1]
             live = self._position(c, live_upstream)
@@ -147,8 +172,7 @@ class ReportView:
             position = self._position(c, upstream, for_update=True)
             if position != after:
                 raise StalePosition(upstream, after, position)
-            for event, _ in batch:
-                self._apply(c, event)
+            self._apply_events(c, batch)
             self._insert_tracking(c, Tracking(upstream, batch[-1][1]))  # type: ignore[attr-defined]
 
     def _position(self, c: Any, upstream: str, for_update: bool = False) -> int:
@@ -165,46 +189,123 @@ class ReportView:
 
     sealer: Any = None  # the keyring, to seal what `case_subjects` keeps (set by ReportProjection)
 
-    def _apply(self, c: Any, event: Event | Forgotten | None) -> None:
-        if isinstance(event, Forgotten):  # the privacy audit: read models holding personal data drop it
-            subjects.forget(self, c, event.customer_id)
-            return
-        if event is None:
-            return
-        c.execute(self.sql(f"SELECT state FROM {self.table('case_state')} WHERE case_id = ?"), [event.case_id])
-        row = c.fetchone()
-        state = evolve(CaseState.model_validate_json(row["state"]) if row else None, event)
-        # The projection's memory keeps no personal field: no report reads them, and a table that
-        # never held them has nothing to leak or to forget (docs/security-data.md).
-        self._upsert(c, "case_state", {"case_id": state.case_id, "state": scrub(state, WITHHELD).model_dump_json()})
-        self._upsert(c, "cases", case_row(state, event))
-        for clock in clock_rows(state, event.at):
-            self._upsert(c, "sla_clocks", clock)
-        for name, row_for in (("escalations", escalation_row), ("agent_activity", activity_row)):
-            extra = row_for(state, event)
-            if extra is not None:
-                self._insert(c, name, extra)
-        for name, row in follow_up_rows(state, event):
-            self._insert(c, name, row)
-        subjects.apply(self, c, state, event)
+    def _apply_events(self, c: Any, batch: Batch) -> None:
+        """Apply a batch's events: the cases it touches are read once, evolved in memory, and each row
+        is written once per batch (executemany per table), not once per event. The sealed subjects
+        (`case_subjects`) are written as they come, so a forgetting later in the batch erases them."""
+        pending = _Pending()
+        self._load_states(c, pending, {event.case_id for event, _ in batch if isinstance(event, Event)})
+        for event, _ in batch:
+            if isinstance(event, Forgotten):  # the privacy audit: read models holding personal data drop it
+                subjects.forget(self, c, event.customer_id)
+            elif event is not None:
+                self._apply(pending, event)
+                subjects.apply(self, c, pending.states[event.case_id], event)
+        self._flush(c, pending)
 
-    def _upsert(self, c: Any, name: str, row: dict) -> None:
-        keys = KEYS[name]
-        updates = ", ".join(f"{k} = excluded.{k}" for k in row if k not in keys)
-        c.execute(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(row)}) VALUES "
-                           f"({', '.join('?' for _ in row)}) ON CONFLICT ({', '.join(keys)}) "
-                           f"DO UPDATE SET {updates}"), list(row.values()))
+    def _load_states(self, c: Any, pending: _Pending, case_ids: set[str]) -> None:
+        ids = sorted(case_ids)
+        for i in range(0, len(ids), 500):  # under every backend's limit on parameters
+            chunk = ids[i:i + 500]
+            c.execute(self.sql(f"SELECT case_id, state FROM {self.table('case_state')} WHERE case_id IN "
+                               f"({', '.join('?' for _ in chunk)})"), chunk)
+            for row in c.fetchall():
+                pending.states[row["case_id"]] = CaseState.model_validate_json(row["state"])
 
-    def _insert(self, c: Any, name: str, row: dict) -> None:
-        c.execute(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(row)}) VALUES "
-                           f"({', '.join('?' for _ in row)})"), list(row.values()))
+    def _apply(self, pending: _Pending, event: Event) -> None:
+        """One event: the domain's `evolve` (so the tables and the engine cannot disagree), then the
+        rows it appends; the rows kept per case (and per clock cycle) are only noted, to be written
+        once by `_flush`. Tables appended to per event: add a function to `rows.EVENT_ROWS`."""
+        state = evolve(pending.states.get(event.case_id), event)
+        pending.states[event.case_id] = state
+        pending.latest[event.case_id] = event
+        if state.sla is not None:  # the clock rows clock_rows(state, event.at) would write now
+            for name, clock in state.clocks.items():
+                pending.clocks[(state.case_id, name, clock.cycle)] = (state, event.at)
+        for rows_for in EVENT_ROWS:
+            for table, row in rows_for(state, event):
+                pending.rows[table].append(row)
+
+    def _flush(self, c: Any, pending: _Pending) -> None:
+        memory, cases = [], []
+        for case_id, event in pending.latest.items():
+            state = pending.states[case_id]
+            # The projection's memory keeps no personal field: no report reads them, and a table that
+            # never held them has nothing to leak or to forget (docs/security-data.md).
+            memory.append({"case_id": case_id, "state": scrubbed_json(state)})
+            cases.append(case_row(state, event))
+        clocks = []
+        views: dict[tuple[int, datetime], dict[str, dict]] = {}
+        for (_, name, _), (state, at) in pending.clocks.items():
+            # A cycle's row as of the last event of the batch while it was the clock's current cycle
+            # (a next_response cycle's row is final once the next starts), as per-event upserts left it.
+            key = (id(state), at)
+            if key not in views:
+                views[key] = {row["clock"]: row for row in clock_rows(state, at)}
+            clocks.append(views[key][name])
+        self._add_agent_totals(c, pending.rows.get("agent_activity", []))
+        self._upsert_many(c, "case_state", memory)
+        self._upsert_many(c, "cases", cases)
+        self._upsert_many(c, "sla_clocks", clocks)
+        for table, rows in pending.rows.items():
+            self._insert_many(c, table, rows)
+
+    def _add_agent_totals(self, c: Any, activity: list[dict]) -> None:
+        """Add a batch's agent_activity rows to agent_totals (before they are inserted): actions, and
+        the cases the staff member had not touched before."""
+        if not activity:
+            return
+        touched: dict[tuple[str, str], set[str]] = defaultdict(set)
+        actions: dict[tuple[str, str], int] = defaultdict(int)
+        for row in activity:
+            touched[(row["actor_id"], row["actor_role"])].add(row["case_id"])
+            actions[(row["actor_id"], row["actor_role"])] += 1
+        ids = sorted({row["case_id"] for row in activity})
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            c.execute(self.sql(f"SELECT DISTINCT case_id, actor_id, actor_role FROM {self.table('agent_activity')} "
+                               f"WHERE case_id IN ({', '.join('?' for _ in chunk)})"), chunk)
+            for row in c.fetchall():
+                touched.get((row["actor_id"], row["actor_role"]), set()).discard(row["case_id"])
+        c.executemany(self.sql(
+            f"INSERT INTO {self.table('agent_totals')} AS t (actor_id, actor_role, actions, cases_touched) "
+            f"VALUES (?, ?, ?, ?) ON CONFLICT (actor_id, actor_role) DO UPDATE SET "
+            f"actions = t.actions + excluded.actions, cases_touched = t.cases_touched + excluded.cases_touched"),
+            [[actor, role, n, len(touched[(actor, role)])] for (actor, role), n in actions.items()])
+
+    def _upsert_many(self, c: Any, name: str, rows: list[dict]) -> None:
+        if not rows:
+            return
+        keys, columns = KEYS[name], list(rows[0])
+        updates = ", ".join(f"{k} = excluded.{k}" for k in columns if k not in keys)
+        c.executemany(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(columns)}) VALUES "
+                               f"({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(keys)}) "
+                               f"DO UPDATE SET {updates}"), [[row[k] for k in columns] for row in rows])
+
+    def _insert_many(self, c: Any, name: str, rows: list[dict]) -> None:
+        by_columns: dict[tuple[str, ...], list[list]] = defaultdict(list)
+        for row in rows:
+            by_columns[tuple(row)].append(list(row.values()))
+        for columns, values in by_columns.items():
+            c.executemany(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(columns)}) VALUES "
+                                   f"({', '.join('?' for _ in columns)})"), values)
 
     def query(self, statement: str, params: list | tuple = ()) -> list[dict]:
         """Run a report query; `{cases}`-style names are replaced by this backend's table names."""
-        statement = statement.format(**{name: self.table(name) for name in TABLES})
+        with self.reading() as query:
+            return query(statement, params)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Callable[..., list[dict]]]:
+        """Several report queries in one read transaction: yields query(statement, params=())."""
+        names = {name: self.table(name) for name in TABLES}
         with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql(statement), list(params))
-            return [dict(r) for r in c.fetchall()]
+
+            def query(statement: str, params: list | tuple = ()) -> list[dict]:
+                c.execute(self.sql(statement.format(**names)), list(params))
+                return [dict(r) for r in c.fetchall()]
+
+            yield query
 
 
 class _Immediate(SQLiteTransaction):
@@ -236,6 +337,7 @@ class SQLiteReportView(ReportView, SQLiteTrackingRecorder):
 class PostgresReportView(ReportView, PostgresTrackingRecorder):
     placeholder = "%s"
     for_update = " FOR UPDATE"
+    ranks_by_window = True
 
     @contextlib.contextmanager
     def _writing(self, upstream: str | None = None, ddl: bool = False) -> Iterator[Any]:

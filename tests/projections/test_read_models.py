@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter, defaultdict
+from statistics import quantiles
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -90,11 +92,54 @@ def test_reports_agree_with_figures_computed_from_the_events(projected):
     assert sum(r["cases"] for r in reports.complaints(view)) == len(case_ids)
 
 
+def test_times_percentiles_by_every_grouping_equal_python_quantiles_over_the_rows(projected):
+    _, _, view, _, _ = projected
+    rows = view.query("SELECT * FROM {cases}")
+    month = {r["case_id"]: r["opened_at"][:7] for r in rows}
+    for by, column in (("priority", "priority"), ("team", "team"), ("agent", "assignee"), ("tier", "tier"),
+                       ("period", None)):
+        groups: dict = {}
+        for r in rows:
+            groups.setdefault(month[r["case_id"]] if column is None else r[column], []).append(r)
+        want = []
+        for grp, items in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            row = {by: grp, "cases": len(items)}
+            for col in reports.DURATIONS:
+                values = [i[col] for i in items if i[col] is not None]
+                cuts = ([values[0]] * 99 if len(values) == 1 else
+                        quantiles(values, n=100, method="inclusive") if values else [None] * 99)
+                for p in (50, 90, 95):
+                    value = cuts[p - 1]
+                    row[f"{col.replace('_seconds', '_hours')}_p{p}"] = None if value is None else round(value / 3600, 2)
+            want.append(row)
+        assert reports.response_times(view, by) == want, by
+
+
+def test_the_agents_report_counts_actions_and_cases_touched_from_the_events(projected):
+    store, _, view, _, case_ids = projected
+    actions, touched, open_assigned = Counter(), defaultdict(set), Counter()
+    for cid in case_ids:
+        for e in store.history(cid):
+            if e.actor.role.value in ("agent", "supervisor"):
+                actions[(e.actor.id, e.actor.role.value)] += 1
+                touched[(e.actor.id, e.actor.role.value)].add(cid)
+        state = store.state(cid)
+        if state.closed_at is None and state.assignee is not None:
+            open_assigned[state.assignee] += 1
+    got = reports.agents(view)
+    assert [(r["agent"], r["role"]) for r in got] == sorted(actions)
+    for r in got:
+        key = (r["agent"], r["role"])
+        assert (r["actions"], r["cases_touched"], r["open_assigned"]) == (
+            actions[key], len(touched[key]), open_assigned[r["agent"]]), key
+    assert len(actions) > 1 and any(len(cases) > 1 for cases in touched.values())
+
+
 def test_a_rebuild_into_fresh_tables_equals_the_live_ones(projected):
     store, env, view, projection, _ = projected
-    tables = ("cases", "sla_clocks", "escalations", "agent_activity", "case_state")
+    tables = ("cases", "sla_clocks", "escalations", "agent_activity", "case_state", "agent_totals")
     order = {"cases": "case_id", "sla_clocks": "case_id, clock", "escalations": "case_id, seq",
-             "agent_activity": "case_id, seq", "case_state": "case_id"}
+             "agent_activity": "case_id, seq", "case_state": "case_id", "agent_totals": "actor_id, actor_role"}
     live = {t: view.query(f"SELECT * FROM {{{t}}} ORDER BY {order[t]}") for t in tables}
 
     applied = rebuild(store, env)

@@ -1,0 +1,126 @@
+"""The projection and report benchmarks, on SQLite and PostgreSQL (called by bench.run).
+
+Projection catch-up is measured against a baseline taken in the same run, on the same database:
+the same events' stored payloads (notification id, topic and the stored state bytes, as the event
+store holds them) inserted as rows of a plain table, 1,000 rows per transaction, with the same
+driver. The baseline reads nothing (the payloads are fetched before its clock starts); the
+projection's time includes reading the events from the store, decoding them, evolving the cases
+and writing every reporting table and its position. Each round uses fresh tables; figures are the
+medians of the rounds, and the ratio is of the medians (the per-round ratios are listed too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.synthetic import write_cases, write_read_models
+from casework.config import sqlite_env
+from domain.store import CaseStore
+from projections import html, reports
+from projections.runner import ReportProjection, open_view
+from projections.view import ReportView
+
+POSTGRES = "eventsourcing.postgres"
+
+
+def postgres_env(server: dict[str, str], dbname: str) -> dict[str, str]:
+    return {"PERSISTENCE_MODULE": POSTGRES, "POSTGRES_DBNAME": dbname, "POSTGRES_HOST": server["host"],
+            "POSTGRES_PORT": server["port"], "POSTGRES_USER": server["user"],
+            "POSTGRES_PASSWORD": server["password"]}
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[tuple[dict[str, str], Callable[[str], None]]]:
+    """A PostgreSQL server to benchmark on: a throwaway cluster (tests/pg.py: the real server, fsync
+    off), and a function creating a database on it."""
+    from tests.pg import create_database, throwaway_cluster
+
+    with throwaway_cluster() as server:
+        yield server, lambda name: create_database(server, name)
+
+
+def _raw_inserts(view: ReportView, rows: list[tuple[int, str, bytes]], table: str) -> float:
+    """Seconds to insert the payload rows into a plain table of the view's database, 1,000 a transaction."""
+    name = view.table(table)
+    with view.datastore.transaction(commit=True) as c:
+        c.execute(f"DROP TABLE IF EXISTS {name}")
+        blob = "BYTEA" if view.placeholder == "%s" else "BLOB"
+        c.execute(f"CREATE TABLE {name} (id BIGINT PRIMARY KEY, topic TEXT NOT NULL, state {blob} NOT NULL)")
+    statement = view.sql(f"INSERT INTO {name} (id, topic, state) VALUES (?, ?, ?)")
+    start = time.perf_counter()
+    for i in range(0, len(rows), 1000):
+        with view.datastore.transaction(commit=True) as c:
+            c.executemany(statement, rows[i:i + 1000])
+    return time.perf_counter() - start
+
+
+def projection_catch_up(store: CaseStore, new_env: Callable[[int], dict[str, str]], rounds: int,
+                        batch_size: int = 1000) -> dict:
+    """Catch-up of fresh reporting tables from the store, `rounds` times, each beside its baseline."""
+    head = store.recorder.max_notification_id() or 0
+    rows = [(n.id, n.topic, bytes(n.state)) for n in store.recorder.select_notifications(0, head, inclusive_of_start=False)]
+    applied_s, raw_s, ratios, applied = [], [], [], 0
+    for r in range(rounds):
+        view = open_view(new_env(r))
+        start = time.perf_counter()
+        applied = ReportProjection(store, view, batch_size=batch_size).catch_up()
+        applied_s.append(applied / (time.perf_counter() - start))
+        raw_s.append(len(rows) / _raw_inserts(view, rows, "bench_raw_payloads"))
+        ratios.append(applied_s[-1] / raw_s[-1])
+    projection, raw = statistics.median(applied_s), statistics.median(raw_s)
+    return {"events": applied, "rounds": rounds, "batch_size": batch_size, "events_per_s": round(projection),
+            "raw_inserts_per_s": round(raw), "ratio_to_raw_inserts": round(projection / raw, 4),
+            "round_ratios": [round(x, 4) for x in ratios]}
+
+
+def report_queries(view: ReportView, events: int, rounds: int, analyze: bool) -> dict:
+    sizes = write_read_models(view, target_events=events)
+    if analyze:  # PostgreSQL's autovacuum would, soon after a bulk load; done now so the plans are the usual ones
+        with view.datastore.transaction(commit=True) as c:
+            c.execute("ANALYZE")
+    timings = {}
+    every: dict[str, Callable[[], Any]] = {name: (lambda fn=fn: fn(view)) for name, fn in reports.REPORTS.items()}
+    every["at_risk"] = lambda: reports.at_risk(view)
+    every["html_report"] = lambda: html.render(view)
+    for name, fn in every.items():
+        runs = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
+        timings[name] = round(statistics.median(runs) * 1000, 1)
+    return {"read_model_rows": sizes, "events_equivalent": events, "rounds": rounds, "median_ms": timings,
+            "slowest": max(timings, key=timings.__getitem__)}
+
+
+def run(tmp: Path, backends: list[str], projection_events: int, report_events: int, rounds: int,
+        parts: list[str]) -> dict:
+    """The projection and report figures per backend."""
+    out: dict = {}
+    for backend in backends:
+        with (postgres_server() if backend == "postgres" else contextlib.nullcontext((None, None))) as (server, create):
+            def env_for(name: str) -> dict[str, str]:
+                if backend == "sqlite":
+                    return sqlite_env(tmp / f"{backend}-{name}.db")
+                dbname = f"{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+                create(dbname)
+                return {**postgres_env(server, dbname), "POSTGRES_SCHEMA": "reporting"}
+
+            figures: dict = {}
+            if "projection" in parts:
+                store = CaseStore(env=env_for("events") if backend == "sqlite" else
+                                  {k: v for k, v in env_for("events").items() if k != "POSTGRES_SCHEMA"})
+                write_cases(store, target_events=projection_events)
+                figures["projection_catch_up"] = projection_catch_up(
+                    store, lambda r: env_for(f"reporting-{r}"), rounds)
+            if "reports" in parts:
+                figures["report_queries"] = report_queries(open_view(env_for("big-reporting")), report_events,
+                                                           rounds, analyze=backend == "postgres")
+            out[backend] = figures
+    return out
