@@ -40,7 +40,7 @@ from worker import build_worker
 from workflows.contract import SEARCH_ATTRIBUTES
 
 AGENT = Actor(id="bench-agent", role=Role.agent)
-CUSTOMER = Actor(id="bench-customer", role=Role.customer)
+CUSTOMER = Actor(id="bench-customer", role=Role.customer)  # stands for each case's own customer
 LIFECYCLE = [("retriage", AGENT, {"priority": "high", "reason": "bench"}),
              ("request_clarification", AGENT, {"question": "which?"}),
              ("record_customer_reply", CUSTOMER, {"message": "this"}),
@@ -81,6 +81,8 @@ async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrenc
             state = await client.open_case(opening)
             latencies.append(time.perf_counter() - t)
             for kind, actor, fields in LIFECYCLE:
+                if actor == CUSTOMER:  # a customer acts on their own cases only
+                    actor = Actor(id=f"c{i}", role=Role.customer)
                 cmd = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": str(uuid.uuid4()),
                                                        "actor": actor, **fields})
                 t = time.perf_counter()
