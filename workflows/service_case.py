@@ -74,7 +74,11 @@ class _Queued:
         return self.state is not None or self.error is not None
 
 
-@workflow.defn(name=WORKFLOW_TYPE)
+# Not sandboxed: the sandbox's per-activation import and serialization-context proxies were ~40 % of
+# the worker's CPU per command (bench/README.md, "Commands"). What it guards against — clocks, I/O and
+# randomness in workflow code — this workflow gets by construction: it only calls domain/ (pure rules,
+# no I/O: tests/domain/test_layering.py), workflow.now() and activities; tests replay its histories.
+@workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
 class ServiceCaseWorkflow:
     """Drives one case: takes commands as updates, sleeps to its deadlines, and keeps a copy of the
     case as the event store holds it. The store decides and appends (activities.case_store); this
