@@ -59,6 +59,14 @@ def reused(command_id: str, case_id: str) -> ApplicationError:
                    f"case {case_id}; a retry must repeat the same command, a new command needs a new id")
 
 
+def answer(state: CaseState) -> CaseState:
+    """The case as a command's answer: without the pinned policy's full text (11 of its 12 KB, in every
+    answer and in history each time; the `state` query has it, `sla.policy_version` names it)."""
+    if state.sla is None or state.sla.policy is None:
+        return state
+    return state.model_copy(update={"sla": state.sla.model_copy(update={"policy": None})})
+
+
 class _Queued:
     """A command waiting for its store step, and, once decided, its answer."""
 
@@ -244,7 +252,7 @@ class ServiceCaseWorkflow:
         await workflow.wait_condition(lambda: self.verified or self.open_refused is not None)
         if not self.verified and self.open_refused is not None:
             raise self.open_refused
-        return self._state
+        return answer(self._state)
 
     @workflow.update(dynamic=True)
     async def command(self, name: str, args: Sequence[RawValue]) -> CaseState:
@@ -364,7 +372,7 @@ class ServiceCaseWorkflow:
         workflow.logger.info("command applied", extra={
             "case_id": self._state.case_id, "command": cmd.kind, "stage": self._state.stage.value})  # type: ignore[attr-defined]
         assert mine.state is not None
-        return mine.state
+        return answer(mine.state)
 
     def _pins_terms(self, cmd: Command) -> bool:
         """Whether the command pins SLA terms read for the case as it is (decided on its own)."""

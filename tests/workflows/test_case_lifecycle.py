@@ -25,7 +25,12 @@ async def test_happy_path_closes_resolved_and_stores_each_step_in_order(engine):
     assert stored_types(engine.store, cid) == [
         "CaseOpened", "ResponseSent", "SolutionProposed", "FollowUpStarted", "SolutionConfirmed",
         "CaseClosed"]
-    assert engine.store.state(cid) == final
+    stored = engine.store.state(cid)
+    assert stored == await engine.cases.state(cid)
+    # The answer is the stored case without the pinned policy's text (named by its version).
+    assert stored.sla.policy is not None and final.sla.policy is None
+    assert final.sla.policy_version == stored.sla.policy_version
+    assert final.model_dump(exclude={"sla"}) == stored.model_dump(exclude={"sla"})
     timeline = await engine.cases.timeline(cid)
     assert [t.type for t in timeline] == stored_types(engine.store, cid, sla=True)
 
