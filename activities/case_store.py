@@ -76,6 +76,11 @@ class ReadCase(BaseModel):
     case_id: str
 
 
+# The store activities run to the end even when Temporal cancels them (a timeout, a run dropped from the
+# worker's cache): the SDK would otherwise raise CancelledError inside the thread, possibly between the
+# store's BEGIN and its rollback, and hand a connection with an open transaction back to the pool (every
+# later step on it failed: "cannot start a transaction within a transaction"). A cancelled step's
+# answer is dropped; the store answers its retry as a retry.
 class CaseStoreActivities:
     def __init__(self, store: CaseStore, registry: Registry | None = None) -> None:
         self.store = store
@@ -97,7 +102,7 @@ class CaseStoreActivities:
             registry.check(case_id, cmd, customer)
         return by_registry
 
-    @activity.defn(name="read_case")
+    @activity.defn(name="read_case", no_thread_cancel_exception=True)
     def read_case(self, inp: ReadCase) -> CaseState | None:
         """The case as its stored events read now, past any cache (a forgotten customer's fields
         read "[forgotten]")."""
@@ -108,7 +113,7 @@ class CaseStoreActivities:
         return replay(history) if history else None
 
     # A plain `def`: eventsourcing is synchronous, so the worker runs this on a thread pool.
-    @activity.defn(name="execute_command")
+    @activity.defn(name="execute_command", no_thread_cancel_exception=True)
     def execute_command(self, inp: ExecuteCommand) -> Outcome:
         only_local()
         outcome = self.store.execute(inp.case_id, inp.command, inp.now, inp.after, inp.terms,
@@ -116,7 +121,7 @@ class CaseStoreActivities:
         self._log(inp.case_id, inp.command, inp.origin, outcome)
         return outcome
 
-    @activity.defn(name="execute_batch")
+    @activity.defn(name="execute_batch", no_thread_cancel_exception=True)
     def execute_batch(self, inp: ExecuteBatch) -> list[Outcome]:
         only_local()
         outcomes, after = [], inp.after

@@ -69,6 +69,7 @@ from casework.store_cipher import new_key
 from casework.stores import open_case_store
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view, rebuild
+from projections import subjects
 from projections.schema import TABLES
 from workflows.contract import SEARCH_ATTRIBUTES
 
@@ -186,6 +187,7 @@ class Cluster:
         self.base = {"CASEWORK_TEMPORAL_ADDRESS": self.address, "CASEWORK_PROJECTIONS": "false",
                      "CASEWORK_NOTIFICATIONS": "false", "CASEWORK_SLA_POLICY": str(POLICY),
                      "CASEWORK_LOG_LEVEL": cfg.log_level, "CASEWORK_LOG_FORMAT": "json",
+                     "CASEWORK_HTTP_ENABLED": "false",  # several workers on one machine: no API port each
                      "CASEWORK_EVENT_STORE": cfg.store}
         if pg:
             # Every worker has a data directory of its own: they share the store's keys from here.
@@ -782,10 +784,16 @@ def after_close(history: list) -> int:
     return 0
 
 
-def dump_tables(env: dict[str, str]) -> dict[str, list]:
+def dump_tables(env: dict[str, str], sealer: Any = None) -> dict[str, list]:
+    """Every row of every reporting table; a sealed subject as its text (each sealing draws a fresh
+    nonce, so the same subject seals to other bytes in a rebuild)."""
     view = open_view(env)
-    return {t: sorted((json.dumps(r, sort_keys=True, default=str) for r in view.query(f"SELECT * FROM {{{t}}}")))
-            for t in TABLES}
+
+    def row(table: str, r: dict) -> str:
+        if table == subjects.TABLE:
+            r = {**r, "subject": subjects.unseal(sealer, r["case_id"], r["subject"])}
+        return json.dumps(r, sort_keys=True, default=str)
+    return {t: sorted(row(t, r) for r in view.query(f"SELECT * FROM {{{t}}}")) for t in TABLES}
 
 
 def compare_tables(live: dict[str, list], fresh: dict[str, list]) -> dict[str, int]:
@@ -937,11 +945,11 @@ async def _run(cfg: Config, cluster: Cluster, root: Path) -> dict:
     # The read models the projectors kept, against a fresh rebuild into a separate database.
     lag = await wait_caught_up(store, live_env, 300)
     cluster.stop_projectors()
-    live = await asyncio.to_thread(dump_tables, live_env)
+    live = await asyncio.to_thread(dump_tables, live_env, store.sealer)
     check_env = ({**live_env, "SQLITE_DBNAME": str(root / "check-reporting.db")} if cfg.store == "sqlite"
                  else {**live_env, "POSTGRES_SCHEMA": "fault_check"})
     rebuilt_events = await asyncio.to_thread(rebuild, store, check_env)
-    fresh = await asyncio.to_thread(dump_tables, check_env)
+    fresh = await asyncio.to_thread(dump_tables, check_env, store.sealer)
     table_diff = compare_tables(live, fresh)
     notes_sent = Counter(s.case_id for s in h.ledger if s.kind == "add_note" and s.outcome == "accepted"
                          and s.group != "bad")

@@ -127,6 +127,9 @@ def _die_with(parent: int):  # noqa: ANN202 - a preexec_fn
     return preexec
 
 
+MAX_IN_FLIGHT_UPDATES = 200
+
+
 def dev_server_args(temporal: str, *, namespace: str, port: int, ui_port: int, db_filename: str,
                     search_attributes: Sequence[SearchAttributeKey], log_level: str = "warn") -> list[str]:
     """The arguments `WorkflowEnvironment.start_local` gives the dev server (temporalio 1.35)."""
@@ -135,6 +138,10 @@ def dev_server_args(temporal: str, *, namespace: str, port: int, ui_port: int, d
             "--dynamic-config-value", "frontend.enableServerVersionCheck=false",
             "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
             "--dynamic-config-value", "frontend.enableUpdateWorkflowExecutionAsyncAccepted=true",
+            # Each client keeps 8 updates in flight per case (casework/client.py); the engine's HTTP API,
+            # its console and every CLI run are clients of their own, and past the server's default of
+            # 10 per workflow updates are aborted in a loop (docs/exactly-once.md).
+            "--dynamic-config-value", f"history.maxInFlightUpdates={MAX_IN_FLIGHT_UPDATES}",
             "--db-filename", db_filename, "--ui-port", str(ui_port)]
     for key in search_attributes:
         args += ["--search-attribute", f"{key.name}={key._metadata_type}"]  # noqa: SLF001 - as the SDK does

@@ -268,7 +268,8 @@ class RecordServiceReport(Command):
     STAGES: ClassVar[frozenset[Stage]] = OPEN_STAGES
     ROLES: ClassVar[frozenset[Role]] = STAFF
     work_done: Text
-    parts_used: list[str] = Field(default_factory=list)
+    # Bounded like every text: an unbounded list made one command larger than a Temporal payload may be.
+    parts_used: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=200)
 
 
 class AddNote(Command):

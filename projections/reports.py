@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from statistics import quantiles
 
 from projections.rows import iso
 from projections.schema import CLOCK_NAMES
@@ -94,6 +95,17 @@ def response_times(view: ReportView, by: str = "priority") -> list[dict]:
 
 
 PERCENTILES = (50, 90, 95)
+
+
+def percentiles(values: list[float]) -> tuple[float | None, float | None, float | None]:
+    """p50, p90 and p95 of values already in hand (the console's filtered sets), by the same
+    definition the report's SQL ranks use (`_rank`): statistics.quantiles, inclusive."""
+    if not values:
+        return None, None, None
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q = quantiles(values, n=100, method="inclusive")
+    return q[49], q[89], q[94]
 RANKED_BY_INDEX = {"priority"}  # schema.INDEXES: cases (priority, duration) for each duration
 
 

@@ -47,6 +47,9 @@ TERMS_ATTEMPTS = 3
 # updates then costs a few local activities instead of one each, and a workflow task stays well
 # inside its timeout (a task over it is retried with all its work: bursts stalled the fault run).
 BATCH_MAX = 32
+# ... and at most this many bytes of commands: the batch's answer carries their events, and a local
+# activity's result must stay well under Temporal's 2 MB payload limit (a larger command goes alone).
+BATCH_BYTES = 256 * 1024
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 
 
@@ -394,8 +397,18 @@ class ServiceCaseWorkflow:
     async def _decide_batch(self, mine: _Queued) -> None:
         # One pass of the event loop first, so every update delivered with this one is queued too.
         await workflow.wait_condition(lambda: True)
-        batch = [mine] + [q for q in self.queue if q is not mine and not self._pins_terms(q.cmd)]
-        batch = batch[:BATCH_MAX]
+        # In arrival order from this command (the first waiting: the lock is first come, first served),
+        # up to the first command that pins terms, which then keeps its place and is decided alone.
+        batch, size = [], 0
+        for queued in self.queue[self.queue.index(mine):]:
+            if queued.done:
+                continue
+            if queued is not mine and self._pins_terms(queued.cmd):
+                break
+            size += len(queued.cmd.model_dump_json())
+            if batch and (len(batch) == BATCH_MAX or size > BATCH_BYTES):
+                break
+            batch.append(queued)
         for queued in batch:
             self.queue.remove(queued)
         todo = []

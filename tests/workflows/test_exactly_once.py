@@ -16,6 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -332,3 +333,69 @@ async def test_a_closed_case_answers_a_retry_from_any_run_and_refuses_a_reused_i
         await engine.cases.send(cid, command("add_note", text="too late"))
     assert err.value.code == "case_closed"
     assert [e.text for e in engine.store.history(cid) if e.type == "NoteAdded"].count("stored in the first run") == 1
+
+
+async def _raw(handle, cmd) -> str:
+    """Sent as any SDK may: the update named after the command, its own update id."""
+    try:
+        await handle.execute_update(cmd.kind, cmd, id=str(uuid.uuid4()))
+        return "ok"
+    except Exception as err:  # noqa: BLE001 - the refusal's code is the answer
+        cause = getattr(err, "cause", None)
+        return (cause.details[0] if cause is not None and cause.details else type(err).__name__)
+
+
+async def test_a_retriage_queued_behind_a_note_keeps_its_place_before_a_later_close(engine):
+    """Hostile review D4: a batch took every queued command but the re-triage, so a close accepted after
+    it was decided first and the re-triage met a closed case. Commands are decided in arrival order."""
+    checked = 0
+    for _ in range(8):
+        cid = (await engine.cases.open_case(open_case())).case_id
+        handle = engine.temporal.get_workflow_handle(workflow_id_for(cid))
+        answers = await asyncio.gather(
+            _raw(handle, command("add_note", text="first")),
+            _raw(handle, command("retriage", priority="urgent", reason="a hospital")),
+            _raw(handle, command("close", reason="duplicate")))
+        history = await handle.fetch_history()
+        accepted = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+                    for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
+        stored = [e.type for e in engine.store.history(cid) if e.type in ("CaseRetriaged", "CaseClosed", "NoteAdded")]
+        if {"retriage", "close"} <= set(accepted) and accepted.index("retriage") < accepted.index("close"):
+            assert answers[1] == "ok", (accepted, answers, stored)
+            assert stored.index("CaseClosed") > stored.index("CaseRetriaged"), stored
+            checked += 1
+    assert checked, "the re-triage was never accepted before the close: nothing was checked"
+
+
+async def test_large_commands_sent_together_are_each_applied_once(engine):
+    """Hostile review D1: a batch's answer carries its commands' events; five 0.9 MB commands at once
+    made it larger than Temporal's 2 MB payload limit and the case stuck. Commands are bounded now, and
+    a batch holds at most 256 KiB of them."""
+    cid = (await engine.cases.open_case(open_case())).case_id
+    await engine.cases.send(cid, command("book_appointment", at=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
+                                         place="Hall 2", need="replace the pump"))
+    big = [command("record_service_report", work_done="w" * 19_000 + f" {i}",
+                   parts_used=[f"part-{i}-{j}-" + "p" * 180 for j in range(200)]) for i in range(24)]
+    results = await asyncio.gather(*(engine.cases.send(cid, c) for c in big), return_exceptions=True)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    reports = [e for e in engine.store.history(cid) if e.type == "ServiceReportRecorded"]
+    assert sorted(e.command_id for e in reports) == sorted(c.command_id for c in big)
+    await store_and_workflow_agree(engine, engine.store, cid)
+    # And the case still answers.
+    assert (await engine.cases.send(cid, command("add_note", text="after"))).notes_count == 1
+
+
+def test_a_command_cannot_outgrow_a_payload():
+    with pytest.raises(Exception, match="at most 200"):
+        command("record_service_report", work_done="w", parts_used=["p"] * 201)
+
+
+def test_store_steps_are_never_cancelled_midway():
+    """Hostile review D2: a cancellation raised inside a store step's thread could leave a pooled SQLite
+    connection in a transaction, and every later step on it failed. The store activities opt out."""
+    from temporalio.activity import _Definition
+
+    from activities.case_store import CaseStoreActivities
+    acts = CaseStoreActivities(store=None)  # type: ignore[arg-type]
+    for fn in (acts.execute_command, acts.execute_batch, acts.read_case):
+        assert _Definition.must_from_callable(fn).no_thread_cancel_exception, fn
