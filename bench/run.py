@@ -27,6 +27,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.commands import against_bare
 from bench.floor import FloorWorkflow, floor_noop
 from bench import projection
 from casework.client import CaseworkClient
@@ -187,7 +188,8 @@ async def main() -> None:
     parser.add_argument("--only", nargs="*", default=["e2e", "projection", "reports", "memory"])
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgres"], choices=["sqlite", "postgres"],
                         help="where the projection and report benchmarks run (postgres: a throwaway cluster)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the projection and report benchmarks")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of each A/B comparison (commands, projection) and of the report timings")
     parser.add_argument("--out", help="also write the JSON summary to this file (the dev server prints to stdout)")
     args = parser.parse_args()
     random.seed(1)
@@ -214,11 +216,16 @@ async def temporal_parts(args: argparse.Namespace, tmp: Path, summary: dict) -> 
         dev_server_database_filename=str(tmp / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
     try:
         if "e2e" in args.only:
-            e2e = await end_to_end(env, tmp, args.cases, args.concurrency)
-            base = await floor(env, e2e["commands"], args.concurrency)
-            summary["end_to_end"] = e2e
-            summary["floor"] = base
-            summary["commands_per_s_ratio_to_floor"] = round(e2e["commands_per_s"] / base["round_trips_per_s"], 3)
+            # The floor is a bare update (no activity), measured A/B alternately with casework's
+            # commands, in --rounds rounds; the update-plus-activity floor of before is the second line.
+            ab = await against_bare(env, tmp, end_to_end, args.cases, args.concurrency, len(LIFECYCLE) + 1,
+                                    args.rounds)
+            summary["commands_vs_bare_update"] = ab
+            last = ab["rounds"][-1]["casework"]
+            base = await floor(env, last["commands"], args.concurrency)
+            summary["floor_update_with_activity"] = base
+            summary["commands_per_s_ratio_to_update_with_activity"] = round(
+                last["commands_per_s"] / base["round_trips_per_s"], 3)
         if "memory" in args.only:
             address = env.client.service_client.config.target_host
             summary["worker_memory"] = await worker_memory(address, tmp, args.memory_cases)
