@@ -37,6 +37,7 @@ from casework.devserver import (
 )
 from casework.logs import configure_logging, safe_url
 from casework.policy import coverage_warnings, load_policy
+from casework.client import CaseworkClient
 from casework.principals import Credential, credential_for, registry_for
 from casework.queue_owner import ensure_queue_is_ours, store_fingerprint, worker_identity
 from domain.principals import Registry
@@ -187,8 +188,21 @@ async def http_api(settings: Settings, client: Client, store: CaseStore,
         return
     from casework.web import running
 
-    async with running(settings, client, sealer=store.sealer, store=store, sock=sock) as url:
+    async with running(settings, client, sealer=store.sealer, store=store, sock=sock,
+                       mounts=console_mounts(settings, client, store)) as url:
         yield url
+
+
+def console_mounts(settings: Settings, client: Client, store: CaseStore) -> list[tuple[str, object]]:
+    """The web console at /console beside the API, when there is somebody to sign in (a principal
+    registry); in open mode the engine logs why it is off."""
+    if not settings.principals_file:
+        log.info("console_off", reason="no principal registry (CASEWORK_PRINCIPALS_FILE): nobody can sign in")
+        return []
+    from casework.web.console import console_app
+
+    cases = CaseworkClient(client, settings.task_queue, credential=credential_for(settings))
+    return [("/console", console_app(settings, cases=cases, store=store))]
 
 
 @contextlib.asynccontextmanager

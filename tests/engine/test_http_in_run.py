@@ -41,3 +41,30 @@ def test_a_taken_http_port_stops_the_engine(make_engine):
     assert result.returncode == 2, result.stderr
     assert "CASEWORK_HTTP_PORT" in result.stderr and "cannot listen" in result.stderr
     assert not (engine.data / "temporal.db").exists()  # nothing started
+
+
+def test_casework_run_serves_the_console_when_people_can_sign_in(make_engine, tmp_path):
+    """With a principal registry (and the engine's own credential to sign with), `casework run` serves
+    the web console at /console beside the API; its sign-in page answers, in the browser's language."""
+    import hashlib
+
+    registry = tmp_path / "principals.toml"
+    registry.write_text(f"""
+[services.engine]
+acts_as = ["agent", "supervisor", "system", "customer"]
+secret_env = "ENGINE_SECRET"
+
+[staff.sup-sam]
+roles = ["supervisor"]
+api_key_sha256 = "{hashlib.sha256(b'key-sam-0123456789').hexdigest()}"
+""")
+    engine = make_engine(principals_file=str(registry), principal="engine", principal_secret="engine-secret-0123456789",
+                         console_secure_cookie="false")
+    engine.env["ENGINE_SECRET"] = "engine-secret-0123456789"
+    engine.start()
+    url = f"http://127.0.0.1:{engine.env['CASEWORK_HTTP_PORT']}"
+    with httpx.Client(base_url=url, timeout=60, follow_redirects=True) as http:
+        page = http.get("/console/signin", headers={"Accept-Language": "zh-CN"})
+        assert page.status_code == 200 and "<form" in page.text, page.text[:500]
+        assert "登录" in page.text  # the sign-in page in Chinese
+        assert http.get("/cases").status_code == 401  # the API beside it wants a credential
