@@ -34,8 +34,10 @@ def assert_load(result: dict, cases: int) -> None:
     assert load["opened"] == cases, load
     assert load["bursts"] > 0 and load["races"] > 0, load  # 20+ commands in flight on one case
     assert load["bad_commands"] > 0 and load["bad_commands_refused"] == load["bad_commands"], load
-    assert result["events"]["by_type"].get("SlaClockWarned") and result["events"]["by_type"].get("CaseEscalated"), \
-        result["events"]["by_type"]  # the short deadlines fired while the faults ran
+    by_type = result["events"]["by_type"]
+    # The short deadlines fired while the faults ran: warnings or breaches, and the escalations they
+    # bring. (Since commands got cheaper a run can end before any warning share is reached.)
+    assert (by_type.get("SlaClockWarned") or by_type.get("SlaClockBreached")) and by_type.get("CaseEscalated"), by_type
 
 
 async def test_short_fault_run_loses_doubles_and_wedges_nothing():
