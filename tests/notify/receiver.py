@@ -58,6 +58,9 @@ class Receiver:
         self.accepted: dict[str, dict] = {}  # webhook-id -> body, processed once
         self.requests: list[Request] = []  # everything that arrived, verified or not
         self.refused: list[tuple[str | None, str]] = []  # (webhook-id, what the verifier said)
+        # Requests whose body ended before its Content-Length: a sender killed mid-request. Not
+        # verified (they cannot be) and answered 400; the sender's retry delivers them.
+        self.truncated: list[str | None] = []
         self.mismatched: list[tuple[str, str]] = []  # webhook-id != Idempotency-Key or body's notification_id
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
@@ -71,9 +74,15 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                length = int(self.headers["Content-Length"])
+                raw = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 key = headers.get("webhook-id")
+                if len(raw) < length:
+                    with receiver.lock:
+                        receiver.truncated.append(key)
+                    self.reply(400)
+                    return
                 with receiver.lock:
                     receiver.requests.append(Request(headers, raw, time.time()))
                 try:
