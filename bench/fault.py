@@ -142,6 +142,9 @@ class Config:
     answer_timeout: float = 300.0  # no definite answer by then: the command is unanswered, its case stuck
     settle_timeout: float = 60.0  # how long a workflow may take to agree with the store at the end
     sla_grace: float = 45.0  # a deadline this long past must have its warning or breach stored
+    # The worker kills go on at least this long from the start, so that the policy's deadlines (a
+    # resolution warning at 45 s) fall while they do, however fast the machine drives the load.
+    min_seconds: float = 0.0
     pg: dict[str, str] | None = None  # an existing PostgreSQL server (host, port, user, password)
     log_level: str = "warning"
     keep: bool = True  # keep the data directory (logs, stores) for inspection
@@ -337,6 +340,7 @@ class Harness:
         self.rebuilds: list[dict] = []
         self.bursts = Counter()
         self.load_done = asyncio.Event()
+        self.hold_until = time.monotonic() + cfg.min_seconds
 
     # -- sending, with the same id until a definite answer
     async def submit(self, sent: Sent, call) -> Sent:  # noqa: ANN001 - a coroutine factory
@@ -464,6 +468,7 @@ class Harness:
         await self.burst(case, cmds, "race")
 
     async def load(self) -> None:
+        self.hold_until = time.monotonic() + self.cfg.min_seconds
         sem = asyncio.Semaphore(self.cfg.concurrency)
         try:
             await asyncio.gather(*(self.drive(i, sem) for i in range(self.cfg.cases)))
@@ -479,9 +484,19 @@ class Harness:
         except TimeoutError:
             return False
 
+    async def sleep_unless_over(self, seconds: float) -> bool:
+        """Sleep; True once the load has finished and the run has lasted `min_seconds`."""
+        if not self.load_done.is_set() and not await self.sleep_unless_done(seconds):
+            return False
+        left = self.hold_until - time.monotonic()
+        if left <= 0:
+            return True
+        await asyncio.sleep(min(seconds, left))
+        return False
+
     async def kill_workers(self) -> None:
         rng = random.Random(self.cfg.seed + 1)
-        while not await self.sleep_unless_done(rng.uniform(*self.cfg.kill_every)):
+        while not await self.sleep_unless_over(rng.uniform(*self.cfg.kill_every)):
             i = rng.randrange(len(self.cluster.workers))
             self.cluster.kill_worker(i)
             await asyncio.sleep(rng.uniform(0.2, 2.0))
@@ -1052,6 +1067,8 @@ def main() -> None:
     parser.add_argument("--burst-size", type=int, nargs=2, default=d.burst_size, metavar=("MIN", "MAX"))
     parser.add_argument("--answer-timeout", type=float, default=d.answer_timeout)
     parser.add_argument("--settle-timeout", type=float, default=d.settle_timeout)
+    parser.add_argument("--min-seconds", type=float, default=d.min_seconds,
+                        help="keep killing workers at least this long from the start")
     parser.add_argument("--pg-host", help="an existing PostgreSQL server (default: a throwaway cluster)")
     parser.add_argument("--pg-port", default="5432")
     parser.add_argument("--pg-user", default="postgres")
@@ -1068,7 +1085,7 @@ def main() -> None:
                  rebuilds=args.rebuilds, resets=args.resets, burst_share=args.burst_share,
                  race_share=args.race_share, burst_size=tuple(args.burst_size),
                  answer_timeout=args.answer_timeout, settle_timeout=args.settle_timeout, pg=pg,
-                 log_level=args.log_level)
+                 min_seconds=args.min_seconds, log_level=args.log_level)
     result = asyncio.run(run(cfg))
     text = json.dumps(result, indent=2, default=str)
     if args.out:

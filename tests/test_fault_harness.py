@@ -36,14 +36,15 @@ def assert_load(result: dict, cases: int) -> None:
     assert load["bad_commands"] > 0 and load["bad_commands_refused"] == load["bad_commands"], load
     by_type = result["events"]["by_type"]
     # The short deadlines fired while the faults ran: warnings or breaches, and the escalations they
-    # bring. (Since commands got cheaper a run can end before any warning share is reached.)
+    # bring. (The runs last min_seconds, so that a fast machine does not end them before the first
+    # warning share of the fault policy, 45 s into a resolution clock.)
     assert (by_type.get("SlaClockWarned") or by_type.get("SlaClockBreached")) and by_type.get("CaseEscalated"), by_type
 
 
 async def test_short_fault_run_loses_doubles_and_wedges_nothing():
     result = await run(Config(cases=100, concurrency=10, seed=3, kill_every=(6.0, 12.0), server_kills=1,
                               projector_kills=1, rebuilds=1, resets=3, burst_share=0.25, race_share=0.1,
-                              answer_timeout=180.0, progress=False))
+                              answer_timeout=180.0, min_seconds=75.0, progress=False))
     faults = result["faults"]
     assert faults["worker_kills"] >= 2 and faults["server_kills"] == 1, faults
     assert faults["projector_kills"] >= 1 and faults["projectors_max_running"] == 2, faults
@@ -57,7 +58,7 @@ async def test_three_workers_on_postgres_killed_at_random_lose_and_double_nothin
     # Kills every 1-2 s: the load of 80 cases takes seconds since commands got cheaper, and must see them.
     result = await run(Config(cases=80, concurrency=10, seed=5, workers=3, store="postgres", kill_every=(1.0, 2.0),
                               server_kills=0, projector_kills=1, rebuilds=0, resets=2, burst_share=0.2,
-                              race_share=0.08, answer_timeout=180.0, progress=False))
+                              race_share=0.08, answer_timeout=180.0, min_seconds=75.0, progress=False))
     faults = result["faults"]
     assert result["workers"] == 3 and result["store"] == "postgres"
     assert faults["worker_kills"] >= 3, faults
