@@ -37,6 +37,7 @@ from casework.devserver import (
 )
 from casework.logs import configure_logging, safe_url
 from casework.policy import coverage_warnings, load_policy
+from casework import sample_principals
 from casework.client import CaseworkClient
 from casework.principals import Credential, credential_for, registry_for
 from casework.queue_owner import ensure_queue_is_ours, store_fingerprint, worker_identity
@@ -188,21 +189,36 @@ async def http_api(settings: Settings, client: Client, store: CaseStore,
         return
     from casework.web import running
 
-    async with running(settings, client, sealer=store.sealer, store=store, sock=sock,
-                       mounts=console_mounts(settings, client, store)) as url:
+    mounts, sign_ins = console_mounts(settings, client, store)
+    async with running(settings, client, sealer=store.sealer, store=store, sock=sock, mounts=mounts) as url:
+        if sign_ins:
+            log.warning("console_sample_sign_ins", console=f"{url}/console", sign_ins=sign_ins, meaning=(
+                "development only: no principal registry (CASEWORK_PRINCIPALS_FILE), so the console takes the "
+                "published sample keys of casework/samples/principals.toml; configure a registry (or "
+                "CASEWORK_CONSOLE_SAMPLE_SIGN_INS=false) for anything else"))
+        elif mounts:
+            log.info("console_started", console=f"{url}/console")
         yield url
 
 
-def console_mounts(settings: Settings, client: Client, store: CaseStore) -> list[tuple[str, object]]:
-    """The web console at /console beside the API, when there is somebody to sign in (a principal
-    registry); in open mode the engine logs why it is off."""
-    if not settings.principals_file:
-        log.info("console_off", reason="no principal registry (CASEWORK_PRINCIPALS_FILE): nobody can sign in")
-        return []
+def console_mounts(settings: Settings, client: Client,
+                   store: CaseStore) -> tuple[list[tuple[str, object]], list[str]]:
+    """The web console at /console beside the API, and the sample sign-ins it offers (none with a
+    registry). In open mode it runs on the sample registry (casework/sample_principals.py), unless
+    that is turned off: then it is off, and the engine logs why."""
     from casework.web.console import console_app
 
-    cases = CaseworkClient(client, settings.task_queue, credential=credential_for(settings))
-    return [("/console", console_app(settings, cases=cases, store=store))]
+    if settings.principals_file:
+        cases = CaseworkClient(client, settings.task_queue, credential=credential_for(settings))
+        return [("/console", console_app(settings, cases=cases, store=store))], []
+    if not sample_principals.wanted(settings):
+        log.info("console_off", reason="no principal registry (CASEWORK_PRINCIPALS_FILE) and no sample sign-ins "
+                 "(CASEWORK_CONSOLE_SAMPLE_SIGN_INS=false): nobody can sign in")
+        return [], []
+    registry, credential, console_settings = sample_principals.sample_console(settings)
+    cases = CaseworkClient(client, settings.task_queue, credential=credential)
+    app = console_app(console_settings, cases=cases, store=store, registry=registry)
+    return [("/console", app)], sample_principals.described(registry)
 
 
 @contextlib.asynccontextmanager

@@ -123,6 +123,10 @@ class Settings(BaseModel):
     console_secure_cookie: bool = True  # the cookie only over HTTPS; false for plain-HTTP development
     console_managers: list[str] = []  # staff names (principal registry) who may read the dashboard
     console_timezone: str = ""  # where dates are shown; empty: the SLA policy's business calendar's zone
+    # Open mode only (no principals_file; the HTTP API then listens on loopback only): the console
+    # offers the published sample sign-ins of casework/samples/principals.toml, for development, and
+    # says so at every start. False: the console is off in open mode.
+    console_sample_sign_ins: bool = True
 
     @field_validator("payload_key", "codec_token", "codec_cors_origins", "console_managers", mode="before")
     @classmethod

@@ -29,18 +29,22 @@ FIELDS = {"respond": {"message": "We are looking into it"}, "propose_solution": 
           "escalate": {"reason": "Customer is upset"}, "acknowledge": {}, "close": {"reason": "cancelled"}}
 CUSTOMER_SENT = {"confirm_solution", "reject_solution", "record_customer_reply"}
 SUPERVISOR_SENT = {"escalate", "acknowledge"}
-AGENTS = ["agent-alice", "agent-bob", "agent-chen"]
+# Each case is assigned to one agent, in their team; the names are the console's sample sign-ins
+# (casework/samples/principals.toml), so after `casework demo` their queues have cases in them.
+AGENTS = {"agent-alice": "east", "agent-bob": "west", "agent-chen": "east"}
 
 
-def actor_for(kind: str, rng: random.Random, customer_id: str) -> Actor:
+def actor_for(kind: str, rng: random.Random, customer_id: str, agent: str | None = None) -> Actor:
+    """Who sends `kind`: the customer, the supervisor, or `agent` (else one drawn from `rng`)."""
     if kind in CUSTOMER_SENT:
         return Actor(id=customer_id, role=Role.customer)
     if kind in SUPERVISOR_SENT:
         return Actor(id="sup-sam", role=Role.supervisor)
-    return Actor(id=rng.choice(AGENTS), role=Role.agent)
+    return Actor(id=agent or rng.choice(list(AGENTS)), role=Role.agent)
 
 
 def demo_opening(rng: random.Random, i: int) -> OpenCase:
+    agent = list(AGENTS)[i % len(AGENTS)]
     return OpenCase(
         command_id=str(uuid.uuid4()), actor=Actor(id="demo-gateway", role=Role.system),
         source={"system": "demo", "external_id": f"D-{uuid.uuid4().hex[:8]}"},
@@ -49,7 +53,7 @@ def demo_opening(rng: random.Random, i: int) -> OpenCase:
         channel=rng.choice(["phone", "email", "chat", "web"]),
         category=rng.choice(["enquiry", "fault", "complaint", "warranty", "suggestion"]),
         priority=rng.choice(["urgent", "high", "normal", "normal", "low"]), subject=f"Demo case {i}",
-        team=rng.choice(["east", "west"]))
+        assignee=agent, team=AGENTS[agent])
 
 
 async def drive(cases: CaseworkClient, count: int = 36, seed: int = 1) -> dict[str, int]:
@@ -62,7 +66,8 @@ async def drive(cases: CaseworkClient, count: int = 36, seed: int = 1) -> dict[s
         state = await cases.open_case(opening)
         for kind in PATHS[path]:
             cmd = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": str(uuid.uuid4()),
-                                                   "actor": actor_for(kind, rng, opening.customer.id),
+                                                   "actor": actor_for(kind, rng, opening.customer.id,
+                                                                      opening.assignee),
                                                    **FIELDS[kind]})
             try:
                 state = await cases.send(state.case_id, cmd)

@@ -23,14 +23,17 @@ from typing import TypeVar
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from casework.config import ConfigError, Settings
+from casework.sample_principals import PUBLISHED_KEY_HASHES
 from domain.commands import Command
 from domain.principals import Registry, sign
 
 C = TypeVar("C", bound=Command)
 
 
-def load_registry(path: str | Path, environ: dict[str, str] | None = None) -> Registry:
-    """The registry in `path`, its secrets read from the files or variables it names."""
+def load_registry(path: str | Path, environ: dict[str, str] | None = None, *, sample: bool = False) -> Registry:
+    """The registry in `path`, its secrets read from the files or variables it names. A staff or
+    service key published as a sample sign-in (casework/sample_principals.py) is refused unless
+    `sample`: a copy of the sample registry must not let the README's keys in."""
     environ = dict(os.environ if environ is None else environ)
     path = Path(path)
     try:
@@ -48,6 +51,11 @@ def load_registry(path: str | Path, environ: dict[str, str] | None = None) -> Re
             if secret is None and section == "services":
                 raise ConfigError(f"{where} needs secret_file or secret_env: a service must prove who it is")
             entry["secret"] = secret
+            published = PUBLISHED_KEY_HASHES.get(str(entry.get("api_key_sha256", "")).lower())
+            if published and not sample:
+                raise ConfigError(f"{where}: api_key_sha256 is the published sample key '{published}' "
+                                  "(casework/samples/principals.toml); anyone could sign in with it. Give "
+                                  "each person a key of their own")
     try:
         return Registry.model_validate(raw)
     except ValidationError as err:
