@@ -1,4 +1,4 @@
-"""The analysts' and supervisors' commands: reports, the HTML report, at-risk cases, projections.
+"""The analysts' and supervisors' commands: reports, at-risk cases, projections.
 
 The reading commands open the reporting tables read-only (casework/local_data.py): run from a
 directory without them, they say where they looked, and create nothing.
@@ -17,7 +17,7 @@ import click
 from casework.cli_support import Usage, emit, print_json
 from casework.config import reporting_env
 from casework.local_data import case_store_for_reading, reporting_view
-from projections import html, reports
+from projections import reports
 from projections.runner import ReportProjection, open_view, rebuild
 
 
@@ -43,21 +43,16 @@ def report(obj, name: str, by: str | None, fmt: str, as_json: bool) -> None:
     emit(rows, "json" if as_json else fmt)
 
 
-@click.command("report-html")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="the HTML file to write")
-@click.option("--json", "as_json", is_flag=True, help="say where it was written, as JSON")
+@click.command("report-html", hidden=True, add_help_option=False,
+               context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_obj
-def report_html(obj, out: Path, as_json: bool) -> None:
-    """Write the self-contained HTML report with charts."""
-    if not out.resolve().parent.is_dir():  # said before the report is computed
-        raise Usage(f"--out: the directory {out.resolve().parent} does not exist")
-    page = html.render(reporting_view(obj.settings()))
-    out.write_text(page)
-    if as_json:
-        print_json({"wrote": str(out), "bytes": len(page.encode())})
-    else:
-        print(f"wrote {out}")
+def report_html(obj) -> None:
+    """Gone: the manager's dashboard of the web console is the one home of that report (docs/console.md)."""
+    s = obj.settings()
+    raise Usage(f"casework report-html is gone: the HTML report is now the web console's manager dashboard, "
+                f"served by casework run at http://{s.http_host}:{s.http_port}/console/dashboard (date range, team "
+                "and channel, trends, every figure linked to its cases; docs/console.md). Figures for a file: "
+                "casework report NAME --format csv (or --json)")
 
 
 @click.command("at-risk")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The HTML report and the web console are checked in headless Chromium; this installs Debian's
+# The web console is checked in headless Chromium; this installs Debian's
 # chromium when missing, and a CJK font so the console's Chinese pages render (not as empty boxes).
 set -euo pipefail
 missing=()

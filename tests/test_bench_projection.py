@@ -15,4 +15,4 @@ def test_the_projection_and_report_benchmark_runs_tiny(tmp_path):
     assert {"events_per_s", "raw_inserts_per_s", "ratio_to_raw_inserts"} <= set(catch_up)
     queries = out["sqlite"]["report_queries"]
     assert queries["read_model_rows"]["cases"] == 100
-    assert {"times", "agents", "at_risk", "html_report"} <= set(queries["median_ms"])
+    assert {"times", "agents", "at_risk", "console_dashboard"} <= set(queries["median_ms"])

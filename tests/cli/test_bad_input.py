@@ -60,10 +60,15 @@ async def test_show_prints_what_was_said_in_order(engine):
         "ResponseSent", "ClarificationRequested", "CustomerReplied", "NoteAdded"]
 
 
-async def test_report_html_into_a_directory_that_does_not_exist(engine, tmp_path):
-    r = await engine.cli("report-html", "--out", "/nonexistent/x")
-    assert r.code == 2 and "Traceback" not in r.err
-    assert r.err.strip() == "casework: invalid input: --out: the directory /nonexistent does not exist"
+async def test_report_html_is_gone_and_says_where_the_dashboard_is(engine, tmp_path):
+    """The HTML report has one home now, the console's dashboard: the old command points there, writes nothing."""
+    r = await engine.cli("report-html", "--out", str(tmp_path / "r.html"))
+    assert r.code == 2 and "Traceback" not in r.err and r.out == ""
+    assert r.err.startswith("casework: invalid input: casework report-html is gone: the HTML report is now the web "
+                            "console's manager dashboard, served by casework run at http://127.0.0.1:8235/console/"
+                            "dashboard"), r.err
+    assert not (tmp_path / "r.html").exists()
+    assert "report-html" not in (await engine.cli("--help")).out
 
 
 async def test_pausing_the_plan_of_a_customer_who_has_none(engine):
@@ -73,7 +78,7 @@ async def test_pausing_the_plan_of_a_customer_who_has_none(engine):
 
 
 @pytest.mark.parametrize("args", [
-    ["report", "sla"], ["report", "backlog", "--format", "csv"], ["report-html", "--out", "r.html"],
+    ["report", "sla"], ["report", "backlog", "--format", "csv"],
     ["at-risk"], ["list"], ["list", "--breached", "--json"], ["projections", "status"],
     ["notifications", "status"], ["forget-customer", "c-1", "--actor", "supervisor:sam"],
 ])
