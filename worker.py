@@ -189,8 +189,12 @@ async def http_api(settings: Settings, client: Client, store: CaseStore,
         return
     from casework.web import running
 
-    mounts, sign_ins = console_mounts(settings, client, store)
-    async with running(settings, client, sealer=store.sealer, store=store, sock=sock, mounts=mounts) as url:
+    from casework.web.signin_limits import SignInLimiter
+
+    limiter = SignInLimiter.for_settings(settings)  # one count of failed sign-ins for the API and the console
+    mounts, sign_ins = console_mounts(settings, client, store, limiter)
+    async with running(settings, client, sealer=store.sealer, store=store, sock=sock, mounts=mounts,
+                       sign_ins=limiter) as url:
         if sign_ins:
             log.warning("console_sample_sign_ins", console=f"{url}/console", sign_ins=sign_ins, meaning=(
                 "development only: no principal registry (CASEWORK_PRINCIPALS_FILE), so the console takes the "
@@ -201,8 +205,8 @@ async def http_api(settings: Settings, client: Client, store: CaseStore,
         yield url
 
 
-def console_mounts(settings: Settings, client: Client,
-                   store: CaseStore) -> tuple[list[tuple[str, object]], list[str]]:
+def console_mounts(settings: Settings, client: Client, store: CaseStore,
+                   limiter: object = None) -> tuple[list[tuple[str, object]], list[str]]:
     """The web console at /console beside the API, and the sample sign-ins it offers (none with a
     registry). In open mode it runs on the sample registry (casework/sample_principals.py), unless
     that is turned off: then it is off, and the engine logs why."""
@@ -210,14 +214,14 @@ def console_mounts(settings: Settings, client: Client,
 
     if settings.principals_file:
         cases = CaseworkClient(client, settings.task_queue, credential=credential_for(settings))
-        return [("/console", console_app(settings, cases=cases, store=store))], []
+        return [("/console", console_app(settings, cases=cases, store=store, sign_ins=limiter))], []
     if not sample_principals.wanted(settings):
         log.info("console_off", reason="no principal registry (CASEWORK_PRINCIPALS_FILE) and no sample sign-ins "
                  "(CASEWORK_CONSOLE_SAMPLE_SIGN_INS=false): nobody can sign in")
         return [], []
     registry, credential, console_settings = sample_principals.sample_console(settings)
     cases = CaseworkClient(client, settings.task_queue, credential=credential)
-    app = console_app(console_settings, cases=cases, store=store, registry=registry)
+    app = console_app(console_settings, cases=cases, store=store, registry=registry, sign_ins=limiter)
     return [("/console", app)], sample_principals.described(registry)
 
 

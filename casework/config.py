@@ -115,6 +115,11 @@ class Settings(BaseModel):
     # 504 (a worker, but no answer): an update with no worker would otherwise wait for ever.
     http_engine_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     http_page_size_max: int = Field(default=200, ge=1, le=5000)
+    # Failed sign-ins (a credential that does not verify, on the HTTP API or the console's form) allowed
+    # per client address and per claimed principal in a moving window; then 429 with Retry-After
+    # (casework/web/signin_limits.py). Rates as the `limits` library writes them: "10/minute", "20 per hour".
+    sign_in_failures_per_address: str = "10/minute"
+    sign_in_failures_per_principal: str = "5/minute"
     # The web console (casework/web/console, docs/console.md). People sign in with their API key or
     # token; the session lives in a cookie signed with this secret (empty: a random one per process,
     # so every restart signs everyone out). Managers read the dashboard; they hold no domain role.

@@ -32,6 +32,7 @@ def check(settings: Settings) -> None:
     """Refuse (ConfigError) settings the HTTP API cannot be safe or useful with, before anything starts."""
     from casework.http_auth import jwt_verifier_for
     from casework.principals import credential_for, registry_for
+    from casework.web.signin_limits import SignInLimiter
 
     registry, credential = registry_for(settings), credential_for(settings)
     off = " (or CASEWORK_HTTP_ENABLED=false to run the engine without its HTTP API)"
@@ -43,14 +44,18 @@ def check(settings: Settings) -> None:
         raise ConfigError("the HTTP API signs the commands it sends: set CASEWORK_PRINCIPAL (a service of the "
                           "registry that may act as the roles it presents) and its secret" + off)
     jwt_verifier_for(settings)  # a JWT setting that cannot work stops it here, named
+    SignInLimiter.for_settings(settings)  # and so does a sign-in rate that is not one
 
 
-def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None, store: Any = None):
-    """The routes' context from settings: authentication, the signing credential, the read models."""
+def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None, store: Any = None,
+            sign_ins: Any = None):
+    """The routes' context from settings: authentication, the signing credential, the read models.
+    `sign_ins`: the failed sign-in limiter to share (with the console); a new one otherwise."""
     from casework.client import CaseworkClient
     from casework.http_auth import HttpAuthenticator, jwt_verifier_for
     from casework.principals import credential_for, registry_for
     from casework.web.api import Api
+    from casework.web.signin_limits import SignInLimiter
     from projections.runner import open_view
 
     check(settings)
@@ -66,7 +71,8 @@ def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any
     return Api(cases=CaseworkClient(client, settings.task_queue, credential=credential), auth=auth,
                view=view if view is not None else open_view(reporting_env(settings)), sealer=sealer,
                namespace=settings.temporal_namespace, timeout=settings.http_engine_timeout_seconds,
-               page_max=settings.http_page_size_max, settings=settings, store=_store_opener(settings, store))
+               page_max=settings.http_page_size_max, settings=settings, store=_store_opener(settings, store),
+               sign_ins=sign_ins or SignInLimiter.for_settings(settings))
 
 
 def _store_opener(settings: Settings, store: Any) -> Any:
@@ -117,12 +123,13 @@ def _server(app: Any):
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, client: Client, *, sealer: Any = None, view: Any = None, store: Any = None,
-                  mounts: Sequence[tuple[str, Any]] = (), sock: socket.socket | None = None) -> AsyncIterator[str]:
+                  mounts: Sequence[tuple[str, Any]] = (), sock: socket.socket | None = None,
+                  sign_ins: Any = None) -> AsyncIterator[str]:
     """The HTTP API served on this event loop while the block runs; yields its base URL. Port 0: any.
     `sock`: a socket bound before (`listen`), so the port was known free before the engine started."""
     from casework.web.app import build_app
 
-    app = build_app(api_for(settings, client, sealer=sealer, view=view, store=store), mounts)
+    app = build_app(api_for(settings, client, sealer=sealer, view=view, store=store, sign_ins=sign_ins), mounts)
     sock = sock or bind(settings.http_host, settings.http_port)
     host, port = sock.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"

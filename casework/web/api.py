@@ -33,6 +33,7 @@ from casework.client import CaseworkClient
 from casework.forget import ForgetRefused, ForgetReport, forget_customer
 from casework.http_auth import HttpAuthenticator, Identity, Unauthenticated
 from casework.web.problems import RESPONSES, ProblemError
+from casework.web.signin_limits import SignInLimiter, TooManyFailures, claimed_principal
 from domain.clocks import ClockView
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, Command, OpenCase
 from domain.model import Actor, CaseState, Category, Channel, Priority, Role, Stage
@@ -62,6 +63,7 @@ class Api:
     page_max: int = 200
     settings: Any = None  # casework.config.Settings, for forgetting a customer
     store: Callable[[], Any] | None = None  # the case store (opened on first use), for forgetting
+    sign_ins: SignInLimiter | None = None  # failed credentials counted per address and principal
 
 
 def body_model(model: type[Command]) -> type[BaseModel]:
@@ -91,10 +93,21 @@ async def identity(request: Request, bearer: HTTPAuthorizationCredentials | None
     api = _api(request)
     if api.auth is None:
         return None
+    header = f"Bearer {bearer.credentials}" if bearer else request.headers.get("authorization")
+    presented = bool(api_key or (header or "").strip())  # no credential at all is not a sign-in attempt
+    address = request.client.host if request.client else ""
+    principal = claimed_principal(header or "") if presented else None
+    if presented and api.sign_ins is not None:
+        try:
+            api.sign_ins.check(address, principal)
+        except TooManyFailures as err:
+            raise ProblemError("too_many_failed_sign_ins", 429, str(err),
+                               headers={"Retry-After": str(err.retry_after)}) from None
     try:
-        header = f"Bearer {bearer.credentials}" if bearer else request.headers.get("authorization")
         return await asyncio.to_thread(api.auth.authenticate, header, api_key)  # a JWKS fetch may block
     except Unauthenticated as err:
+        if presented and api.sign_ins is not None:
+            api.sign_ins.failed(address, principal)
         raise ProblemError("unauthenticated", 401, str(err), headers={"WWW-Authenticate": "Bearer"}) from None
 
 

@@ -103,6 +103,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
                          409: "refused by the case's rules (`not_allowed_in_stage`, `case_closed`, "
                               "`command_id_reused`...)",
                          422: "the request does not match the schema (`malformed`, `actor_required`)",
+                         429: "too many failed sign-ins from this address or for this principal "
+                              "(`too_many_failed_sign_ins`); `Retry-After` says when to try again",
                          503: "no worker polls the task queue (`no_worker`), or Temporal is unreachable",
                          504: "a worker polls, but the engine did not answer in time (`engine_timeout`)"}.items()
 }

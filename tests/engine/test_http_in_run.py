@@ -63,7 +63,7 @@ roles = ["supervisor"]
 api_key_sha256 = "{hashlib.sha256(b'key-sam-0123456789').hexdigest()}"
 """)
     engine = make_engine(principals_file=str(registry), principal="engine", principal_secret="engine-secret-0123456789",
-                         console_secure_cookie="false")
+                         console_secure_cookie="false", sign_in_failures_per_address="2/minute")
     engine.env["ENGINE_SECRET"] = "engine-secret-0123456789"
     engine.start()
     url = f"http://127.0.0.1:{engine.env['CASEWORK_HTTP_PORT']}"
@@ -72,6 +72,13 @@ api_key_sha256 = "{hashlib.sha256(b'key-sam-0123456789').hexdigest()}"
         assert page.status_code == 200 and "<form" in page.text, page.text[:500]
         assert "登录" in page.text  # the sign-in page in Chinese
         assert http.get("/cases").status_code == 401  # the API beside it wants a credential
+        assert _sign_in(http, "key-sam-0123456789").url.path == "/console/board"
+    # One count of failed sign-ins for both: two wrong keys at the API, and the console holds back the right one.
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for n in range(2):
+            assert http.get("/cases", headers={"X-API-Key": f"guess-{n}"}).status_code == 401
+        throttled = _sign_in(http, "key-sam-0123456789")
+        assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
 
 
 def _sign_in(http: httpx.Client, key: str) -> httpx.Response:

@@ -40,6 +40,7 @@ from casework.web.console.access import ACTIONS, Access, Forbidden, Person, csrf
 from casework.web.console.casepage import case_page
 from casework.web.console.charts import Bar, bar_chart
 from casework.web.console.i18n import LANGUAGES, Speaker, negotiate
+from casework.web.signin_limits import SignInLimiter, TooManyFailures, claimed_principal
 from domain.commands import AcknowledgeEscalation, AddNote, DeEscalate, EscalateCase, Reassign
 from domain.model import Actor, Role
 from domain.principals import Registry
@@ -100,10 +101,11 @@ class Engine:
 
 def console_app(settings: Settings, *, cases: CaseworkClient | None = None, store: CaseStore | None = None,
                 view: ReportView | None = None, registry: Registry | None = None,
-                now: Callable[[], datetime] = figures.utcnow) -> Starlette:
+                now: Callable[[], datetime] = figures.utcnow, sign_ins: SignInLimiter | None = None) -> Starlette:
     """The console. `cases`, `store`, `view`, `registry`: already open ones (tests, an embedding
     app); otherwise opened from `settings`. The console needs a principal registry: without one
-    there is nobody to sign in."""
+    there is nobody to sign in. `sign_ins`: the failed sign-in limiter it shares with the HTTP API
+    (casework/web/signin_limits.py); a new one otherwise."""
     registry = registry or registry_for(settings)
     if registry is None:
         raise ConfigError("the web console needs a principal registry (CASEWORK_PRINCIPALS_FILE): people sign "
@@ -116,7 +118,7 @@ def console_app(settings: Settings, *, cases: CaseworkClient | None = None, stor
     access = Access(registry, HttpAuthenticator(registry, jwt_verifier_for(settings)), settings.console_managers)
     engine = Engine(settings, cases, store, view)
     zone = calendar_zone(settings)
-    pages = Pages(access, engine, zone, now)
+    pages = Pages(access, engine, zone, now, sign_ins or SignInLimiter.for_settings(settings))
     secret = settings.console_session_secret.get_secret_value() or secrets.token_urlsafe(32)
     routes = [
         Route("/", pages.home), Route("/signin", pages.signin, methods=["GET", "POST"]),
@@ -134,8 +136,9 @@ def console_app(settings: Settings, *, cases: CaseworkClient | None = None, stor
 
 
 class Pages:
-    def __init__(self, access: Access, engine: Engine, zone: ZoneInfo, now: Callable[[], datetime]) -> None:
-        self.access, self.engine, self.zone, self.now = access, engine, zone, now
+    def __init__(self, access: Access, engine: Engine, zone: ZoneInfo, now: Callable[[], datetime],
+                 sign_ins: SignInLimiter) -> None:
+        self.access, self.engine, self.zone, self.now, self.sign_ins = access, engine, zone, now, sign_ins
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(),
                                trim_blocks=True, lstrip_blocks=True)
 
@@ -220,10 +223,23 @@ class Pages:
         if request.method == "POST":
             form = await self.checked_form(request)
             nxt = form.get("next", "")
+            credential = form.get("credential", "")
+            # Failed sign-ins count per address and claimed person (an empty form is no attempt).
+            address = request.client.host if request.client else ""
+            principal = claimed_principal(credential) if credential.strip() else None
             try:
-                name = self.access.sign_in(form.get("credential", ""))
+                if credential.strip():
+                    self.sign_ins.check(address, principal)
+                name = self.access.sign_in(credential)
+            except TooManyFailures as err:
+                log.warning("console_sign_in_throttled", scope=err.scope, retry_after=err.retry_after)
+                response = self.render(request, "signin.html", 429, wait=err.retry_after, next=nxt)
+                response.headers["Retry-After"] = str(err.retry_after)
+                return response
             except Unauthenticated as err:
                 problem = str(err)
+                if credential.strip():
+                    self.sign_ins.failed(address, principal)
                 log.info("console_sign_in_refused", reason=problem)
             else:
                 lang = request.session.get("lang")
