@@ -136,13 +136,21 @@ async def test_an_agent_works_their_queue_and_reads_a_case(console, browser):
     a, b = console.live["alice"], console.live["bob"]
     assert await page.locator(f'#queue a[href$="/cases/{a}"]').count() == 1
     assert await page.locator(f'#queue a[href$="/cases/{b}"]').count() == 0  # bob's, in another team
-    await check_and_shoot(page, "queue", ["#queue", "#nav-queue", "#who"])
+    # Each case with its subject and customer (kept sealed in the store, opened for the page).
+    mine = page.locator(f'#queue tr[data-case="{a}"]')
+    assert await mine.locator("td.subject").inner_text() == "Printer on floor 3 offline"
+    assert await mine.locator("td.customer").inner_text() == "Customer c-live-1 c-live-1"
+    # An agent is shown no board or dashboard to go to (and is refused them: see the roles test).
+    assert await page.locator("#nav-board").count() == 0 and await page.locator("#nav-dashboard").count() == 0
+    await check_and_shoot(page, "queue", ["#queue", "#nav-queue", "#who", f'#queue tr[data-case="{a}"] td.subject'])
 
     await page.click("#scope-team")
     team_rows = await page.locator("#queue tbody tr").count()
     history_east = sum(1 for i in console.history_ids
                        if (s := console.store.state(i)).team == "east" and s.closed_at is None)
     assert team_rows == history_east + 1  # the team's open history cases and alice's live one
+    subjects = await page.locator("#queue tbody tr td.subject").all_inner_texts()
+    assert all(s and s != "—" for s in subjects) and "Printer on floor 3 offline" in subjects
 
     await page.goto(f"{console.url}/queue")
     await page.click(f'#queue a[href$="/cases/{a}"]')

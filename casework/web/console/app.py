@@ -37,7 +37,7 @@ from casework.http_auth import HttpAuthenticator, Unauthenticated, jwt_verifier_
 from casework.principals import credential_for, registry_for
 from casework.web.console import figures
 from casework.web.console.access import ACTIONS, Access, Forbidden, Person, csrf_ok, new_csrf_token
-from casework.web.console.casepage import case_page
+from casework.web.console.casepage import case_page, with_headlines
 from casework.web.console.charts import Bar, bar_chart
 from casework.web.console.i18n import LANGUAGES, Speaker, negotiate
 from casework.web.signin_limits import SignInLimiter, TooManyFailures, claimed_principal
@@ -279,6 +279,7 @@ class Pages:
         else:
             scope = "mine"
             rows = await run_in_threadpool(figures.queue, view, assignee=person.name)
+        rows = await run_in_threadpool(with_headlines, self.engine.store(), rows)
         return self.render(request, "queue.html", person=person, rows=rows, scope=scope)
 
     async def board(self, request: Request) -> Response:

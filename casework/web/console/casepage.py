@@ -94,3 +94,15 @@ def case_page(store: CaseStore, case_id: str, now: datetime, fallback_zone: Zone
     zone = ZoneInfo(state.sla.calendar.timezone) if state.sla else fallback_zone
     return CasePage(state=state, entries=entries, clocks=clock_views(state, now),
                     ladder=state.sla.ladder if state.sla else (), surveys=list(state.surveys), zone=zone)
+
+
+def with_headlines(store: CaseStore, rows: list[dict]) -> list[dict]:
+    """Queue rows (from the reporting tables, which keep no personal text) with each case's subject
+    and customer, read from the store that opens them: `subject`, `customer` (name), `customer_id`.
+    A forgotten customer's read "[forgotten]"; a case the store does not hold keeps None."""
+    for row in rows:
+        state = store.state(row["case_id"])
+        row["subject"] = state.subject if state else None
+        row["customer"] = state.customer.name if state else None
+        row["customer_id"] = state.customer.id if state else None
+    return rows
