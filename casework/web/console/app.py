@@ -116,6 +116,11 @@ def console_app(settings: Settings, *, cases: CaseworkClient | None = None, stor
         raise ConfigError("the web console signs commands with its own service credential: set CASEWORK_PRINCIPAL "
                           "and its secret (a service acting as agent and supervisor)")
     access = Access(registry, HttpAuthenticator(registry, jwt_verifier_for(settings)), settings.console_managers)
+    unlisted = sorted(set(settings.console_managers) - set(registry.staff))
+    if unlisted:  # a manager signs in as listed staff: a name the registry lacks grants nobody anything
+        log.warning("console_managers_not_in_registry", names=unlisted,
+                    meaning="console_managers names people the principal registry does not list as staff; "
+                            "they cannot sign in")
     engine = Engine(settings, cases, store, view)
     zone = calendar_zone(settings)
     pages = Pages(access, engine, zone, now, sign_ins or SignInLimiter.for_settings(settings))
