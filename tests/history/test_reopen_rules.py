@@ -5,7 +5,10 @@ Mon-Fri 09:00-12:00 and 13:00-18:00; no holiday in March 2026), reopen window 16
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +18,6 @@ from domain import events as e
 from domain.lifecycle import CommandRefused, decide, replay_on
 from domain.model import Stage
 from domain.reopen import follow_up_case_id, follow_up_opening
-from domain.store import CaseStore
 from tests.factory import AGENT, CUSTOMER, command, open_case
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -103,20 +105,28 @@ def test_a_follow_up_case_links_to_the_old_one_and_a_retry_names_the_same_case()
     assert replay_on(None, opened).follow_up_of == "c-1"
 
 
-def test_two_replies_decided_on_the_same_closed_version_reopen_once(tmp_path):
-    store = CaseStore(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "ev.db")})
-    opening = open_case(case_id="c-2")
-    store.execute("c-2", opening, t(2, 9), 0, terms_for(opening))
+def test_two_replies_decided_on_the_same_closed_version_reopen_once(any_store):
+    """Two replies on the closed case at once, each from a sender that saw the closed version: the
+    store decides them one after the other (expected-version append), so the case reopens once."""
+    store = any_store
+    cid = f"c-{uuid.uuid4()}"
+    opening = open_case(case_id=cid)
+    store.execute(cid, opening, t(2, 9), 0, terms_for(opening))
     for cmd, at in [(command("respond", message="on it"), t(2, 10)),
                     (command("propose_solution", summary="fix"), t(2, 11)),
                     (command("confirm_solution", CUSTOMER), t(2, 11, 30))]:
-        assert store.execute("c-2", cmd, at, store.state("c-2").version).refusal is None
-    closed = store.state("c-2").version
-    # Both senders saw the closed case; the second is decided on what the first stored.
-    first = store.execute("c-2", command("record_customer_reply", CUSTOMER, message="a"), t(3, 10), closed)
-    second = store.execute("c-2", command("record_customer_reply", CUSTOMER, message="b"), t(3, 10), closed)
-    assert first.refusal is None and second.refusal is None
-    history = store.history("c-2")
+        assert store.execute(cid, cmd, at, store.state(cid).version).refusal is None
+    closed = store.state(cid).version
+    start = threading.Barrier(2)
+
+    def reply(text: str):
+        start.wait()
+        return store.execute(cid, command("record_customer_reply", CUSTOMER, message=text), t(3, 10), closed)
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(reply, ["a", "b"]))
+    assert all(o.refusal is None for o in outcomes)
+    history = store.history(cid)
     assert sum(isinstance(x, e.CaseReopened) for x in history) == 1
-    assert sum(isinstance(x, e.CustomerReplied) for x in history) == 2
-    assert store.state("c-2").reopen_count == 1
+    assert sorted(x.message for x in history if isinstance(x, e.CustomerReplied)) == ["a", "b"]
+    assert store.state(cid).reopen_count == 1
