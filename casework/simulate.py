@@ -59,6 +59,7 @@ class Row(BaseModel):
 
 class Simulation(BaseModel):
     draft_version: str
+    against_version: str | None  # None: the terms each case pinned
     since: datetime | None
     until: datetime
     cases: int
@@ -88,10 +89,13 @@ def outcome(events: list[e.Event]) -> Outcome:
 
 
 def simulate(store: CaseStore, draft: SlaPolicy, since: datetime | None = None,
-             until: datetime | None = None) -> Simulation:
+             until: datetime | None = None, against: SlaPolicy | None = None) -> Simulation:
+    """`against`: the policy of the "now" column; None: the terms each case pinned, as recorded."""
     until = until or datetime.now(UTC)
 
-    def as_recorded(_case, recorded: SlaTerms | None) -> SlaTerms | None:
+    def as_recorded(case, recorded: SlaTerms | None) -> SlaTerms | None:
+        if against is not None:
+            return against.terms_for(case.priority, case.customer.tier, case.category, case.channel)
         return recorded
 
     def under_draft(case, _recorded) -> SlaTerms:
@@ -125,7 +129,7 @@ def simulate(store: CaseStore, draft: SlaPolicy, since: datetime | None = None,
         row.compliance_pct_current = round(100.0 * (row.cases - row.breached_current) / row.cases, 1)
         row.compliance_pct_draft = round(100.0 * (row.cases - row.breached_draft) / row.cases, 1)
     ordered = sorted(rows.values(), key=lambda r: (GROUPS.index(r.group), r.value))
-    return Simulation(draft_version=draft.version, since=since, until=until, cases=count, rows=ordered)
+    return Simulation(draft_version=draft.version, against_version=against.version if against else None, since=since, until=until, cases=count, rows=ordered)
 
 
 def table(sim: Simulation) -> str:
@@ -136,7 +140,8 @@ def table(sim: Simulation) -> str:
               str(r.breaches_current), str(r.breaches_draft), str(r.escalations_current), str(r.escalations_draft)]
              for r in sim.rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(head)]
-    lines = [f"draft policy {sim.draft_version} against the terms each case pinned; {sim.cases} cases, "
+    baseline = f"policy {sim.against_version}" if sim.against_version else "the terms each case pinned"
+    lines = [f"draft policy {sim.draft_version} against {baseline}; {sim.cases} cases, "
              f"clocks evaluated up to {sim.until.isoformat()}",
              "  ".join(h.ljust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
@@ -155,6 +160,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", required=True, help="the draft SLA policy file (TOML or YAML)")
     parser.add_argument("--since", type=_instant, help="cases opened at or after (ISO 8601; UTC if no zone)")
     parser.add_argument("--until", type=_instant, help="cases opened before, clocks evaluated up to (default now)")
+    parser.add_argument("--against", help="compare with this policy file instead of the terms each case pinned")
     parser.add_argument("--json", action="store_true")
 
 
@@ -164,10 +170,11 @@ def run(args: argparse.Namespace, store: CaseStore) -> int:
 
     try:
         draft = load_policy(args.policy)
+        against = load_policy(args.against) if getattr(args, "against", None) else None
     except PolicyError as err:
         print(f"casework simulate: {err}", file=sys.stderr)
         return 2
-    sim = simulate(store, draft, args.since, args.until)
+    sim = simulate(store, draft, args.since, args.until, against)
     print(sim.model_dump_json(indent=2) if args.json else table(sim))
     return 0
 

@@ -84,6 +84,15 @@ def test_a_policy_twice_as_strict_reports_the_breaches_worked_by_hand(tmp_path):
     assert store.recorder.max_notification_id() == before  # nothing written
 
 
+def test_against_another_policy_file_instead_of_the_pinned_terms(tmp_path):
+    store = store_at(tmp_path / "ev.db")
+    small_history(store)
+    # The draft against itself: both columns agree (3 breaches: A, B and C's first responses).
+    sim = simulate(store, STRICT, until=t(31, 0), against=STRICT)
+    month = next(r for r in sim.rows if r.group == "month")
+    assert (month.breaches_current, month.breaches_draft, sim.against_version) == (3, 3, "twice-as-strict")
+
+
 def test_since_and_until_choose_the_cases_by_their_opening(tmp_path):
     store = store_at(tmp_path / "ev.db")
     small_history(store)
