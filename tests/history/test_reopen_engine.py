@@ -6,19 +6,25 @@ customer's reply within the window, the store decides it, and the case goes on (
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import datetime
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from casework.client import CaseworkClient
-from casework.policy import DEFAULT_POLICY
+from casework.policy import DEFAULT_POLICY, PolicyError, load_policy
 from domain import events as e
 from domain.ids import workflow_id_for
+from domain.lifecycle import CommandRefused
 from domain.reopen import follow_up_case_id
 from tests.factory import CUSTOMER, command, open_case
 from tests.workflows.test_exactly_once import store_and_workflow_agree
 from worker import build_worker
+
+# A closed case's answer comes in well under a second on the dev server; far above that is a hang.
+ANSWER_WITHIN = 30
 
 
 async def closed_case(cases, at: datetime | None = None) -> str:
@@ -68,21 +74,40 @@ async def test_two_replies_at_once_reopen_once(engine):
 
 async def test_a_reply_after_the_window_opens_a_linked_follow_up_case(temporal_env, store, tmp_path):
     # A desk that never reopens (reopen_window_hours = 0): every reply after a close is a follow-up.
-    text = DEFAULT_POLICY.read_text()
+    # The shipped policy names its window: set it to 0 there (a second key would not parse).
+    text, n = re.subn(r"(?m)^reopen_window_hours = \d+", "reopen_window_hours = 0", DEFAULT_POLICY.read_text())
+    assert n == 1
     policy = tmp_path / "no-reopen.toml"
-    policy.write_text(text.replace('version = "default-2026.11"', 'version = "no-reopen"\nreopen_window_hours = 0', 1))
+    policy.write_text(text.replace('version = "default-2026.11"', 'version = "no-reopen"', 1))
+    assert load_policy(policy).reopen_window_hours == 0
     task_queue = f"casework-test-{uuid.uuid4()}"
     async with build_worker(temporal_env.client, store, task_queue, policy_path=str(policy)):
         cases = CaseworkClient(temporal_env.client, task_queue)
-        cid = await closed_case(cases)
+        cid = await asyncio.wait_for(closed_case(cases), ANSWER_WITHIN)
         late = command("record_customer_reply", CUSTOMER, message="it is broken again")
-        follow_up = await cases.send(cid, late)
+        # Each answer is definite and prompt: the follow-up case, or a refusal; never a wait.
+        follow_up = await asyncio.wait_for(cases.send(cid, late), ANSWER_WITHIN)
         assert follow_up.case_id == follow_up_case_id(cid, late.command_id) != cid
         assert (follow_up.follow_up_of, follow_up.stage.value, follow_up.description) == (
             cid, "intake", "it is broken again")
-        again = await cases.send(cid, late)  # a retry: the same follow-up case, opened once
+        again = await asyncio.wait_for(cases.send(cid, late), ANSWER_WITHIN)  # a retry: the same case, opened once
         assert again.case_id == follow_up.case_id
         assert [x.type for x in store.history(follow_up.case_id)].count("CaseOpened") == 1
+        # Staff's own commands never reopen nor follow up a closed case: refused as before.
+        with pytest.raises(CommandRefused) as refused:
+            await asyncio.wait_for(cases.send(cid, command("respond", message="anything else?")), ANSWER_WITHIN)
+        assert refused.value.code == "case_closed"
         old = store.state(cid)
         assert (old.stage.value, old.reopen_count) == ("closed", 0)
         assert not any(isinstance(x, e.CustomerReplied) for x in store.history(cid))
+
+
+async def test_a_worker_refuses_a_policy_that_does_not_load(temporal_env, store, tmp_path):
+    # Accepted at the start and read first at an opening, a broken policy left every opening waiting
+    # on an activity retried for as long as the file stayed broken (this file's follow-up test once
+    # hung so: its policy named reopen_window_hours twice). Refused at once, named.
+    policy = tmp_path / "twice.toml"
+    policy.write_text(DEFAULT_POLICY.read_text().replace(
+        'version = "default-2026.11"', 'version = "twice"\nreopen_window_hours = 0', 1))
+    with pytest.raises(PolicyError, match="does not parse"):
+        build_worker(temporal_env.client, store, f"casework-test-{uuid.uuid4()}", policy_path=str(policy))
