@@ -12,13 +12,14 @@ month the case opened):
 - escalations: escalations the policy brought (breaches, escalating warnings, emergencies);
   a supervisor's own escalations are people's decisions, not the policy's, and are not counted.
 
-    python -m casework.simulate --policy draft.toml [--since 2026-03-01] [--until 2026-04-01] [--json]
+    casework simulate --policy draft.toml [--against current.toml] [--since 2026-03-01T00:00+08:00]
+                      [--until 2026-04-01T00:00+08:00] [--json]
+
+(`python -m casework.simulate ...` is the same command.)
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
@@ -148,52 +149,7 @@ def table(sim: Simulation) -> str:
     return "\n".join(lines)
 
 
-def _instant(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or instant: {text!r}") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)  # a bare date or time is read as UTC
+if __name__ == "__main__":  # the same command as `casework simulate` (casework/history_cli.py)
+    from casework.cli import main
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--policy", required=True, help="the draft SLA policy file (TOML or YAML)")
-    parser.add_argument("--since", type=_instant, help="cases opened at or after (ISO 8601; UTC if no zone)")
-    parser.add_argument("--until", type=_instant, help="cases opened before, clocks evaluated up to (default now)")
-    parser.add_argument("--against", help="compare with this policy file instead of the terms each case pinned")
-    parser.add_argument("--json", action="store_true")
-
-
-def run(args: argparse.Namespace, store: CaseStore) -> int:
-    """The `casework simulate` command, given its parsed arguments and the open store."""
-    from casework.policy import PolicyError, load_policy
-
-    try:
-        draft = load_policy(args.policy)
-        against = load_policy(args.against) if getattr(args, "against", None) else None
-    except PolicyError as err:
-        print(f"casework simulate: {err}", file=sys.stderr)
-        return 2
-    sim = simulate(store, draft, args.since, args.until, against)
-    print(sim.model_dump_json(indent=2) if args.json else table(sim))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from casework.config import ConfigError, load_settings
-    from casework.stores import open_case_store
-
-    parser = argparse.ArgumentParser(prog="python -m casework.simulate", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", help="casework settings file (TOML)")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        store = open_case_store(load_settings(args.config))
-    except ConfigError as err:
-        print(f"casework simulate: {err}", file=sys.stderr)
-        return 2
-    return run(args, store)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["simulate", *sys.argv[1:]]))
