@@ -21,6 +21,7 @@ from casework.simulate import simulate
 from domain import events as e
 from domain.redecide import redecide
 from domain.store import CaseStore
+from tests.cli.helpers import BIN, clean_env
 from tests.factory import CUSTOMER, command, open_case
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -121,8 +122,8 @@ def test_re_deciding_under_the_recorded_terms_gives_back_what_the_engine_stored(
         assert [key(x) for x in redecide(history, lambda case, recorded: recorded, max(x.at for x in history))] == want
 
 
-def test_the_command_prints_json_and_refuses_a_bad_policy(tmp_path):
-    env = {"CASEWORK_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+def test_the_command_prints_json_and_the_table_and_says_what_is_wrong(tmp_path):
+    env = clean_env(CASEWORK_DATA_DIR=str(tmp_path / "data"))
     small_history(open_case_store(load_settings(None, environ=env)))  # the engine's own store, sealed
     draft = tmp_path / "draft.toml"
     text = DEFAULT_POLICY.read_text()
@@ -130,15 +131,47 @@ def test_the_command_prints_json_and_refuses_a_bad_policy(tmp_path):
                      ("first_response_hours = 2\n", "first_response_hours = 1\n")]:
         text = text.replace(old, new)
     draft.write_text(text)
-    run = subprocess.run([sys.executable, "-m", "casework.simulate", "--policy", str(draft), "--until",
-                          "2026-03-31", "--json"], capture_output=True, text=True, env=env, timeout=120)
+
+    def casework(*args: str, cwd=tmp_path) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "casework"), *args], capture_output=True, text=True, env=env, cwd=cwd,
+                              timeout=120)
+
+    run = casework("simulate", "--policy", str(draft), "--until", "2026-03-31T00:00:00+08:00", "--json")
     assert run.returncode == 0, run.stderr
     sim = json.loads(run.stdout)
     rows = {(r["group"], r["value"]): r for r in sim["rows"]}
     # Only the first-response targets halved: the same breaches as the twice-as-strict draft.
     assert (rows["priority", "normal"]["breaches_draft"], rows["priority", "high"]["breaches_draft"]) == (2, 1)
+    assert datetime.fromisoformat(sim["until"]) == t(31, 0)
+    # --since Mon 2 Mar 09:00 Shanghai is 01:00 UTC: all three; from 09:01 on, none.
+    for since, n in [("2026-03-02T01:00:00Z", 3), ("2026-03-02T09:01:00+08:00", 0)]:
+        run = casework("simulate", "--policy", str(draft), "--since", since, "--until", "2026-03-31T00:00:00+08:00",
+                       "--json")
+        assert (run.returncode, json.loads(run.stdout)["cases"]) == (0, n), run.stderr
+    # The table: the worked figures of normal priority (A and C; A's response 5 h is late under 4 h).
+    table = casework("simulate", "--policy", str(draft), "--until", "2026-03-31T00:00:00+08:00")
+    assert table.returncode == 0, table.stderr
+    cells = next(line.split() for line in table.stdout.splitlines() if line.split()[:2] == ["priority", "normal"])
+    assert cells[2:] == ["2", "50.0", "0.0", "1", "2", "1", "2"]
+    # `python -m casework.simulate` is the same command.
+    same = subprocess.run([sys.executable, "-m", "casework.simulate", "--policy", str(draft), "--until",
+                           "2026-03-31T00:00:00+08:00", "--json"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert same.returncode == 0 and json.loads(same.stdout)["rows"] == sim["rows"], same.stderr
+
     bad = tmp_path / "bad.toml"
     bad.write_text("version = ")
-    run = subprocess.run([sys.executable, "-m", "casework.simulate", "--policy", str(bad)],
-                         capture_output=True, text=True, env=env, timeout=120)
-    assert run.returncode == 2 and "does not parse" in run.stderr and "Traceback" not in run.stderr
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    for args, code, says, where in [
+            (["--policy", str(bad)], 2, "does not parse", tmp_path),
+            (["--policy", str(tmp_path / "missing.toml")], 2, "No such file", tmp_path),
+            (["--policy", str(draft), "--since", "2026-03-01"], 2, "has no time zone", tmp_path),
+            (["--policy", str(draft), "--until", "soon"], 2, "not an ISO 8601 instant", tmp_path),
+            (["--policy", str(draft), "--since", "2026-03-05T00:00Z", "--until", "2026-03-01T00:00Z"], 2,
+             "is not before", tmp_path),
+            (["--policy", str(draft)], 4, "no event store here", empty)]:
+        run = subprocess.run([str(BIN / "casework"), "simulate", *args], capture_output=True, text=True, cwd=where,
+                             env={**env, "CASEWORK_DATA_DIR": str(where / "data")}, timeout=120)
+        assert (run.returncode, says in run.stderr, "Traceback" in run.stderr) == (code, True, False), (args, run)
+    assert list(empty.iterdir()) == []  # nothing created where there was no store
