@@ -97,7 +97,8 @@ def export(obj, path: Path, cases: tuple[str, ...], personal: bool, as_json: boo
         raise Usage(f"{path}: the file name must end in .xes or .csv")
     if not path.resolve().parent.is_dir():
         raise Usage(f"{path}: the directory {path.resolve().parent} does not exist")
-    n = export_log(open_case_store(obj.settings()), path, list(cases) or None, personal=personal)
+    # A reading command: the store only where the engine made it (exit 4 elsewhere), nothing created.
+    n = export_log(case_store_for_reading(obj.settings()), path, list(cases) or None, personal=personal)
     if as_json:
         print_json({"wrote": str(path), "events": n})
     else:
