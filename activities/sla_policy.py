@@ -25,6 +25,10 @@ class SlaPolicyActivities:
         self.policy_path = policy_path
         self._loaded: tuple[tuple, object] | None = None  # (the files' signature, the policy read from them)
         self._lock = threading.Lock()
+        # Read now, so a worker given a policy that does not load is refused at its start, named
+        # (PolicyError). Read first at an opening, the failing activity was retried for as long as the
+        # file stayed broken, and the opening (and every command that waited on it) never answered.
+        self._policy()
 
     # Read for every opening, so an edited policy applies to new cases and never to running ones; kept
     # while its files are unchanged (parsing it, calendars included, took 63 ms of CPU per opening).

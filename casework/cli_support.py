@@ -17,9 +17,11 @@ import csv
 import io
 import json
 import sys
+from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
+import click
 from pydantic import ValidationError
 from rich import box
 from rich.console import Console
@@ -130,3 +132,26 @@ def emit(rows: list[dict[str, Any]], fmt: str, empty: str = "(no rows)") -> None
         sys.stdout.write(out.getvalue())
     else:
         print_table(rows, empty=empty)
+
+
+class Instant(click.ParamType):
+    """An ISO 8601 instant with its time zone (`2026-03-01T00:00:00+08:00`, `...Z`). One without a
+    zone is refused (exit 2), not guessed: the engine keeps instants in UTC and the desk's calendar
+    may be eight hours away, so a bare `2026-03-01` would pick a day the asker did not mean."""
+
+    name = "instant"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 instant (as in 2026-03-01T00:00:00+08:00)", param, ctx)
+        if at.tzinfo is None:
+            self.fail(f"{value!r} has no time zone; give one, as in {at.isoformat()}+08:00 or {at.isoformat()}Z",
+                      param, ctx)
+        return at
+
+
+INSTANT = Instant()

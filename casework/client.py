@@ -26,6 +26,7 @@ from domain.commands import Command, OpenCase
 from domain.ids import case_id_for, workflow_id_for
 from domain.lifecycle import CommandRefused  # one refusal, from the rules to every caller
 from domain.model import CaseState
+from domain.reopen import REOPENING, follow_up_opening, may_reopen
 from domain.return_visits import PlanChange, ReturnVisitPlan, SchedulePlan, plan_subject
 from domain.return_visits import PLANNER
 from casework.principals import Credential
@@ -122,7 +123,13 @@ class CaseworkClient:
         """
         cmd = self._signed(case_id, cmd)
         async with self._slot(case_id):
-            return await self._send_with_retries(case_id, cmd)
+            try:
+                return await self._send_with_retries(case_id, cmd)
+            except CommandRefused as err:
+                if err.code != "reopen_window_passed":
+                    raise
+        # Too late to reopen (domain/reopen.py): the command opens a follow-up case linked to this one.
+        return await self.open_case(follow_up_opening(await self.state(case_id), cmd))
 
     @contextlib.asynccontextmanager
     async def _slot(self, case_id: str):
@@ -196,7 +203,34 @@ class CaseworkClient:
         if found is not None:
             raise CommandRefused("command_id_reused", f"command id {cmd.command_id} was already used by "
                                  f"another command on case {case_id}")
+        if isinstance(cmd, REOPENING) and described.status is WorkflowExecutionStatus.COMPLETED:
+            return await self._reopen(case_id, cmd, update_id)
         raise CommandRefused("case_closed", f"command '{kind}' refused: case {case_id} is in stage 'closed'")
+
+    async def _reopen(self, case_id: str, cmd: Command, update_id: str) -> CaseState:
+        """A customer's reply or rejection on a closed case (domain/reopen.py): a new run of the case's
+        workflow (same id) starts from the store and takes the command; the store decides it, so two
+        reopening commands at once reopen once (the second lands on the same run, or is decided on
+        what the first stored). After the reopen window the command opens a follow-up case instead,
+        linked to this one; the answer is then that case (its case_id differs, follow_up_of names
+        this one)."""
+        workflow_id = workflow_id_for(case_id)
+        closed = await self.client.get_workflow_handle(workflow_id, result_type=CaseState).result()
+        if not may_reopen(closed, cmd):
+            raise CommandRefused("case_closed", f"command '{cmd.kind}' refused: case {case_id} is in stage "  # type: ignore[attr-defined]
+                                 "'closed'")
+        start = WithStartWorkflowOperation(
+            WORKFLOW_TYPE, CaseInput(state=closed, forgot_commands=True, limits=self.limits), id=workflow_id,
+            task_queue=self.task_queue, result_type=CaseState,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # The run of a closed case completed; a new one may start (a failed run keeps nothing).
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                cmd.kind, cmd, start_workflow_operation=start, id=update_id,  # type: ignore[attr-defined]
+                result_type=CaseState, rpc_timeout=UPDATE_POLL)
+        except WorkflowUpdateFailedError as err:
+            raise _refusal(err) from None
 
     async def _stored_digest(self, workflow_id: str, command_id: str) -> str | None:
         """The digest stored with `command_id` on a closed case, newest run first; None if never stored.

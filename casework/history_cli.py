@@ -1,26 +1,31 @@
 """`casework import` and `casework export`: event logs in (CSV or XES, through a mapping) and case
-histories out, over casework/importer (docs/import.md). `python -m casework.importer` is the same."""
+histories out, over casework/importer (docs/import.md). `python -m casework.importer` is the same.
+`casework simulate`: the stored history re-decided under a draft SLA policy (casework/simulate.py,
+docs/history.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from casework.cli_support import CliError, Usage, print_json
+from casework.cli_support import INSTANT, CliError, Usage, print_json
 from casework.importer.export import export_log
 from casework.importer.logs import log_format
 from casework.importer.mapping import MappingError, load_mapping
 from casework.importer.run import Summary, import_log, start_live
-from casework.policy import load_policy
+from casework.local_data import case_store_for_reading
+from casework.policy import PolicyError, load_policy
+from casework.simulate import simulate, table
 from casework.stores import open_case_store
 
 
 def add_commands(cli: click.Group) -> None:
-    for command in (import_, export):
+    for command in (import_, export, simulate_command):
         cli.add_command(command)
 
 
@@ -92,11 +97,40 @@ def export(obj, path: Path, cases: tuple[str, ...], personal: bool, as_json: boo
         raise Usage(f"{path}: the file name must end in .xes or .csv")
     if not path.resolve().parent.is_dir():
         raise Usage(f"{path}: the directory {path.resolve().parent} does not exist")
-    n = export_log(open_case_store(obj.settings()), path, list(cases) or None, personal=personal)
+    # A reading command: the store only where the engine made it (exit 4 elsewhere), nothing created.
+    n = export_log(case_store_for_reading(obj.settings()), path, list(cases) or None, personal=personal)
     if as_json:
         print_json({"wrote": str(path), "events": n})
     else:
         print(f"exported {n} events to {path}")
+
+
+@click.command("simulate")
+@click.option("--policy", "draft_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="the draft SLA policy file (TOML or YAML)")
+@click.option("--against", "against_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="compare with this policy file instead of the terms each case pinned")
+@click.option("--since", type=INSTANT, help="cases opened at or after this instant (ISO 8601 with its zone)")
+@click.option("--until", type=INSTANT,
+              help="cases opened before this instant, clocks evaluated up to it (ISO 8601 with its zone; default now)")
+@click.option("--json", "as_json", is_flag=True, help="the comparison as JSON")
+@click.pass_obj
+def simulate_command(obj, draft_file: Path, against_file: Path | None, since: datetime | None,
+                     until: datetime | None, as_json: bool) -> None:
+    """What-if: re-decide the stored history under a draft SLA policy, in memory (nothing is written),
+    and compare compliance, breaches and escalations per priority, team and month side by side."""
+    try:  # a wrong policy or period is said before the store is opened
+        draft = load_policy(draft_file)
+        against = load_policy(against_file) if against_file else None
+    except PolicyError as err:
+        raise Usage(str(err)) from None
+    if since is not None and until is not None and since >= until:
+        raise Usage(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+    sim = simulate(case_store_for_reading(obj.settings()), draft, since, until, against)
+    if as_json:
+        print_json(sim.model_dump(mode="json"))
+    else:
+        print(table(sim))
 
 
 def _write_refusals(path: Path, summary: Summary) -> None:

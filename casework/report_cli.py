@@ -1,7 +1,8 @@
 """The analysts' and supervisors' commands: reports, at-risk cases, projections.
 
 The reading commands open the reporting tables read-only (casework/local_data.py): run from a
-directory without them, they say where they looked, and create nothing.
+directory without them, they say where they looked, and create nothing. Asked `--as-of INSTANT`, a
+report is answered from the events stored up to then instead (projections/asof.py, docs/history.md).
 """
 
 from __future__ import annotations
@@ -9,15 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
-from casework.cli_support import Usage, emit, print_json
+from casework.cli_support import INSTANT, Usage, emit, print_json
 from casework.config import reporting_env
 from casework.local_data import case_store_for_reading, reporting_view
 from projections import reports
+from projections.asof import run_report, view_as_of
 from projections.runner import ReportProjection, open_view, rebuild
 
 
@@ -26,20 +28,42 @@ def add_commands(cli: click.Group) -> None:
         cli.add_command(command)
 
 
+def as_of_option(f):
+    return click.option(
+        "--as-of", "as_of", type=INSTANT,
+        help="the report as it read at this instant (ISO 8601 with its zone, as in 2026-03-15T18:00:00+08:00), "
+             "from the events stored up to then; rebuilt aside, as slow as a rebuild")(f)
+
+
+def _as_of(obj, name: str, at: datetime, by: str | None, within: timedelta = timedelta(hours=4)) -> list[dict]:
+    """The report rebuilt from the events stored up to `at` (projections/asof.py). It reads the event
+    store, not the reporting tables: opened only where the engine made it (exit 4 elsewhere)."""
+    if at > datetime.now(UTC):
+        raise Usage(f"--as-of {at.isoformat()} is in the future: nothing is known of it yet (leave --as-of "
+                    "out for the report as it reads now)")
+    store = case_store_for_reading(obj.settings())
+    with view_as_of(store, at) as view:
+        return run_report(view, name, at, by, within)
+
+
 @click.command()
 @click.argument("name", type=click.Choice(sorted(reports.REPORTS)))
 @click.option("--by", type=click.Choice(sorted(reports.GROUPS)), help="grouping, where the report has one")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="same as --format json")
+@as_of_option
 @click.pass_obj
-def report(obj, name: str, by: str | None, fmt: str, as_json: bool) -> None:
-    """A report from the reporting tables (table, CSV or JSON)."""
+def report(obj, name: str, by: str | None, fmt: str, as_json: bool, as_of: datetime | None) -> None:
+    """A report from the reporting tables (table, CSV or JSON), or as it read at an instant (--as-of)."""
     fn = reports.REPORTS[name]
     if by and "by" not in fn.__code__.co_varnames:
         raise Usage(f"report {name} has no grouping (--by is for: "
                     f"{', '.join(n for n, f in sorted(reports.REPORTS.items()) if 'by' in f.__code__.co_varnames)})")
-    view = reporting_view(obj.settings())
-    rows = fn(view, by) if by else fn(view)
+    if as_of is not None:
+        rows = _as_of(obj, name, as_of, by)
+    else:
+        view = reporting_view(obj.settings())
+        rows = fn(view, by) if by else fn(view)
     emit(rows, "json" if as_json else fmt)
 
 
@@ -58,10 +82,14 @@ def report_html(obj) -> None:
 @click.command("at-risk")
 @click.option("--within-hours", type=click.FloatRange(min=0), default=4.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable JSON on stdout")
+@as_of_option
 @click.pass_obj
-def at_risk(obj, within_hours: float, as_json: bool) -> None:
-    """Cases near or past an SLA deadline, most urgent first."""
-    rows = reports.at_risk(reporting_view(obj.settings()), timedelta(hours=within_hours))
+def at_risk(obj, within_hours: float, as_json: bool, as_of: datetime | None) -> None:
+    """Cases near or past an SLA deadline, most urgent first (now, or at an instant: --as-of)."""
+    if as_of is not None:
+        rows = _as_of(obj, "at_risk", as_of, None, timedelta(hours=within_hours))
+    else:
+        rows = reports.at_risk(reporting_view(obj.settings()), timedelta(hours=within_hours))
     emit(rows, "json" if as_json else "table", empty="(no case at risk)")
 
 

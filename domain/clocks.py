@@ -101,6 +101,10 @@ def clock_events(state: CaseState, after: CaseState, fact: e.Event, base: dict) 
             meet("first_response", "next_response", "resolution", AGREED_REPLY)
         case e.SolutionRejected():
             resume("resolution", "solution rejected: case reopened", ("paused", "met"))
+        case e.CaseReopened():
+            # The close stopped the resolution clock (met, or cancelled while waiting on the customer):
+            # the reopened case goes on with the business time it had left.
+            resume("resolution", "case reopened after its close", ("paused", "met", "cancelled"))
         case e.CaseClosed():
             out.extend(e.SlaClockCancelled(**base, clock=n, reason=f"case closed ({fact.reason.value})")
                        for n, c in sorted(clocks.items()) if c.active)

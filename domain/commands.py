@@ -95,6 +95,7 @@ class OpenCase(Command):
     description: str = Field(default="", max_length=20_000)
     assignee: str | None = None
     team: str | None = None
+    follow_up_of: str | None = Field(default=None, max_length=200)  # a closed case this one follows up
 
 
 class RequestClarification(Command):

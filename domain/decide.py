@@ -13,6 +13,7 @@ from domain.evolve import evolve, replay_on
 from domain.followup import SurveyInvalid, callback_attempted, follow_up_started, survey_events
 from domain.model import Appointment, CaseState, ClosureReason, Role, Stage
 from domain.refusal import CommandRefused
+from domain.reopen import reopen_events
 from domain.sla import SlaTerms
 
 def decide(state: CaseState | None, cmd: c.Command, now: datetime,
@@ -28,8 +29,10 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
     kind = cmd.kind  # type: ignore[attr-defined]
     if state is None:
         raise CommandRefused("not_open", f"command '{kind}' refused: the case is not open yet")
-    check_allowed(state, cmd)
     base = _base(state.case_id, cmd, now, state.last_fact_at, state.customer.id)
+    reopened = reopen_events(state, cmd, base)  # a closed case the customer came back to, in time
+    state = replay_on(state, reopened) if reopened else state
+    check_allowed(state, cmd)
     if isinstance(cmd, c.ExpireFollowUp):
         base = _expiry_base(state, base)
     if isinstance(cmd, c.CheckDeadlines):
@@ -43,9 +46,12 @@ def decide(state: CaseState | None, cmd: c.Command, now: datetime,
     state = replay_on(state, out)
     if out:  # a breach that fell due may have escalated the case: the command must still make sense
         check_allowed(state, cmd)
+    out = reopened + out
     if isinstance(cmd, c.ReapplyPolicy):
         return out + retarget_events(state, base, terms, reason=f"policy re-applied: {cmd.reason}")
     for fact in _facts(state, cmd, base):
+        if reopened and isinstance(fact, e.SolutionRejected):  # the reopen counted it already
+            fact = fact.model_copy(update={"reopen_count": state.reopen_count})
         after = evolve(state, fact)
         implied = clock_events(state, after, fact, base)
         if isinstance(fact, e.CaseRetriaged) and terms is not None:
@@ -88,7 +94,7 @@ def _open(state: CaseState | None, cmd: c.OpenCase, now: datetime, terms: SlaTer
     base = _base(cmd.case_id, cmd, now, None, cmd.customer.id)
     out: list[e.Event] = [e.CaseOpened(**base, **cmd.model_dump(
         include={"source", "customer", "channel", "category", "priority", "subject",
-                 "description", "assignee", "team"}))]
+                 "description", "assignee", "team", "follow_up_of"}))]
     if terms is not None:
         out += opening_events(base, terms)
         opened = replay_on(None, out)

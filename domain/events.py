@@ -40,6 +40,18 @@ class CaseOpened(Event):
     description: Personal
     assignee: str | None = None
     team: str | None = None
+    follow_up_of: str | None = None  # the closed case this one follows up (domain/reopen.py)
+
+
+class CaseReopened(Event):
+    """A closed case taken up again: the customer replied or rejected the solution within the
+    policy's reopen window. The command's own fact follows it, in the same step."""
+
+    type: Literal["CaseReopened"] = "CaseReopened"
+    reopen_count: int
+    previous_closure: ClosureReason
+    closed_at: datetime
+    stage: Stage  # solution, for the rejection that follows; response, for a reply awaiting an answer
 
 
 class ClarificationRequested(Event):
@@ -258,7 +270,7 @@ AnyEvent = Annotated[
         SlaClockResumed, SlaClockWarned, SlaClockBreached, SlaClockMet, SlaClockCancelled,
         SlaClockRetargeted, CaseEscalated, EscalationAcknowledged, CaseDeEscalated, CallbackAttempted,
         SurveyRecorded, RectificationRequired, RectificationRecorded, ReplyTimeAgreed, AppointmentBooked,
-        AppointmentConfirmed, ServiceReportRecorded,
+        AppointmentConfirmed, ServiceReportRecorded, CaseReopened,
     ],
     Field(discriminator="type"),
 ]

@@ -17,7 +17,7 @@ def evolve(state: CaseState | None, event: e.Event) -> CaseState:
     if isinstance(event, e.CaseOpened):
         state = CaseState(case_id=event.case_id, opened_at=event.at, **event.model_dump(
             include={"source", "customer", "channel", "category", "priority", "subject",
-                     "description", "assignee", "team"}))
+                     "description", "assignee", "team", "follow_up_of"}))
         return _bump(state, event, {})
     assert state is not None, f"{event.type} before CaseOpened"
     if isinstance(event, SLA_EVENTS):
@@ -77,6 +77,10 @@ def evolve(state: CaseState | None, event: e.Event) -> CaseState:
                        "follow_up_due": None, "solved_at": None, "customer_confirmed": False}
         case e.NoteAdded():
             changes = {"notes_count": state.notes_count + 1}
+        case e.CaseReopened():
+            # Back to work, waiting on staff: the customer's reply or rejection follows in the same step.
+            changes = {"stage": event.stage, "reopen_count": event.reopen_count, "closed_at": None,
+                       "closure_reason": None, "solved_at": None, "customer_confirmed": False}
         case e.CaseClosed():
             changes = {"stage": Stage.closed, "closed_at": event.at, "closure_reason": event.reason,
                        "return_stage": None, "follow_up_due": None, "callback_due": None}

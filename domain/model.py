@@ -184,6 +184,7 @@ class CaseState(BaseModel):
     follow_up_due: datetime | None = None
     customer_confirmed: bool = False
     reopen_count: int = 0
+    follow_up_of: str | None = None  # the closed case this one follows up (a reply after its reopen window)
     clarification_rounds: int = 0
     notes_count: int = 0
     version: int = 0  # events applied so far

@@ -170,6 +170,9 @@ class SlaTerms(Strict):
     # case's new priority or category from this version, not from whatever the file says now (only
     # a supervisor's reapply_policy brings in an edited policy). None in terms pinned before.
     policy: SlaPolicy | None = None
+    # How long after its close a customer's reply or a rejection reopens the case (domain/reopen.py);
+    # later they open a follow-up case. None (terms pinned before the window existed): never reopens.
+    reopen_window: timedelta | None = None
 
     def fits(self, priority: Priority, tier: Tier, category: Category, channel: Channel) -> bool:
         """Whether these terms were chosen for a case of this shape (unknown: assumed so)."""
@@ -188,6 +191,10 @@ class SlaPolicy(Strict):
     # actor id -> the staff roles they hold; when given, staff actors must be listed with their role
     roster: dict[str, tuple[Role, ...]] = Field(default_factory=dict)
     follow_up: FollowUpPolicy = Field(default_factory=FollowUpPolicy)
+    # Zendesk reopens a solved ticket on the requester's reply and, once it is closed, makes the reply a
+    # follow-up ticket; Zammad allows a follow-up for a set number of days after the close. Seven days
+    # here; 0 turns reopening off (every reply after a close opens a follow-up case).
+    reopen_window_hours: float = Field(default=168, ge=0, le=MAX_HOURS, strict=True)
 
     @model_validator(mode="after")
     def _consistent(self) -> SlaPolicy:
@@ -228,7 +235,7 @@ class SlaPolicy(Strict):
             ladder=self.ladder, emergency_categories=self.emergency_categories, roster=self.roster,
             rule=best.source or f"targets[{self.targets.index(best)}]",
             chosen_for=ChosenFor(priority=priority, tier=tier, category=category, channel=channel),
-            policy=self,
+            policy=self, reopen_window=timedelta(hours=self.reopen_window_hours),
             follow_up=FollowUpTerms(
                 delay=self.follow_up.delay_for(tier, category), attempts=self.follow_up.attempts,
                 min_period=timedelta(hours=self.follow_up.min_period_hours),

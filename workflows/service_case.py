@@ -153,7 +153,14 @@ class ServiceCaseWorkflow:
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise
         self.verified = True
-        while not self._state.is_closed:
+        while True:
+            if self._state.is_closed:
+                # A closed case's run ends once its commands are answered. A run started for a closed
+                # case (the client reopening it: casework/client.py) thereby takes the commands sent
+                # with its start: one that reopens the case keeps the run going.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._state.is_closed:
+                    break
             if self.resync:
                 await self._sync()
                 continue

@@ -119,9 +119,12 @@ class Entry(_Strict):
 
 class Plan(_Strict):
     # A closure followed by more activity in the same trace did not hold. "reject_solution": it is
-    # recorded as a proposed solution that the next activity rejects (a reopen); "refuse": it closes
-    # the case and the later activity is refused by the domain (a closed case does not reopen).
-    reopen_after_close: Literal["reject_solution", "refuse"] = "reject_solution"
+    # recorded as a proposed solution that the next activity rejects (a reopen); "reopen": it closes
+    # the case and the next activity rejects the solution on the closed case, which reopens it
+    # within the policy's reopen window (domain/reopen.py; after it the row is refused
+    # `reopen_window_passed`); "refuse": it closes the case and the later activity is refused
+    # (`case_closed`).
+    reopen_after_close: Literal["reject_solution", "reopen", "refuse"] = "reject_solution"
     # A row that changes nothing (its stage reached already, no action): kept as a note, or skipped.
     unchanged: Literal["note", "skip"] = "note"
     unknown_resource: str = "imported"  # the actor of rows without a resource

@@ -23,12 +23,14 @@ from domain.events import Event
 from domain.ids import case_id_for
 from domain.lifecycle import CommandRefused, decide, replay_on
 from domain.model import ENGINE, Actor, CaseState, ClosureReason, Role, SourceRef, Stage
+from domain.reopen import REOPENABLE
 from domain.sla import SlaPolicy
 
 S = Stage
 # The next command on the way from a stage to a target stage (closed: a resolved closure; other
-# closures are one `close`). A closed case has no way back (a reopen command does not exist yet):
-# the stage's own command is sent and the domain refuses it with its own code (`case_closed`).
+# closures are one `close`). A closed case goes back to work only by a rejection within the reopen
+# window (reopen_after_close = "reopen"); otherwise the stage's own command is sent and the domain
+# refuses it with its own code (`case_closed`).
 _NEXT: dict[Stage, dict[Stage, str]] = {
     S.closed: {S.intake: "propose_solution", S.response: "propose_solution",
                S.needs_clarification: "record_customer_reply", S.solution: "confirm_solution",
@@ -127,6 +129,9 @@ class Planner:
                 if reopen_next and not holds and self.state.stage in (S.solution, S.follow_up):
                     self._send("reject_solution", row)
                 reopen_next = reopen_next and holds
+                if (self.state.is_closed and not holds and self.state.closure_reason in REOPENABLE
+                        and self.mapping.plan.reopen_after_close == "reopen"):
+                    self._send("reject_solution", row)  # work after a close: the closure did not hold
                 if target is S.closed and not last and self.mapping.plan.reopen_after_close == "reject_solution":
                     target, reopen_next = S.solution, True
                 if target is not None:

@@ -132,6 +132,7 @@ class Terms:
     targets: dict[str, int]
     warn_at: tuple[float, ...]
     calendar: Calendar
+    reopen_window: int = 168 * 3600  # seconds of wall-clock time after a close (the policy's default)
 
 
 @dataclass
@@ -169,6 +170,8 @@ class Oracle:
         self.return_stage: str | None = None
         self.facts: list[Fact] = []
         self.cycles = 0
+        self.closed_at: int | None = None
+        self.reopenable = False  # closed by the customer's confirmation or the follow-up's end
 
     # -- the passing of time ------------------------------------------------------------------
 
@@ -283,7 +286,16 @@ class Oracle:
                 self._start(name, Fraction(terms.targets[name]))
             return
         if self.stage == "closed":
-            return
+            # A customer's reply or rejection within the window reopens a case closed as resolved:
+            # the resolution clock runs again on the time it had left, whatever the close did to it.
+            if kind not in ("record_customer_reply", "reject_solution") or not self.reopenable \
+                    or t > self.closed_at + self.terms.reopen_window:
+                return
+            c = self.clocks.get("resolution")
+            if c is not None and c.state in ("paused", "met", "cancelled"):
+                c.state = "running"
+                self._gone_past(c)
+            self.stage = "solution" if kind == "reject_solution" else "response"
         match kind:
             case "check_deadlines":
                 self._due_now(t)
@@ -340,5 +352,6 @@ class Oracle:
                         c.state = "cancelled"
                         self.facts.append(Fact("cancelled", name, instant(t)))
                 self.stage = "closed"
+                self.closed_at, self.reopenable = t, kind != "close"  # the tests close as cancelled
             case _:
                 pass  # notes, reassignment, appointments: the clocks do not care

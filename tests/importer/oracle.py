@@ -100,3 +100,45 @@ def case_figures(rows: list[dict[str, str]]) -> dict:
             "opened_at": at(rows[0]), "closed_at": at(rows[-1])}
 
 
+
+
+# --- SLA breaches under given targets (the what-if's check, tests/history/test_simulate_bpic.py) ---
+# docs/sla.md: a running clock breaches at the instant its business time used reaches the target,
+# once per cycle. So a span breaches when its business time reaches the target: an answer after
+# office hours, the target used up at the close of the day, is late (only an answer at that very
+# instant is in time, which a log with second timestamps does not hit). The resolution clock is one
+# cycle however often it pauses and resumes; next_response runs one cycle per customer message
+# after the first response.
+
+def next_response_spans(rows: list[dict[str, str]]) -> list[tuple[datetime, datetime]]:
+    """The next-response cycles, as the BPIC mapping plans them (docs/import.md): a wait ends with the
+    customer's reply at the first row that takes the case to another stage (work in progress or a
+    completion; assignments and queueing leave it waiting). The reply goes back to the stage the wait
+    began in: from intake (a question before any work) the desk's response comes at the same instant;
+    from work in progress the cycle runs until the desk's next question or completion."""
+    spans, waiting, worked, since = [], False, False, None
+    for row in rows:
+        t, act = at(row), row["Activity"]
+        takes_stage = act in ("Accepted-In Progress", "Accepted-Wait") or completed(row)
+        if since is not None and (act == "Accepted-Wait" or completed(row)):
+            spans.append((since, t))
+            since = None
+        if waiting and takes_stage and act != "Accepted-Wait":
+            waiting = False
+            if worked and act == "Accepted-In Progress":
+                since = t  # back to work in progress: the desk owes the next answer
+            # back to intake (its respond follows at once), or a completion: met at this instant
+        if act == "Accepted-Wait":
+            waiting = True
+        worked = worked or act == "Accepted-In Progress" or completed(row)  # past intake for good
+    return spans
+
+
+def breaches(rows: list[dict[str, str]], targets: dict[str, dict[str, float]]) -> int:
+    """The clock breaches of one trace; `targets`: hours per clock for each priority."""
+    figures = case_figures(rows)
+    hours, urgent = targets[figures["priority"]], figures["priority"] == "urgent"
+    late = [figures["first_response_business_seconds"] >= hours["first_response"] * 3600,
+            figures["resolution_business_seconds"] >= hours["resolution"] * 3600]
+    late += [business_seconds(a, b, urgent) >= hours["next_response"] * 3600 for a, b in next_response_spans(rows)]
+    return sum(late)

@@ -288,6 +288,11 @@ def test_the_command_line_imports_into_the_encrypted_store_and_says_what_is_wron
     assert exported.returncode == 0 and "exported 20 events" in exported.stdout, exported.stderr  # 9+3+5+3 commands
     bad = run_cli(tmp_path, "import", str(log), "--mapping", "no-such-mapping.toml")
     assert bad.returncode == 2 and "mapping no-such-mapping.toml" in bad.stderr and "Traceback" not in bad.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    nothing = run_cli(elsewhere, "export", str(elsewhere / "out.xes"))  # no store there: said, none made
+    assert nothing.returncode == 4 and "no event store here" in nothing.stderr, nothing.stderr
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_the_import_writes_whole_cases_in_either_store(any_store, tmp_path, mapping):

@@ -28,6 +28,7 @@ MAY = {
     "queue": {AGENT, SUPERVISOR},
     "board": {SUPERVISOR, MANAGER},
     "dashboard": {MANAGER, SUPERVISOR},
+    "whatif": {MANAGER, SUPERVISOR},
     "case": {AGENT, SUPERVISOR, MANAGER},
     "note": {AGENT, SUPERVISOR},
     "escalate": {SUPERVISOR}, "acknowledge": {SUPERVISOR}, "de_escalate": {SUPERVISOR},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
@@ -129,7 +129,7 @@ def console_app(settings: Settings, *, cases: CaseworkClient | None = None, stor
         Route("/", pages.home), Route("/signin", pages.signin, methods=["GET", "POST"]),
         Route("/signout", pages.signout, methods=["POST"]), Route("/language", pages.language, methods=["POST"]),
         Route("/queue", pages.queue), Route("/board", pages.board), Route("/dashboard", pages.dashboard),
-        Route("/cases", pages.cases), Route("/cases/{case_id}", pages.case),
+        Route("/whatif", pages.whatif, methods=["GET", "POST"]), Route("/cases", pages.cases), Route("/cases/{case_id}", pages.case),
         Route("/cases/{case_id}/act", pages.act, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -359,6 +359,25 @@ class Pages:
                                  no_data=no_data),
         }
 
+    async def whatif(self, request: Request) -> Response:
+        """What-if (casework/simulate.py): a draft policy pasted here, the stored history re-decided
+        under it in memory, side by side with the terms the cases pinned. Nothing is written."""
+        person = self.signed_in(request, "whatif")
+        if isinstance(person, RedirectResponse):
+            return person
+        from casework.policy import DEFAULT_POLICY
+
+        current = Path(self.engine.settings.sla_policy or DEFAULT_POLICY)
+        values: dict[str, Any] = {"draft": "", "since": "", "until": "", "problem": "", "sim": None}
+        if request.method == "POST":
+            form = await self.checked_form(request)
+            values.update({k: form.get(k, "") for k in ("draft", "since", "until")})
+            values["problem"], values["sim"] = await run_in_threadpool(
+                _simulate, self.engine.store(), values["draft"], values["since"], values["until"])
+        else:
+            values["draft"] = current.read_text(encoding="utf-8")
+        return self.render(request, "whatif.html", person=person, **values)
+
     async def cases(self, request: Request) -> Response:
         """The cases behind a dashboard figure."""
         person = self.signed_in(request, "dashboard")
@@ -467,3 +486,26 @@ class Pages:
 # The action names, marked for translation (the templates show them through gettext).
 ACTION_NAMES = {"escalate": "Escalate", "acknowledge": "Acknowledge", "de_escalate": "De-escalate",
                 "reassign": "Reassign", "note": "Add note"}
+
+
+def _simulate(store: CaseStore, text: str, since: str, until: str) -> tuple[str, Any]:
+    """(a problem to show, or the simulation). The pasted draft is read from a temporary file (a
+    calendar file it names by a relative path is not there: give such drafts to `casework simulate`)."""
+    import tempfile
+
+    from casework.policy import PolicyError, load_policy
+    from casework.simulate import simulate
+
+    try:
+        start = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
+        end = datetime.fromisoformat(until).replace(tzinfo=UTC) if until else None
+    except ValueError:
+        return "bad_date", None
+    with tempfile.TemporaryDirectory(prefix="casework-whatif-") as tmp:
+        path = Path(tmp) / "draft.toml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            draft = load_policy(path)
+        except PolicyError as err:
+            return str(err).replace(str(path), "draft"), None
+    return "", simulate(store, draft, start, end)

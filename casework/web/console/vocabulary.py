@@ -33,7 +33,7 @@ VOCABULARY = (
     N_("CaseOpened"), N_("CustomerReplied"), N_("SolutionRejected"), N_("SolutionConfirmed"), N_("ResponseSent"),
     N_("ClarificationRequested"), N_("SolutionProposed"), N_("SolutionRevised"), N_("NoteAdded"),
     N_("RectificationRecorded"), N_("CaseEscalated"), N_("EscalationAcknowledged"), N_("CaseDeEscalated"),
-    N_("CaseReassigned"), N_("CaseRetriaged"), N_("CaseClosed"), N_("SlaClockBreached"),
+    N_("CaseReassigned"), N_("CaseRetriaged"), N_("CaseClosed"), N_("CaseReopened"), N_("SlaClockBreached"),
     # the default policy's survey dimensions
     N_("response_speed"), N_("problem_solving"), N_("attitude"),
     # trend grains
