@@ -1,6 +1,6 @@
 """casework's benchmark: `python -m bench.run` prints a JSON summary (see bench/README.md).
 
-Sections: end-to-end cases against the floor (one update + one activity) on the same embedded
+Sections: end-to-end cases against the floor (a bare update, and one update + one activity) on the same embedded
 dev server and worker settings; projection catch-up against raw SQLite inserts; projection lag
 under load; worker memory with many open cases; report query times over a large read model.
 """
@@ -13,7 +13,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +28,7 @@ from temporalio.worker import Worker
 
 from bench.commands import against_bare
 from bench.floor import FloorWorkflow, floor_noop
-from bench import projection
+from bench import projection, timers
 from casework.client import CaseworkClient
 from casework.config import sqlite_env, temporal_binary
 from casework.logs import configure_logging
@@ -49,6 +48,9 @@ LIFECYCLE = [("retriage", AGENT, {"priority": "high", "reason": "bench"}),
              ("propose_solution", AGENT, {"summary": "fixed"}),
              ("start_follow_up", AGENT, {}),
              ("confirm_solution", CUSTOMER, {"survey": {"scale": "1-5", "scores": {"attitude": 5}}})]
+
+
+SECTIONS = ("e2e", "projection", "reports", "timers")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -139,53 +141,19 @@ async def floor(env: WorkflowEnvironment, round_trips: int, concurrency: int) ->
                            "p95": round(percentile(latencies, 95) * 1000, 1)}}
 
 
-async def worker_memory(address: str, tmp: Path, cases: int) -> dict:
-    """RSS of a separate `casework run` worker process holding `cases` open cases on timers."""
-    data = tmp / "memory"
-    env = {**os.environ, "CASEWORK_TEMPORAL_ADDRESS": address, "CASEWORK_DATA_DIR": str(data),
-           "CASEWORK_TASK_QUEUE": "memory", "CASEWORK_LOG_LEVEL": "warning", "CASEWORK_PROJECTIONS": "false"}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "casework"), "run"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        def rss_mib() -> float:
-            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-            return 0.0
-
-        await asyncio.sleep(3)
-        idle = rss_mib()
-        from casework.client import connect
-
-        client = CaseworkClient(await connect(address), "memory")
-        sem = asyncio.Semaphore(40)
-
-        async def one(i: int) -> None:
-            async with sem:
-                await client.open_case(OpenCase(command_id=str(uuid.uuid4()), actor=AGENT,
-                                                customer={"id": f"m{i}", "name": "M"}, channel="web",
-                                                category="enquiry", subject="waiting on timers"))
-
-        start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(cases)))
-        opened = time.perf_counter() - start
-        await asyncio.sleep(2)
-        loaded = rss_mib()
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    return {"open_cases": cases, "rss_idle_mib": round(idle, 1), "rss_with_cases_mib": round(loaded, 1),
-            "kib_per_case": round((loaded - idle) * 1024 / cases, 1), "opened_per_s": round(cases / opened, 1)}
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--projection-events", type=int, default=100_000)
     parser.add_argument("--report-events", type=int, default=1_000_000)
-    parser.add_argument("--memory-cases", type=int, default=10_000)
-    parser.add_argument("--only", nargs="*", default=["e2e", "projection", "reports", "memory"])
+    parser.add_argument("--timer-cases", type=int, default=10_000,
+                        help="timers: open cases whose warnings and breaches fall in the same minute")
+    parser.add_argument("--hold-cases", type=int, default=100_000,
+                        help="timers: then open cases up to this many, waiting on timers (worker RSS); 0: none")
+    parser.add_argument("--hold-minutes", type=float, default=60.0,
+                        help="timers: the hold phase stops opening after this long (reports what it reached)")
+    parser.add_argument("--only", nargs="*", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgres"], choices=["sqlite", "postgres"],
                         help="where the projection and report benchmarks run (postgres: a throwaway cluster)")
     parser.add_argument("--rounds", type=int, default=3,
@@ -199,8 +167,12 @@ async def main() -> None:
                      "at": datetime.now(UTC).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory(prefix="casework-bench-") as d:
         tmp = Path(d)
-        if {"e2e", "memory"} & set(args.only):
+        if "e2e" in args.only:
             await temporal_parts(args, tmp, summary)
+        if "timers" in args.only:
+            (tmp / "timers").mkdir()
+            summary["timers"] = await timers.run(tmp / "timers", args.timer_cases, args.hold_cases,
+                                                 args.hold_minutes * 60)
         parts = [p for p in ("projection", "reports") if p in args.only]
         if parts:
             summary.update(projection.run(tmp, args.backends, args.projection_events, args.report_events,
@@ -226,9 +198,6 @@ async def temporal_parts(args: argparse.Namespace, tmp: Path, summary: dict) -> 
             summary["floor_update_with_activity"] = base
             summary["commands_per_s_ratio_to_update_with_activity"] = round(
                 last["commands_per_s"] / base["round_trips_per_s"], 3)
-        if "memory" in args.only:
-            address = env.client.service_client.config.target_host
-            summary["worker_memory"] = await worker_memory(address, tmp, args.memory_cases)
     finally:
         await env.shutdown()
 
