@@ -18,16 +18,15 @@ import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from bench.commands import against_bare
-from bench.floor import FloorWorkflow, floor_noop
+from bench.floor import floor
+from bench.stats import latency_ms
 from bench import projection, timers
 from casework.client import CaseworkClient
 from casework.config import sqlite_env, temporal_binary
@@ -51,11 +50,6 @@ LIFECYCLE = [("retriage", AGENT, {"priority": "high", "reason": "bench"}),
 
 
 SECTIONS = ("e2e", "projection", "reports", "timers")
-
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int,
@@ -107,38 +101,10 @@ async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrenc
         stop.set()
     return {"cases": cases, "concurrency": concurrency, "commands": len(latencies), "seconds": round(elapsed, 2),
             "cases_per_s": round(cases / elapsed, 2), "commands_per_s": round(len(latencies) / elapsed, 1),
-            "latency_ms": {p: round(percentile(latencies, q) * 1000, 1)
-                           for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
+            "latency_ms": latency_ms(latencies),
             "events_stored": store.recorder.max_notification_id(),
             "projection_lag_events": {"median": statistics.median(lags) if lags else 0,
                                       "max": max(lags) if lags else 0}}
-
-
-async def floor(env: WorkflowEnvironment, round_trips: int, concurrency: int) -> dict:
-    queue = f"floor-{uuid.uuid4()}"
-    per_workflow = len(LIFECYCLE) + 1
-    workflows = max(1, round_trips // per_workflow)
-    latencies: list[float] = []
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with sem:
-            handle = await env.client.start_workflow(FloorWorkflow.run, id=f"floor-{uuid.uuid4()}", task_queue=queue)
-            for n in range(per_workflow):
-                t = time.perf_counter()
-                await handle.execute_update(FloorWorkflow.ping, n)
-                latencies.append(time.perf_counter() - t)
-            await handle.signal(FloorWorkflow.finish)
-
-    async with Worker(env.client, task_queue=queue, workflows=[FloorWorkflow], activities=[floor_noop],
-                      activity_executor=ThreadPoolExecutor(32), max_concurrent_activities=32):
-        start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(workflows)))
-        elapsed = time.perf_counter() - start
-    return {"round_trips": len(latencies), "seconds": round(elapsed, 2),
-            "round_trips_per_s": round(len(latencies) / elapsed, 1),
-            "latency_ms": {"p50": round(percentile(latencies, 50) * 1000, 1),
-                           "p95": round(percentile(latencies, 95) * 1000, 1)}}
 
 
 async def main() -> None:
@@ -194,7 +160,8 @@ async def temporal_parts(args: argparse.Namespace, tmp: Path, summary: dict) -> 
                                     args.rounds)
             summary["commands_vs_bare_update"] = ab
             last = ab["rounds"][-1]["casework"]
-            base = await floor(env, last["commands"], args.concurrency)
+            base = await floor(env.client, last["commands"], args.concurrency, len(LIFECYCLE) + 1,
+                               with_activity=True)
             summary["floor_update_with_activity"] = base
             summary["commands_per_s_ratio_to_update_with_activity"] = round(
                 last["commands_per_s"] / base["round_trips_per_s"], 3)

@@ -30,6 +30,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from bench.fault import Cluster, Config
+from bench.stats import percentile
 from casework.client import CaseworkClient
 from casework.policy import load_policy
 from casework.stores import open_case_store
@@ -83,11 +84,8 @@ def rss_mib(pid: int) -> float:
 def spread(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
-    values = sorted(values)
-
-    def at(p: float) -> float:
-        return round(values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))], 3)
-    return {"p50": at(50), "p99": at(99), "max": round(values[-1], 3), "min": round(values[0], 3)}
+    return {"p50": round(percentile(values, 50), 3), "p99": round(percentile(values, 99), 3),
+            "max": round(max(values), 3), "min": round(min(values), 3)}
 
 
 async def run(root: Path, timer_cases: int, hold_cases: int = 0, hold_seconds: float = 0,
