@@ -16,7 +16,6 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,30 +25,18 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.commands import against_bare
 from bench.floor import floor
+from bench.lifecycle import COMMANDS_PER_CASE, drive
 from bench.stats import latency_ms
-from bench import projection, timers
+from bench import importing, projection, scaleout, timers
 from casework.client import CaseworkClient
 from casework.config import sqlite_env, temporal_binary
 from casework.logs import configure_logging
-from domain.commands import COMMAND_ADAPTER, OpenCase
-from domain.model import Actor, Role
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from worker import build_worker
 from workflows.contract import SEARCH_ATTRIBUTES
 
-AGENT = Actor(id="bench-agent", role=Role.agent)
-CUSTOMER = Actor(id="bench-customer", role=Role.customer)  # stands for each case's own customer
-LIFECYCLE = [("retriage", AGENT, {"priority": "high", "reason": "bench"}),
-             ("request_clarification", AGENT, {"question": "which?"}),
-             ("record_customer_reply", CUSTOMER, {"message": "this"}),
-             ("respond", AGENT, {"message": "on it"}),
-             ("propose_solution", AGENT, {"summary": "fixed"}),
-             ("start_follow_up", AGENT, {}),
-             ("confirm_solution", CUSTOMER, {"survey": {"scale": "1-5", "scores": {"attitude": 5}}})]
-
-
-SECTIONS = ("e2e", "projection", "reports", "timers")
+SECTIONS = ("e2e", "projection", "reports", "import", "rebuild", "timers", "scaleout")
 
 
 async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int,
@@ -59,7 +46,6 @@ async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrenc
     projection = ReportProjection(store, open_view(reporting))
     queue = f"bench-{uuid.uuid4()}"
     client = CaseworkClient(env.client, queue)
-    latencies: list[float] = []
     lags: list[int] = []
     stop = threading.Event()
 
@@ -67,35 +53,13 @@ async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrenc
         while not stop.wait(0.5):
             lags.append(projection.lag().events_behind)
 
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with sem:
-            opening = OpenCase(command_id=str(uuid.uuid4()), actor=AGENT, customer={"id": f"c{i}", "name": "Bench"},
-                               channel="email", category="fault", subject="bench",
-                               source={"system": "bench", "external_id": str(uuid.uuid4())})
-            t = time.perf_counter()
-            state = await client.open_case(opening)
-            latencies.append(time.perf_counter() - t)
-            for kind, actor, fields in LIFECYCLE:
-                if actor == CUSTOMER:  # a customer acts on their own cases only
-                    actor = Actor(id=f"c{i}", role=Role.customer)
-                cmd = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": str(uuid.uuid4()),
-                                                       "actor": actor, **fields})
-                t = time.perf_counter()
-                state = await client.send(state.case_id, cmd)
-                latencies.append(time.perf_counter() - t)
-            assert state.stage.value == "closed"
-
     async with build_worker(env.client, store, queue, reporting=reporting):
         runner = threading.Thread(target=projection.run, args=(stop,), daemon=True)
         sampler = threading.Thread(target=sample_lag, daemon=True)
         if projection_thread:
             runner.start()
             sampler.start()
-        start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(cases)))
-        elapsed = time.perf_counter() - start
+        latencies, elapsed = await drive(client, cases, concurrency)
         while projection_thread and projection.lag().events_behind:
             await asyncio.sleep(0.1)
         stop.set()
@@ -119,6 +83,10 @@ async def main() -> None:
                         help="timers: then open cases up to this many, waiting on timers (worker RSS); 0: none")
     parser.add_argument("--hold-minutes", type=float, default=60.0,
                         help="timers: the hold phase stops opening after this long (reports what it reached)")
+    parser.add_argument("--import-traces", type=int, default=None,
+                        help="import/rebuild: the first this many traces of the BPIC 2013 log (default: all)")
+    parser.add_argument("--scaleout-workers", type=int, nargs="*", default=[1, 2, 3],
+                        help="scaleout: worker process counts, on PostgreSQL (--cases, --concurrency, --rounds)")
     parser.add_argument("--only", nargs="*", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgres"], choices=["sqlite", "postgres"],
                         help="where the projection and report benchmarks run (postgres: a throwaway cluster)")
@@ -135,6 +103,14 @@ async def main() -> None:
         tmp = Path(d)
         if "e2e" in args.only:
             await temporal_parts(args, tmp, summary)
+        parts = [p for p in ("import", "rebuild") if p in args.only]
+        if parts:
+            (tmp / "import").mkdir()
+            summary.update(importing.run(tmp / "import", parts, limit=args.import_traces))
+        if "scaleout" in args.only:
+            (tmp / "scaleout").mkdir()
+            summary["scaleout"] = await scaleout.run(tmp / "scaleout", tuple(args.scaleout_workers), args.cases,
+                                                     args.concurrency, args.rounds)
         if "timers" in args.only:
             (tmp / "timers").mkdir()
             summary["timers"] = await timers.run(tmp / "timers", args.timer_cases, args.hold_cases,
@@ -156,11 +132,11 @@ async def temporal_parts(args: argparse.Namespace, tmp: Path, summary: dict) -> 
         if "e2e" in args.only:
             # The floor is a bare update (no activity), measured A/B alternately with casework's
             # commands, in --rounds rounds; the update-plus-activity floor of before is the second line.
-            ab = await against_bare(env, tmp, end_to_end, args.cases, args.concurrency, len(LIFECYCLE) + 1,
+            ab = await against_bare(env, tmp, end_to_end, args.cases, args.concurrency, COMMANDS_PER_CASE,
                                     args.rounds)
             summary["commands_vs_bare_update"] = ab
             last = ab["rounds"][-1]["casework"]
-            base = await floor(env.client, last["commands"], args.concurrency, len(LIFECYCLE) + 1,
+            base = await floor(env.client, last["commands"], args.concurrency, COMMANDS_PER_CASE,
                                with_activity=True)
             summary["floor_update_with_activity"] = base
             summary["commands_per_s_ratio_to_update_with_activity"] = round(

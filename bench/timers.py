@@ -31,13 +31,12 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 
 from bench.fault import Cluster, Config
 from bench.stats import percentile
+from bench.lifecycle import AGENT
 from casework.client import CaseworkClient
 from casework.policy import load_policy
 from casework.stores import open_case_store
 from domain.commands import OpenCase
-from domain.model import Actor, Role
 
-AGENT = Actor(id="bench-agent", role=Role.agent)
 FIRST_RESPONSE = timedelta(seconds=54)  # 0.015 h: warning at 27 s, breach at 54 s, one minute
 WARN_SHARE = 0.5
 POLL = 0.25  # seconds between the bench's reads of the store
@@ -45,7 +44,7 @@ CHECKPOINTS = (1_000, 10_000, 25_000, 50_000, 100_000)
 KINDS = ("SlaClockWarned", "SlaClockBreached")
 
 
-def write_policy(path: Path, t0: datetime) -> None:
+def write_policy(path: Path, t0: datetime, first_response: timedelta = FIRST_RESPONSE) -> None:
     """The bench's policy: closed until `t0`, then round the clock; only first response is short."""
     start = (t0 - timedelta(days=30)).isoformat()
     path.write_text(f"""# bench/timers.py: every case opened before the closure ends has the same deadlines
@@ -58,7 +57,7 @@ always_open = true
 closures = [{{ start = {start}, end = {t0.isoformat()}, note = "clocks start together" }}]
 
 [[targets]]
-first_response_hours = {FIRST_RESPONSE.total_seconds() / 3600}
+first_response_hours = {first_response.total_seconds() / 3600}
 next_response_hours = 100.0
 resolution_hours = 200.0
 calendar = "desk"
@@ -89,8 +88,10 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 async def run(root: Path, timer_cases: int, hold_cases: int = 0, hold_seconds: float = 0,
-              concurrency: int = 40, herd_timeout: float = 3600) -> dict:
-    """The lateness run over `timer_cases` cases, then the hold phase up to `hold_cases` (0: none)."""
+              concurrency: int = 40, herd_timeout: float = 3600, first_response: timedelta = FIRST_RESPONSE,
+              lead: float = 20) -> dict:
+    """The lateness run over `timer_cases` cases, then the hold phase up to `hold_cases` (0: none).
+    T0 is `lead` seconds after the openings should end (at the calibrated rate, with 40 % to spare)."""
     cluster = Cluster(root, Config(workers=1, log_level="warning"), None)
     policy = root / "timer_policy.toml"
     write_policy(policy, datetime.now(UTC) + timedelta(days=1))
@@ -98,13 +99,14 @@ async def run(root: Path, timer_cases: int, hold_cases: int = 0, hold_seconds: f
     await cluster.start_server()
     cluster.start_worker(0)
     try:
-        return await _run(cluster, policy, timer_cases, hold_cases, hold_seconds, concurrency, herd_timeout)
+        return await _run(cluster, policy, timer_cases, hold_cases, hold_seconds, concurrency, herd_timeout,
+                          first_response, lead)
     finally:
         cluster.stop()
 
 
 async def _run(cluster: Cluster, policy: Path, timer_cases: int, hold_cases: int, hold_seconds: float,
-               concurrency: int, herd_timeout: float) -> dict:
+               concurrency: int, herd_timeout: float, first_response: timedelta, lead: float) -> dict:
     runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
         filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))))
     client = CaseworkClient(await Client.connect(cluster.address, data_converter=pydantic_data_converter,
@@ -136,10 +138,10 @@ async def _run(cluster: Cluster, policy: Path, timer_cases: int, hold_cases: int
         t = time.perf_counter()
         await open_cases(calibration, "cal")
         rate = calibration / (time.perf_counter() - t)
-        t0 = (datetime.now(UTC) + timedelta(seconds=timer_cases / rate * 1.4 + 20)).replace(microsecond=0)
-        write_policy(policy, t0)
+        t0 = (datetime.now(UTC) + timedelta(seconds=timer_cases / rate * 1.4 + lead)).replace(microsecond=0)
+        write_policy(policy, t0, first_response)
         out["calibration"] = {"cases": calibration, "opened_per_s": round(rate, 1), "t0": t0.isoformat()}
-        out["lateness"] = await herd(cluster, open_cases, timer_cases, t0, herd_timeout)
+        out["lateness"] = await herd(cluster, open_cases, timer_cases, t0, first_response, herd_timeout)
         out["lateness"]["rss_mib"] = {k: round(v, 1) for k, v in out["lateness"]["rss_mib"].items()}
         write_policy(policy, datetime.now(UTC) + timedelta(days=1))
     if hold_cases > opened:
@@ -147,7 +149,8 @@ async def _run(cluster: Cluster, policy: Path, timer_cases: int, hold_cases: int
     return out
 
 
-async def herd(cluster: Cluster, open_cases, n: int, t0: datetime, timeout: float) -> dict:
+async def herd(cluster: Cluster, open_cases, n: int, t0: datetime, first_response: timedelta,
+               timeout: float) -> dict:
     worker = cluster.workers[0]
     assert worker is not None
     store = open_case_store(cluster.settings())
@@ -155,7 +158,7 @@ async def herd(cluster: Cluster, open_cases, n: int, t0: datetime, timeout: floa
     start = time.perf_counter()
     ids = set(await open_cases(n, "t"))
     opened_at, open_seconds = datetime.now(UTC), time.perf_counter() - start
-    warn_due, breach_due = t0 + FIRST_RESPONSE * WARN_SHARE, t0 + FIRST_RESPONSE
+    warn_due, breach_due = t0 + first_response * WARN_SHARE, t0 + first_response
     rss = {"after_opening": rss_mib(worker.pid), "peak_during_timers": 0.0}
     seen: dict[tuple[str, str], dict] = {}
     deadline = breach_due + timedelta(seconds=timeout)
