@@ -106,7 +106,7 @@ async def main() -> None:
         parts = [p for p in ("import", "rebuild") if p in args.only]
         if parts:
             (tmp / "import").mkdir()
-            summary.update(importing.run(tmp / "import", parts, limit=args.import_traces))
+            summary.update(importing.run(tmp / "import", parts, limit=args.import_traces, rounds=args.rounds))
         if "scaleout" in args.only:
             (tmp / "scaleout").mkdir()
             summary["scaleout"] = await scaleout.run(tmp / "scaleout", tuple(args.scaleout_workers), args.cases,

@@ -33,6 +33,7 @@ async def run(root: Path, counts: tuple[int, ...] = (1, 2, 3), cases: int = 60, 
     cfg = Config(workers=max(counts), store="postgres", log_level="warning")
     with postgres(cfg) as pg:
         cluster = Cluster(root, cfg, pg)
+        del cluster.base["CASEWORK_SLA_POLICY"]  # the shipped policy, as bench.run's other sections
         try:
             await cluster.start_server()
             return await _run(cluster, counts, cases, concurrency, rounds)

@@ -42,10 +42,11 @@ async def test_the_scaleout_benchmark_runs_tiny(tmp_path):
 def test_import_and_rebuild_are_in_the_benchmark(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "-m", "bench.run", "--only", "import", "rebuild", "--import-traces", "15",
-                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                           "--rounds", "2", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(out.read_text())
     imported, rebuilt = summary["import"], summary["rebuild"]
     assert imported["cases"] == 15 and imported["refused"] == 0
     assert rebuilt["events"] == imported["events"] > 15
+    assert imported["rounds"] == rebuilt["rounds"] == len(imported["runs"]) == 2
     assert imported["ratio_to_raw_store_appends"] > 0 and rebuilt["ratio_to_raw_store_appends"] > 0
