@@ -7,7 +7,8 @@ case opened before T0 starts its first-response clock at T0: its warning (share 
 27 s and its breach at T0 + 54 s, for every case alike. The planned instants are the bench's own
 arithmetic, checked against each stored event's `at`.
 
-Lateness of a warning or breach, two ways, both against the planned instant:
+Lateness of a warning or breach, two ways, both against the event's due instant `at` (the planned one
+for every case opened before T0, counted as `at_the_planned_instant`):
 - *decided*: the event's `recorded_at`, which is `workflow.now()` of the workflow task that woke on
   the timer (the server's stamp when the worker took the task up);
 - *stored*: when the bench first saw the event in the store, polling it every `POLL` seconds (so up
@@ -91,7 +92,7 @@ async def run(root: Path, timer_cases: int, hold_cases: int = 0, hold_seconds: f
               concurrency: int = 40, herd_timeout: float = 3600, first_response: timedelta = FIRST_RESPONSE,
               lead: float = 20) -> dict:
     """The lateness run over `timer_cases` cases, then the hold phase up to `hold_cases` (0: none).
-    T0 is `lead` seconds after the openings should end (at the calibrated rate, with 40 % to spare)."""
+    T0 is `lead` seconds after the openings should end (at the calibrated rate, with as much again to spare: a shared machine slows down)."""
     cluster = Cluster(root, Config(workers=1, log_level="warning"), None)
     policy = root / "timer_policy.toml"
     write_policy(policy, datetime.now(UTC) + timedelta(days=1))
@@ -138,7 +139,7 @@ async def _run(cluster: Cluster, policy: Path, timer_cases: int, hold_cases: int
         t = time.perf_counter()
         await open_cases(calibration, "cal")
         rate = calibration / (time.perf_counter() - t)
-        t0 = (datetime.now(UTC) + timedelta(seconds=timer_cases / rate * 1.4 + lead)).replace(microsecond=0)
+        t0 = (datetime.now(UTC) + timedelta(seconds=timer_cases / rate * 2 + lead)).replace(microsecond=0)
         write_policy(policy, t0, first_response)
         out["calibration"] = {"cases": calibration, "opened_per_s": round(rate, 1), "t0": t0.isoformat()}
         out["lateness"] = await herd(cluster, open_cases, timer_cases, t0, first_response, herd_timeout)
@@ -179,8 +180,10 @@ async def herd(cluster: Cluster, open_cases, n: int, t0: datetime, first_respons
     for kind, due in (("SlaClockWarned", warn_due), ("SlaClockBreached", breach_due)):
         facts = [f for (_, k), f in seen.items() if k == kind]
         at_planned = sum(abs(datetime.fromisoformat(f["at"]) - due) < timedelta(milliseconds=1) for f in facts)
-        decided = [(datetime.fromisoformat(f["recorded_at"]) - due).total_seconds() for f in facts]
-        stored = [(f["seen"] - due).total_seconds() for f in facts]
+        # Against each event's own due instant (`at`): the planned one, unless its case opened after T0.
+        decided = [(datetime.fromisoformat(f["recorded_at"]) - datetime.fromisoformat(f["at"])).total_seconds()
+                   for f in facts]
+        stored = [(f["seen"] - datetime.fromisoformat(f["at"])).total_seconds() for f in facts]
         result[kind] = {"events": len(facts), "missing": n - len(facts), "at_the_planned_instant": at_planned,
                         "due": due.isoformat(), "decided_lateness_s": spread(decided),
                         "stored_lateness_s": spread(stored)}
