@@ -11,6 +11,7 @@ single processes beside the workers: docs/cluster.md), the HTTP API off.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from pathlib import Path
@@ -54,12 +55,17 @@ async def _run(cluster: Cluster, counts: tuple[int, ...], cases: int, concurrenc
             try:
                 await polling(client, [p.pid for p in cluster.workers[:k] if p is not None])
                 await drive(cases_client, 2, 2)  # warm: connections, caches, the policy read
+                procs = {"server": cluster.server, **{f"worker-{i}": p for i, p in enumerate(cluster.workers[:k])}}
+                before = {name: cpu_seconds(p.pid) for name, p in procs.items() if p is not None}
                 latencies, elapsed = await drive(cases_client, cases, concurrency)
+                used = {name: cpu_seconds(procs[name].pid) - t for name, t in before.items()}
             finally:
                 cluster.stop_workers()
                 cluster.workers = [None] * len(cluster.workers)
             runs[k].append({"commands": len(latencies), "seconds": round(elapsed, 2),
-                            "commands_per_s": round(len(latencies) / elapsed, 1), "latency_ms": latency_ms(latencies)})
+                            "commands_per_s": round(len(latencies) / elapsed, 1), "latency_ms": latency_ms(latencies),
+                            # each process's CPU over the load, in cores (1.0: one core busy all along)
+                            "cores_busy": {name: round(t / elapsed, 2) for name, t in used.items()}})
     base = statistics.median(x["commands_per_s"] for x in runs[counts[0]])
     return {"store": "postgres", "cases": cases, "concurrency": concurrency, "rounds": rounds,
             "workers": {str(k): {"median_commands_per_s": statistics.median(x["commands_per_s"] for x in v),
@@ -67,6 +73,12 @@ async def _run(cluster: Cluster, counts: tuple[int, ...], cases: int, concurrenc
                                  f"ratio_to_{counts[0]}": round(statistics.median(
                                      x["commands_per_s"] for x in v) / base, 3),
                                  "runs": v} for k, v in runs.items()}}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def polling(client: Client, pids: list[int], timeout: float = 60) -> None:

@@ -37,6 +37,7 @@ async def test_the_scaleout_benchmark_runs_tiny(tmp_path):
     assert set(out["workers"]) == {"1", "2"}
     for k in out["workers"].values():
         assert [r["commands"] for r in k["runs"]] == [2 * COMMANDS_PER_CASE]
+    assert set(out["workers"]["2"]["runs"][0]["cores_busy"]) == {"server", "worker-0", "worker-1"}
 
 
 def test_import_and_rebuild_are_in_the_benchmark(tmp_path):
