@@ -1,6 +1,6 @@
 """casework's benchmark: `python -m bench.run` prints a JSON summary (see bench/README.md).
 
-Sections: end-to-end cases against the floor (one update + one activity) on the same embedded
+Sections: end-to-end cases against the floor (a bare update, and one update + one activity) on the same embedded
 dev server and worker settings; projection catch-up against raw SQLite inserts; projection lag
 under load; worker memory with many open cases; report query times over a large read model.
 """
@@ -13,47 +13,30 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from bench.commands import against_bare
-from bench.floor import FloorWorkflow, floor_noop
-from bench import projection
+from bench.floor import floor
+from bench.lifecycle import COMMANDS_PER_CASE, drive
+from bench.stats import latency_ms
+from bench import importing, projection, scaleout, timers
 from casework.client import CaseworkClient
 from casework.config import sqlite_env, temporal_binary
 from casework.logs import configure_logging
-from domain.commands import COMMAND_ADAPTER, OpenCase
-from domain.model import Actor, Role
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from worker import build_worker
 from workflows.contract import SEARCH_ATTRIBUTES
 
-AGENT = Actor(id="bench-agent", role=Role.agent)
-CUSTOMER = Actor(id="bench-customer", role=Role.customer)  # stands for each case's own customer
-LIFECYCLE = [("retriage", AGENT, {"priority": "high", "reason": "bench"}),
-             ("request_clarification", AGENT, {"question": "which?"}),
-             ("record_customer_reply", CUSTOMER, {"message": "this"}),
-             ("respond", AGENT, {"message": "on it"}),
-             ("propose_solution", AGENT, {"summary": "fixed"}),
-             ("start_follow_up", AGENT, {}),
-             ("confirm_solution", CUSTOMER, {"survey": {"scale": "1-5", "scores": {"attitude": 5}}})]
-
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+SECTIONS = ("e2e", "projection", "reports", "import", "rebuild", "timers", "scaleout")
 
 
 async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int,
@@ -63,7 +46,6 @@ async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrenc
     projection = ReportProjection(store, open_view(reporting))
     queue = f"bench-{uuid.uuid4()}"
     client = CaseworkClient(env.client, queue)
-    latencies: list[float] = []
     lags: list[int] = []
     stop = threading.Event()
 
@@ -71,111 +53,22 @@ async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrenc
         while not stop.wait(0.5):
             lags.append(projection.lag().events_behind)
 
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with sem:
-            opening = OpenCase(command_id=str(uuid.uuid4()), actor=AGENT, customer={"id": f"c{i}", "name": "Bench"},
-                               channel="email", category="fault", subject="bench",
-                               source={"system": "bench", "external_id": str(uuid.uuid4())})
-            t = time.perf_counter()
-            state = await client.open_case(opening)
-            latencies.append(time.perf_counter() - t)
-            for kind, actor, fields in LIFECYCLE:
-                if actor == CUSTOMER:  # a customer acts on their own cases only
-                    actor = Actor(id=f"c{i}", role=Role.customer)
-                cmd = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": str(uuid.uuid4()),
-                                                       "actor": actor, **fields})
-                t = time.perf_counter()
-                state = await client.send(state.case_id, cmd)
-                latencies.append(time.perf_counter() - t)
-            assert state.stage.value == "closed"
-
     async with build_worker(env.client, store, queue, reporting=reporting):
         runner = threading.Thread(target=projection.run, args=(stop,), daemon=True)
         sampler = threading.Thread(target=sample_lag, daemon=True)
         if projection_thread:
             runner.start()
             sampler.start()
-        start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(cases)))
-        elapsed = time.perf_counter() - start
+        latencies, elapsed = await drive(client, cases, concurrency)
         while projection_thread and projection.lag().events_behind:
             await asyncio.sleep(0.1)
         stop.set()
     return {"cases": cases, "concurrency": concurrency, "commands": len(latencies), "seconds": round(elapsed, 2),
             "cases_per_s": round(cases / elapsed, 2), "commands_per_s": round(len(latencies) / elapsed, 1),
-            "latency_ms": {p: round(percentile(latencies, q) * 1000, 1)
-                           for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
+            "latency_ms": latency_ms(latencies),
             "events_stored": store.recorder.max_notification_id(),
             "projection_lag_events": {"median": statistics.median(lags) if lags else 0,
                                       "max": max(lags) if lags else 0}}
-
-
-async def floor(env: WorkflowEnvironment, round_trips: int, concurrency: int) -> dict:
-    queue = f"floor-{uuid.uuid4()}"
-    per_workflow = len(LIFECYCLE) + 1
-    workflows = max(1, round_trips // per_workflow)
-    latencies: list[float] = []
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with sem:
-            handle = await env.client.start_workflow(FloorWorkflow.run, id=f"floor-{uuid.uuid4()}", task_queue=queue)
-            for n in range(per_workflow):
-                t = time.perf_counter()
-                await handle.execute_update(FloorWorkflow.ping, n)
-                latencies.append(time.perf_counter() - t)
-            await handle.signal(FloorWorkflow.finish)
-
-    async with Worker(env.client, task_queue=queue, workflows=[FloorWorkflow], activities=[floor_noop],
-                      activity_executor=ThreadPoolExecutor(32), max_concurrent_activities=32):
-        start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(workflows)))
-        elapsed = time.perf_counter() - start
-    return {"round_trips": len(latencies), "seconds": round(elapsed, 2),
-            "round_trips_per_s": round(len(latencies) / elapsed, 1),
-            "latency_ms": {"p50": round(percentile(latencies, 50) * 1000, 1),
-                           "p95": round(percentile(latencies, 95) * 1000, 1)}}
-
-
-async def worker_memory(address: str, tmp: Path, cases: int) -> dict:
-    """RSS of a separate `casework run` worker process holding `cases` open cases on timers."""
-    data = tmp / "memory"
-    env = {**os.environ, "CASEWORK_TEMPORAL_ADDRESS": address, "CASEWORK_DATA_DIR": str(data),
-           "CASEWORK_TASK_QUEUE": "memory", "CASEWORK_LOG_LEVEL": "warning", "CASEWORK_PROJECTIONS": "false"}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "casework"), "run"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        def rss_mib() -> float:
-            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-            return 0.0
-
-        await asyncio.sleep(3)
-        idle = rss_mib()
-        from casework.client import connect
-
-        client = CaseworkClient(await connect(address), "memory")
-        sem = asyncio.Semaphore(40)
-
-        async def one(i: int) -> None:
-            async with sem:
-                await client.open_case(OpenCase(command_id=str(uuid.uuid4()), actor=AGENT,
-                                                customer={"id": f"m{i}", "name": "M"}, channel="web",
-                                                category="enquiry", subject="waiting on timers"))
-
-        start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(cases)))
-        opened = time.perf_counter() - start
-        await asyncio.sleep(2)
-        loaded = rss_mib()
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    return {"open_cases": cases, "rss_idle_mib": round(idle, 1), "rss_with_cases_mib": round(loaded, 1),
-            "kib_per_case": round((loaded - idle) * 1024 / cases, 1), "opened_per_s": round(cases / opened, 1)}
 
 
 async def main() -> None:
@@ -184,8 +77,17 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--projection-events", type=int, default=100_000)
     parser.add_argument("--report-events", type=int, default=1_000_000)
-    parser.add_argument("--memory-cases", type=int, default=10_000)
-    parser.add_argument("--only", nargs="*", default=["e2e", "projection", "reports", "memory"])
+    parser.add_argument("--timer-cases", type=int, default=10_000,
+                        help="timers: open cases whose warnings and breaches fall in the same minute")
+    parser.add_argument("--hold-cases", type=int, default=100_000,
+                        help="timers: then open cases up to this many, waiting on timers (worker RSS); 0: none")
+    parser.add_argument("--hold-minutes", type=float, default=60.0,
+                        help="timers: the hold phase stops opening after this long (reports what it reached)")
+    parser.add_argument("--import-traces", type=int, default=None,
+                        help="import/rebuild: the first this many traces of the BPIC 2013 log (default: all)")
+    parser.add_argument("--scaleout-workers", type=int, nargs="*", default=[1, 2, 3],
+                        help="scaleout: worker process counts, on PostgreSQL (--cases, --concurrency, --rounds)")
+    parser.add_argument("--only", nargs="*", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgres"], choices=["sqlite", "postgres"],
                         help="where the projection and report benchmarks run (postgres: a throwaway cluster)")
     parser.add_argument("--rounds", type=int, default=3,
@@ -199,8 +101,20 @@ async def main() -> None:
                      "at": datetime.now(UTC).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory(prefix="casework-bench-") as d:
         tmp = Path(d)
-        if {"e2e", "memory"} & set(args.only):
+        if "e2e" in args.only:
             await temporal_parts(args, tmp, summary)
+        parts = [p for p in ("import", "rebuild") if p in args.only]
+        if parts:
+            (tmp / "import").mkdir()
+            summary.update(importing.run(tmp / "import", parts, limit=args.import_traces, rounds=args.rounds))
+        if "scaleout" in args.only:
+            (tmp / "scaleout").mkdir()
+            summary["scaleout"] = await scaleout.run(tmp / "scaleout", tuple(args.scaleout_workers), args.cases,
+                                                     args.concurrency, args.rounds)
+        if "timers" in args.only:
+            (tmp / "timers").mkdir()
+            summary["timers"] = await timers.run(tmp / "timers", args.timer_cases, args.hold_cases,
+                                                 args.hold_minutes * 60)
         parts = [p for p in ("projection", "reports") if p in args.only]
         if parts:
             summary.update(projection.run(tmp, args.backends, args.projection_events, args.report_events,
@@ -218,17 +132,15 @@ async def temporal_parts(args: argparse.Namespace, tmp: Path, summary: dict) -> 
         if "e2e" in args.only:
             # The floor is a bare update (no activity), measured A/B alternately with casework's
             # commands, in --rounds rounds; the update-plus-activity floor of before is the second line.
-            ab = await against_bare(env, tmp, end_to_end, args.cases, args.concurrency, len(LIFECYCLE) + 1,
+            ab = await against_bare(env, tmp, end_to_end, args.cases, args.concurrency, COMMANDS_PER_CASE,
                                     args.rounds)
             summary["commands_vs_bare_update"] = ab
             last = ab["rounds"][-1]["casework"]
-            base = await floor(env, last["commands"], args.concurrency)
+            base = await floor(env.client, last["commands"], args.concurrency, COMMANDS_PER_CASE,
+                               with_activity=True)
             summary["floor_update_with_activity"] = base
             summary["commands_per_s_ratio_to_update_with_activity"] = round(
                 last["commands_per_s"] / base["round_trips_per_s"], 3)
-        if "memory" in args.only:
-            address = env.client.service_client.config.target_host
-            summary["worker_memory"] = await worker_memory(address, tmp, args.memory_cases)
     finally:
         await env.shutdown()
 

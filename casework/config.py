@@ -54,6 +54,10 @@ class Settings(BaseModel):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_concurrent_activities: int = Field(default=32, ge=1, le=1000)
+    # Workflows the worker keeps in memory (Temporal's sticky cache; the SDK's default). A case past it
+    # is evicted and replays its history when it next wakes (a command or a timer): memory stays flat
+    # however many cases wait on timers (bench/README.md, "Timers at scale").
+    max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
     projections: bool = True  # run the reporting projection inside the worker
     reporting_schema: str = "reporting"  # PostgreSQL schema of the reporting tables
     sla_policy: str = ""  # path of a TOML/YAML SLA policy; empty: the shipped default
