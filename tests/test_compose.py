@@ -111,3 +111,18 @@ def test_the_init_script_creates_the_casework_user_with_the_password_from_the_en
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
     assert method == "SCRAM-SHA-256"
     assert base64.b64encode(hmac.new(salted, b"Server Key", hashlib.sha256).digest()).decode() == server_key
+
+
+def test_the_cluster_admits_as_many_updates_in_flight_per_case_as_the_embedded_server():
+    # Compared with the dev server's own constant: both sides are configuration, and the check is
+    # that the compose cluster does not fall back to Temporal's default of 10 (docs/cluster.md).
+    from casework.devserver import MAX_IN_FLIGHT_UPDATES
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    temporal = compose["services"]["temporal"]
+    path = temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in temporal["volumes"]}
+    config = yaml.safe_load((ROOT / mounted[path]).read_text())
+    assert config["history.maxInFlightUpdates"] == [{"value": MAX_IN_FLIGHT_UPDATES}]
+    assert MAX_IN_FLIGHT_UPDATES >= 8 * 3  # the API, the console and a CLI run on one case
+    assert config["frontend.enableUpdateWorkflowExecution"] == [{"value": True}]
