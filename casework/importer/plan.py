@@ -129,9 +129,13 @@ class Planner:
                 if reopen_next and not holds and self.state.stage in (S.solution, S.follow_up):
                     self._send("reject_solution", row)
                 reopen_next = reopen_next and holds
-                if (self.state.is_closed and not holds and self.state.closure_reason in REOPENABLE
+                # Work on the case (a stage) after a close: the closure did not hold, and the customer
+                # reopens it. A staff-only row (a note, a reassignment: no stage) never reopens a case,
+                # as live (domain/reopen.py): its command is refused `case_closed`.
+                if (self.state.is_closed and not holds and entry.stage is not None
+                        and self.state.closure_reason in REOPENABLE
                         and self.mapping.plan.reopen_after_close == "reopen"):
-                    self._send("reject_solution", row)  # work after a close: the closure did not hold
+                    self._send("reject_solution", row)
                 if target is S.closed and not last and self.mapping.plan.reopen_after_close == "reject_solution":
                     target, reopen_next = S.solution, True
                 if target is not None:
