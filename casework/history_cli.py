@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -112,7 +112,7 @@ def export(obj, path: Path, cases: tuple[str, ...], personal: bool, as_json: boo
               help="compare with this policy file instead of the terms each case pinned")
 @click.option("--since", type=INSTANT, help="cases opened at or after this instant (ISO 8601 with its zone)")
 @click.option("--until", type=INSTANT,
-              help="cases opened before this instant, clocks evaluated up to it (ISO 8601 with its zone; default now)")
+              help="cases opened before this instant, clocks evaluated up to it (ISO 8601 with its zone, not after now; default now)")
 @click.option("--json", "as_json", is_flag=True, help="the comparison as JSON")
 @click.pass_obj
 def simulate_command(obj, draft_file: Path, against_file: Path | None, since: datetime | None,
@@ -124,6 +124,9 @@ def simulate_command(obj, draft_file: Path, against_file: Path | None, since: da
         against = load_policy(against_file) if against_file else None
     except PolicyError as err:
         raise Usage(str(err)) from None
+    if until is not None and until > datetime.now(UTC):  # clocks evaluated in a future nobody has lived
+        raise Usage(f"--until {until.isoformat()} is in the future: nothing is known of it yet (leave --until "
+                    "out to evaluate the clocks up to now)")
     if since is not None and until is not None and since >= until:
         raise Usage(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     sim = simulate(case_store_for_reading(obj.settings()), draft, since, until, against)
