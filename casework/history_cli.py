@@ -15,7 +15,7 @@ import click
 
 from casework.cli_support import INSTANT, CliError, Usage, print_json
 from casework.importer.export import export_log
-from casework.importer.logs import log_format
+from casework.importer.logs import log_format, read_traces
 from casework.importer.mapping import MappingError, load_mapping
 from casework.importer.run import Summary, import_log, start_live
 from casework.local_data import case_store_for_reading
@@ -50,12 +50,13 @@ def import_(obj, log: Path, mapping: str, refusals: Path | None, no_live: bool, 
         raise Usage(str(err)) from None
     if not log.is_file():
         raise Usage(f"event log {log}: no such file")
-    settings = obj.settings()
-    store = open_case_store(settings)
-    try:
-        summary = import_log(log, chosen, store, load_policy(settings.sla_policy or None), progress=not no_progress)
+    try:  # read whole before any store is opened: a log that cannot be read creates nothing
+        traces = read_traces(log, chosen)
     except MappingError as err:
         raise Usage(str(err)) from None
+    settings = obj.settings()
+    store = open_case_store(settings)
+    summary = import_log(traces, chosen, store, load_policy(settings.sla_policy or None), progress=not no_progress)
     if refusals:
         _write_refusals(refusals, summary)
     started, live_error = 0, None
