@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
-from casework.importer import MappingError, import_log, load_mapping
+from casework.importer import MappingError, export_log, import_log, load_mapping
 from casework.policy import load_policy
 from tests.conftest import sqlite_store
 from tests.importer.test_import import MAPPING, mapping, run_cli, state_of, write  # noqa: F401 (a fixture)
@@ -98,3 +99,13 @@ def test_an_unreadable_xes_log_creates_no_store(tmp_path):
     done = run_cli(tmp_path, "import", str(broken), "--mapping", "casework", "--no-live", "--no-progress")
     assert done.returncode == 2 and "is not well-formed XES" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []
+
+
+def test_the_xes_export_declares_the_version_as_the_1849_2016_schema_types_it(tmp_path, mapping):
+    store = sqlite_store(tmp_path / "events.db")
+    import_log(write(tmp_path / "log.csv", [["T1", "New", "2026-03-02T09:00:00+08:00", "ann", "normal"]]),
+               mapping, store, load_policy())
+    assert export_log(store, tmp_path / "out.xes") == 2  # open, and the note of "New"
+    log = ElementTree.parse(tmp_path / "out.xes").getroot()
+    assert log.attrib == {"xes.version": "1849.2016"}  # an xs:decimal; no nested attributes written, none declared
+    assert not any(len(list(attr)) for event in log.iter("{http://www.xes-standard.org/}event") for attr in event)
