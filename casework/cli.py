@@ -374,8 +374,8 @@ def _score(text: str) -> tuple[str, float]:
             raise ValueError
         return name.strip(), score
     except ValueError:
-        raise Usage(f"--score: must be DIMENSION=SCORE with a finite number (e.g. attitude=5), "
-                    f"got {text!r}") from None
+        raise click.BadParameter(f"must be DIMENSION=SCORE with a finite number (e.g. attitude=5), "
+                                 f"got {text!r}", param_hint="--score") from None
 
 
 def _survey(values: dict[str, Any]) -> dict | None:
