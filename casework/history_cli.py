@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from casework.cli_support import INSTANT, CliError, Usage, print_json
 from casework.importer.export import export_log
-from casework.importer.logs import log_format
+from casework.importer.logs import log_format, read_traces
 from casework.importer.mapping import MappingError, load_mapping
 from casework.importer.run import Summary, import_log, start_live
 from casework.local_data import case_store_for_reading
@@ -50,12 +50,13 @@ def import_(obj, log: Path, mapping: str, refusals: Path | None, no_live: bool, 
         raise Usage(str(err)) from None
     if not log.is_file():
         raise Usage(f"event log {log}: no such file")
-    settings = obj.settings()
-    store = open_case_store(settings)
-    try:
-        summary = import_log(log, chosen, store, load_policy(settings.sla_policy or None), progress=not no_progress)
+    try:  # read whole before any store is opened: a log that cannot be read creates nothing
+        traces = read_traces(log, chosen)
     except MappingError as err:
         raise Usage(str(err)) from None
+    settings = obj.settings()
+    store = open_case_store(settings)
+    summary = import_log(traces, chosen, store, load_policy(settings.sla_policy or None), progress=not no_progress)
     if refusals:
         _write_refusals(refusals, summary)
     started, live_error = 0, None
@@ -112,7 +113,7 @@ def export(obj, path: Path, cases: tuple[str, ...], personal: bool, as_json: boo
               help="compare with this policy file instead of the terms each case pinned")
 @click.option("--since", type=INSTANT, help="cases opened at or after this instant (ISO 8601 with its zone)")
 @click.option("--until", type=INSTANT,
-              help="cases opened before this instant, clocks evaluated up to it (ISO 8601 with its zone; default now)")
+              help="cases opened before this instant, clocks evaluated up to it (ISO 8601 with its zone, not after now; default now)")
 @click.option("--json", "as_json", is_flag=True, help="the comparison as JSON")
 @click.pass_obj
 def simulate_command(obj, draft_file: Path, against_file: Path | None, since: datetime | None,
@@ -124,6 +125,9 @@ def simulate_command(obj, draft_file: Path, against_file: Path | None, since: da
         against = load_policy(against_file) if against_file else None
     except PolicyError as err:
         raise Usage(str(err)) from None
+    if until is not None and until > datetime.now(UTC):  # clocks evaluated in a future nobody has lived
+        raise Usage(f"--until {until.isoformat()} is in the future: nothing is known of it yet (leave --until "
+                    "out to evaluate the clocks up to now)")
     if since is not None and until is not None and since >= until:
         raise Usage(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     sim = simulate(case_store_for_reading(obj.settings()), draft, since, until, against)

@@ -108,6 +108,9 @@ class HttpAuthenticator:
 
     def actor_for(self, identity: Identity, claimed: Actor | None) -> Actor:
         """The actor a request acts as: the credential's own, or a claim the credential may make."""
+        if identity.person and not identity.acts_as:  # a console manager: reads, never acts
+            raise CommandRefused("no_role", f"'{identity.principal}' holds no role that may act (agent, "
+                                 "supervisor or customer in the principal registry)")
         if claimed is None:
             if not identity.person or len(identity.acts_as) != 1:
                 raise CommandRefused("actor_required", f"'{identity.principal}' may act in more than one "

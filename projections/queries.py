@@ -41,6 +41,9 @@ class CaseFilter(BaseModel):
     # a running, unbreached clock due by then
     at_risk_within_hours: float | None = Field(default=None, gt=0, le=AT_RISK_MAX_HOURS)
     text: str | None = None  # in the subject, case-insensitive
+    # An agent's reach (casework/access.py): cases assigned to `reach_assignee` or in one of `reach_teams`.
+    reach_assignee: str | None = None
+    reach_teams: list[str] = Field(default_factory=list)
 
 
 class Page(BaseModel):
@@ -76,6 +79,10 @@ def _where(f: CaseFilter, now: datetime) -> tuple[list[str], list[Any]]:
         if value is not None:
             clauses.append(f"c.{column} = ?")
             params.append(value)
+    if f.reach_assignee is not None:
+        teams = f"c.team IN ({', '.join('?' for _ in f.reach_teams)})" if f.reach_teams else "0 = 1"
+        clauses.append(f"(c.assignee = ? OR {teams})")
+        params.extend([f.reach_assignee, *f.reach_teams])
     if f.breached is not None:
         clauses.append(f"({BREACHED})" if f.breached else f"NOT ({BREACHED})")
     if f.at_risk_within_hours is not None:

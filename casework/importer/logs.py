@@ -55,10 +55,10 @@ def read_traces(path: str | Path, mapping: Mapping) -> list[Trace]:
     (stable: rows with the same instant keep their order in the log)."""
     traces: dict[str, Trace] = {}
     raw = _csv_rows(path, mapping) if log_format(path) == "csv" else _xes_rows(path)
-    for where, values in raw:
+    for where, values, malformed in raw:
         case = (values.get(mapping.columns.case) or "").strip()
         trace = traces.setdefault(case, Trace(case))
-        row = _row(where, values, mapping)
+        row = Problem(case, where, malformed) if malformed else _row(where, values, mapping)
         if isinstance(row, Problem):
             trace.problems.append(row)
         else:
@@ -101,7 +101,8 @@ def parse_instant(text: str, mapping: Mapping) -> datetime | str:
     return at
 
 
-def _csv_rows(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, dict[str, str]]]:
+def _csv_rows(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, dict[str, str], str]]:
+    """(where, the row's values by column, what is malformed about it or "")."""
     try:
         f = open(path, newline="", encoding="utf-8-sig")
     except OSError as err:
@@ -120,16 +121,27 @@ def _csv_rows(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, dict[st
                                f"(the header has: {', '.join(header)})")
         try:
             for values in reader:
-                yield f"line {reader.line_num}", values
+                yield f"line {reader.line_num}", values, _misfit(values, len(header))
         except (UnicodeDecodeError, csv.Error) as err:
             raise MappingError(f"event log {path}, line {reader.line_num}: {err}") from None
+
+
+def _misfit(values: dict, width: int) -> str:
+    """What is wrong with a row whose cells do not fit the header, or "". DictReader files extra cells
+    under None and fills missing ones with None: such a row has shifted or lost cells, and none of its
+    values can be trusted."""
+    if None in values:
+        return f"malformed row: more cells than the header's {width}"
+    if None in values.values():
+        return f"malformed row: fewer cells than the header's {width}"
+    return ""
 
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _xes_rows(path: str | Path) -> Iterator[tuple[str, dict[str, str]]]:
+def _xes_rows(path: str | Path) -> Iterator[tuple[str, dict[str, str], str]]:
     """Events with their trace's attributes as `case:<key>` (the usual flattening of XES)."""
     traces = events = 0
     trace_attrs: dict[str, str] = {}
@@ -150,7 +162,7 @@ def _xes_rows(path: str | Path) -> Iterator[tuple[str, dict[str, str]]]:
                 for child in el:
                     if "key" in child.attrib and "value" in child.attrib:
                         values[child.attrib["key"]] = child.attrib["value"]
-                yield f"trace {traces}, event {events}", values
+                yield f"trace {traces}, event {events}", values, ""
                 el.clear()
             elif parent == "trace" and "key" in el.attrib and "value" in el.attrib:
                 trace_attrs[el.attrib["key"]] = el.attrib["value"]

@@ -21,6 +21,13 @@ ROW_NAMES = frozenset({"case", "activity", "resource", "timestamp"})
 TARGET_STAGES = frozenset(Stage) - {Stage.intake}
 # The planner's own moves between stages; as actions they would bypass its rules.
 PLANNED_KINDS = frozenset({"open", "record_customer_reply", "confirm_solution", "reject_solution"})
+# What the planner sets on every command itself: never a mapping's `fields`.
+ENVELOPE = frozenset({"command_id", "actor", "occurred_at", "principal", "signature", "kind"})
+
+
+def action_fields(action: str) -> list[str]:
+    """The fields an action's `fields` may give: the command's own, without the envelope."""
+    return [name for name in COMMAND_TYPES[action].model_fields if name not in ENVELOPE]
 
 
 class MappingError(Exception):
@@ -102,6 +109,12 @@ class Entry(_Strict):
                                  f"{', '.join(sorted(set(COMMAND_TYPES) - PLANNED_KINDS))})")
             if self.action in PLANNED_KINDS:
                 raise ValueError(f"'{self.action}' is planned from the stages (map the activity to a stage)")
+            # A misspelt field would be dropped silently by the planner (or refused on every row).
+            allowed = action_fields(self.action)
+            unknown = sorted(set(self.fields) - set(allowed))
+            if unknown:
+                raise ValueError(f"action '{self.action}' has no field {', '.join(repr(u) for u in unknown)} "
+                                 f"(its fields: {', '.join(allowed) or 'none'})")
         if self.fields and self.action is None:
             raise ValueError("'fields' go with an action")
         return self

@@ -73,6 +73,7 @@ class TracePlan:
     sent: list[Command] = field(default_factory=list)  # the commands decided, in order (the opening first)
     refused: list[Refused] = field(default_factory=list)
     problem: str = ""  # the trace cannot be imported at all (its opening does not validate or is refused)
+    where: str = ""  # the row the problem is at (said once, by whoever reports it)
     state: CaseState | None = None
 
 
@@ -104,18 +105,18 @@ class Planner:
         first = trace.rows[0]
         unmapped = [r for r in trace.rows if r.activity not in self.mapping.activities]
         if unmapped and self.mapping.plan.unmapped == "error":  # the mapping is fixed, then the trace imported
-            out.problem = f"{unmapped[0].where}: activity '{unmapped[0].activity}' is not in the mapping"
+            out.where, out.problem = unmapped[0].where, f"activity '{unmapped[0].activity}' is not in the mapping"
             return out
         try:
             opening = self._opening(first)
         except (ValidationError, ValueError) as err:
-            out.problem = f"{first.where}: the case's opening does not validate: {_short(err)}"
+            out.where, out.problem = first.where, f"the case's opening does not validate: {_short(err)}"
             return out
         out.case_id = opening.case_id or ""
         try:
             self._decide(opening, first, self._terms(opening))
         except CommandRefused as err:
-            out.problem = f"{first.where}: opening refused ({err.code}): {err.message}"
+            out.where, out.problem = first.where, f"opening refused ({err.code}): {err.message}"
             return out
         reopen_next = False  # a closure that did not hold: the next work rejects it first
         for i, row in enumerate(trace.rows):
@@ -129,9 +130,13 @@ class Planner:
                 if reopen_next and not holds and self.state.stage in (S.solution, S.follow_up):
                     self._send("reject_solution", row)
                 reopen_next = reopen_next and holds
-                if (self.state.is_closed and not holds and self.state.closure_reason in REOPENABLE
+                # Work on the case (a stage) after a close: the closure did not hold, and the customer
+                # reopens it. A staff-only row (a note, a reassignment: no stage) never reopens a case,
+                # as live (domain/reopen.py): its command is refused `case_closed`.
+                if (self.state.is_closed and not holds and entry.stage is not None
+                        and self.state.closure_reason in REOPENABLE
                         and self.mapping.plan.reopen_after_close == "reopen"):
-                    self._send("reject_solution", row)  # work after a close: the closure did not hold
+                    self._send("reject_solution", row)
                 if target is S.closed and not last and self.mapping.plan.reopen_after_close == "reject_solution":
                     target, reopen_next = S.solution, True
                 if target is not None:
@@ -151,7 +156,7 @@ class Planner:
         try:
             value = json.loads(row.attributes.get(self.mapping.plan.command_attribute) or "{}")
         except json.JSONDecodeError as err:
-            raise ValueError(f"{row.where}: the command column is not JSON ({err})") from None
+            raise ValueError(f"the command column is not JSON ({err})") from None
         return value if isinstance(value, dict) else {}
 
     def _plan_native(self, trace: Trace) -> TracePlan:
@@ -162,19 +167,19 @@ class Planner:
                 cmd = COMMAND_ADAPTER.validate_python({**self._native(row), "occurred_at": row.at})
             except (ValidationError, ValueError) as err:
                 if self.state is None:
-                    out.problem = f"{row.where}: the case's opening does not validate: {_short(err)}"
+                    out.where, out.problem = row.where, f"the case's opening does not validate: {_short(err)}"
                     return out
                 out.refused.append(Refused(row.case, row.where, row.activity, row.activity, "invalid", _short(err)))
                 continue
             if self.state is None and not isinstance(cmd, OpenCase):
-                out.problem = f"{row.where}: a trace starts with its opening ('open'), not '{row.activity}'"
+                out.where, out.problem = row.where, f"a trace starts with its opening ('open'), not '{row.activity}'"
                 return out
             terms = self._terms(cmd) if isinstance(cmd, OpenCase) else self._terms_for(cmd)
             try:
                 self._decide(cmd, row, terms)
             except CommandRefused as err:
                 if self.state is None:
-                    out.problem = f"{row.where}: opening refused ({err.code}): {err.message}"
+                    out.where, out.problem = row.where, f"opening refused ({err.code}): {err.message}"
                     return out
         out.case_id, out.state = self.state.case_id, self.state
         return out

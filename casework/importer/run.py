@@ -68,13 +68,14 @@ class Summary:
         return "\n".join(lines)
 
 
-def import_log(log: str | Path, mapping: Mapping | str | Path, store: CaseStore,
+def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, store: CaseStore,
                policy: SlaPolicy | None, progress: bool = False, limit: int | None = None) -> Summary:
     """Import `log` (CSV or XES) as `mapping` says into `store`, deciding each command by the domain's
-    rules at its recorded instant with the SLA terms `policy` pins. `limit`: the first N traces only."""
+    rules at its recorded instant with the SLA terms `policy` pins. `limit`: the first N traces only.
+    `log` may be its traces read already (`read_traces`), as the CLI does before it opens a store."""
     started = time.perf_counter()
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
-    traces = read_traces(log, mapping)[:limit]
+    traces = (log if isinstance(log, list) else read_traces(log, mapping))[:limit]
     planner, summary = Planner(mapping, policy), Summary(traces=len(traces))
     batch: list[tuple[Trace, TracePlan]] = []
     for trace in tqdm(traces, unit="case", desc="import", disable=not progress, mininterval=0.5):
@@ -97,7 +98,7 @@ def import_log(log: str | Path, mapping: Mapping | str | Path, store: CaseStore,
             continue
         plan = planner.plan(trace)
         if plan.problem:
-            summary.not_imported.append(Problem(trace.case, trace.rows[0].where, plan.problem))
+            summary.not_imported.append(Problem(trace.case, plan.where or trace.rows[0].where, plan.problem))
             continue
         batch.append((trace, plan))
         if len(batch) >= BATCH:

@@ -72,7 +72,8 @@ def api_for(settings: Settings, client: Client, *, sealer: Any = None, view: Any
                view=view if view is not None else open_view(reporting_env(settings)), sealer=sealer,
                namespace=settings.temporal_namespace, timeout=settings.http_engine_timeout_seconds,
                page_max=settings.http_page_size_max, settings=settings, store=_store_opener(settings, store),
-               sign_ins=sign_ins or SignInLimiter.for_settings(settings))
+               sign_ins=sign_ins or SignInLimiter.for_settings(settings),
+               managers=frozenset(settings.console_managers))
 
 
 def _store_opener(settings: Settings, store: Any) -> Any:

@@ -29,6 +29,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from casework.access import MAY, Person, person_in
 from casework.client import CaseworkClient
 from casework.forget import ForgetRefused, ForgetReport, forget_customer
 from casework.http_auth import HttpAuthenticator, Identity, Unauthenticated
@@ -64,6 +65,7 @@ class Api:
     settings: Any = None  # casework.config.Settings, for forgetting a customer
     store: Callable[[], Any] | None = None  # the case store (opened on first use), for forgetting
     sign_ins: SignInLimiter | None = None  # failed credentials counted per address and principal
+    managers: frozenset[str] = frozenset()  # the console_managers setting: staff who read every case
 
 
 def body_model(model: type[Command]) -> type[BaseModel]:
@@ -137,6 +139,27 @@ def _customer_only(who: Identity | None) -> str | None:
     return None
 
 
+def _staff(api: Api, who: Identity | None) -> Person | None:
+    """The staff member behind a person's credential, with the roles it presents, as the console sees
+    them (casework/access.py); None for open mode, services and customers, who keep their own rules."""
+    if api.auth is None or who is None or not who.person or Role.customer in who.acts_as:
+        return None
+    person = person_in(api.auth.registry, who.principal, api.managers, presented=who.acts_as)
+    if person is None:
+        raise ProblemError("no_role", 403, f"'{who.principal}' holds no role that may read or act on cases "
+                           "(agent or supervisor in the principal registry, or a console manager)")
+    return person
+
+
+def _within_reach(api: Api, who: Identity | None, state: CaseState) -> bool:
+    """A customer reaches their own cases, an agent their own and their teams' (casework/access.py)."""
+    customer = _customer_only(who)
+    if customer is not None:
+        return state.customer.id == customer
+    person = _staff(api, who)
+    return person is None or person.may_open(state.assignee, state.team)
+
+
 # --- the engine, with a time limit ---------------------------------------------------------------
 
 async def engine(api: Api, call: Awaitable[T]) -> T:
@@ -174,9 +197,9 @@ async def _worker_polls(api: Api) -> bool:
 
 
 async def _readable_state(api: Api, who: Identity | None, case_id: str) -> CaseState:
+    _staff(api, who)  # a staff credential with no role is refused before the engine is asked
     state = await engine(api, api.cases.state(case_id))
-    customer = _customer_only(who)
-    if customer is not None and state.customer.id != customer:  # as if it did not exist
+    if not _within_reach(api, who, state):  # as if it did not exist: the answer does not say it does
         raise ProblemError("unknown_case", 404, f"no case with id {case_id}")
     return state
 
@@ -228,6 +251,9 @@ def build_router() -> APIRouter:
         timeline = await engine(api, api.cases.timeline(state.case_id))
         # 201 when this key opened it (first time or retried); 200 for a case another opening made.
         response.status_code = 201 if timeline and timeline[0].command_id == key else 200
+        if response.status_code == 200 and not _within_reach(api, who, state):  # found, but not theirs to read
+            raise ProblemError("already_open", 409, "a case with this source reference or case id is already "
+                               "open, outside the cases this credential may read")
         response.headers["Location"] = f"/cases/{state.case_id}"
         return state
 
@@ -293,10 +319,14 @@ def build_router() -> APIRouter:
         if text is not None and api.sealer is None:
             raise ProblemError("subject_search_unavailable", 422, "the subjects are kept sealed with the keyring; "
                                "this engine has none (store_encryption is false), so it cannot search them")
+        person = _staff(api, who)
+        reach = person if person is not None and not person.sees_every_case else None
         filters = CaseFilter(stage=[s.value for s in stage], team=team, assignee=assignee,
                              priority=[p.value for p in priority], category=[c.value for c in category],
                              customer_id=_customer_only(who), breached=breached,
-                             at_risk_within_hours=at_risk_within_hours, text=text)
+                             at_risk_within_hours=at_risk_within_hours, text=text,
+                             reach_assignee=reach.name if reach else None,
+                             reach_teams=list(reach.teams) if reach else [])
         sealer = api.sealer
         try:
             page = await asyncio.to_thread(
@@ -326,8 +356,12 @@ def _command_route(kind: str, model: type[Command]):
     async def send(request: Request, case_id: str, body: body_type,  # type: ignore[valid-type]
                    key: IdempotencyKey, who: Caller) -> CaseState:
         api = _api(request)
-        customer = _customer_only(who)
-        if customer is not None:  # a customer acts on their own cases only (the engine checks it too)
+        person = _staff(api, who)
+        if person is not None and kind in MAY and not person.may(kind):  # as in the console
+            raise ProblemError("role_not_allowed", 403, f"'{kind}' is for "
+                               f"{' and '.join(sorted(MAY[kind]))}s; '{person.name}' is "
+                               f"{' and '.join(sorted(person.roles))}")
+        if person is not None or _customer_only(who) is not None:  # their own cases only (as they read them)
             await _readable_state(api, who, case_id)
         return await engine(api, api.cases.send(case_id, _command(api, who, kind, key, body)))
 

@@ -23,7 +23,7 @@ TYPE_PREFIX = "urn:casework:problem:"
 
 # A refusal's status: who you are (403), what you sent (422), what the case is now (409, the default).
 FORBIDDEN = frozenset({"actor_mismatch", "role_not_granted", "not_staff", "role_not_allowed", "not_on_roster",
-                       "not_your_case", "unauthenticated", "forbidden"})
+                       "not_your_case", "unauthenticated", "forbidden", "no_role"})
 STATUS = {"unknown_case": 404, "command_id_reused": 409, "malformed": 422, "actor_required": 422,
           "invalid": 422, "continuing_as_new": 503, **{code: 403 for code in FORBIDDEN}}
 

@@ -168,6 +168,7 @@ def test_the_command_prints_json_and_the_table_and_says_what_is_wrong(tmp_path):
             (["--policy", str(tmp_path / "missing.toml")], 2, "No such file", tmp_path),
             (["--policy", str(draft), "--since", "2026-03-01"], 2, "has no time zone", tmp_path),
             (["--policy", str(draft), "--until", "soon"], 2, "not an ISO 8601 instant", tmp_path),
+            (["--policy", str(draft), "--until", "2099-01-01T00:00:00Z"], 2, "is in the future", tmp_path),
             (["--policy", str(draft), "--since", "2026-03-05T00:00Z", "--until", "2026-03-01T00:00Z"], 2,
              "is not before", tmp_path),
             (["--policy", str(draft)], 4, "no event store here", empty)]:

@@ -27,7 +27,8 @@ from projections.runner import ReportProjection, open_view
 from worker import build_worker
 
 ISSUER, AUDIENCE = "https://idp.casework.test/", "casework-api"
-KEYS = {"crm": "crm-key-91c2f0", "alice": "alice-key-4e7d11", "sam": "sam-key-0a9b3c"}
+KEYS = {"crm": "crm-key-91c2f0", "alice": "alice-key-4e7d11", "sam": "sam-key-0a9b3c", "bob": "bob-key-77e0d2",
+        "mia": "mia-key-3f18c5", "ned": "ned-key-c40a9e"}
 
 POLICY = """
 version = "http-test-1"
@@ -80,7 +81,22 @@ api_key_sha256 = "{sha(KEYS['crm'])}"
 
 [staff.alice]
 roles = ["agent"]
+teams = ["east"]
 api_key_sha256 = "{sha(KEYS['alice'])}"
+
+[staff.bob]
+roles = ["agent"]
+teams = ["west"]
+api_key_sha256 = "{sha(KEYS['bob'])}"
+
+# mia reads the dashboard (console_managers); ned is listed staff with no role at all.
+[staff.mia]
+roles = []
+api_key_sha256 = "{sha(KEYS['mia'])}"
+
+[staff.ned]
+roles = []
+api_key_sha256 = "{sha(KEYS['ned'])}"
 
 [staff.sam]
 roles = ["supervisor"]
@@ -130,7 +146,8 @@ def settings_in(directory: Path, task_queue: str, **values) -> Settings:
     base = {"data_dir": directory / "data", "task_queue": task_queue, "principals_file": str(directory / "principals.toml"),
             "principal": "http-api", "principal_secret_file": str(directory / "http-api.secret"),
             "jwt_public_key_file": str(directory / "idp.pem"), "jwt_issuer": ISSUER, "jwt_audience": AUDIENCE,
-            "sla_policy": str(directory / "policy.toml"), "http_port": 0, "http_engine_timeout_seconds": 20}
+            "sla_policy": str(directory / "policy.toml"), "http_port": 0, "http_engine_timeout_seconds": 20,
+            "console_managers": ["mia"]}
     return Settings.model_validate({**base, **values})
 
 

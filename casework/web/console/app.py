@@ -31,12 +31,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from casework.access import ACTIONS, Forbidden, Person
 from casework.client import CaseworkClient, connect
 from casework.config import ConfigError, Settings, reporting_env
 from casework.http_auth import HttpAuthenticator, Unauthenticated, jwt_verifier_for
 from casework.principals import credential_for, registry_for
 from casework.web.console import figures
-from casework.web.console.access import ACTIONS, Access, Forbidden, Person, csrf_ok, new_csrf_token
+from casework.web.console.access import Access, csrf_ok, new_csrf_token
 from casework.web.console.casepage import case_page, with_headlines
 from casework.web.console.charts import Bar, bar_chart
 from casework.web.console.i18n import LANGUAGES, Speaker, negotiate
