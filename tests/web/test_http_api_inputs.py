@@ -30,7 +30,8 @@ def no_pydantic_text(body: dict) -> None:
 
 async def opened_case(http, customer: str) -> str:
     r = await http.post("/cases", json={"customer": {"id": customer, "name": "C"}, "channel": "phone",
-                                        "category": "fault", "subject": "Printer offline"},
+                                        "category": "fault", "subject": "Printer offline",
+                                        "team": "east"},  # alice's team: hers to read and act on
                         headers={"Idempotency-Key": key()})
     assert r.status_code == 201, r.text
     return r.json()["case_id"]
