@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import sys
@@ -368,11 +369,13 @@ def _is_list(annotation: Any) -> bool:
 def _score(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     try:
-        if not (sep and name):
+        score = float(value)
+        if not (sep and name and math.isfinite(score)):  # float() reads "nan" and "inf": no scores
             raise ValueError
-        return name.strip(), float(value)
+        return name.strip(), score
     except ValueError:
-        raise click.BadParameter(f"must be DIMENSION=SCORE (e.g. attitude=5), got {text!r}") from None
+        raise click.BadParameter(f"must be DIMENSION=SCORE with a finite number (e.g. attitude=5), "
+                                 f"got {text!r}", param_hint="--score") from None
 
 
 def _survey(values: dict[str, Any]) -> dict | None:

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, FiniteFloat, TypeAdapter, model_validator
 
 from domain.model import (
     Actor, Category, Channel, ClosureReason, Customer, Frozen, Instant, Priority, Role, SourceRef, Stage,
@@ -196,8 +196,9 @@ class SurveyAnswer(Frozen):
     """Scores per dimension on the stated scale; converted to 0-100, the original kept."""
 
     scale: Literal["0-100", "1-5", "1-10"] = "0-100"
-    scores: dict[str, float] = Field(min_length=1)
-    overall: float | None = None  # default: the mean of the dimensions
+    # Finite: NaN or infinity (which Python's JSON reader accepts) is no score and compares with no scale.
+    scores: dict[str, FiniteFloat] = Field(min_length=1)
+    overall: FiniteFloat | None = None  # default: the mean of the dimensions
     safety_incident: bool = False  # the customer reports a safety incident (the seeds' 100-1=0 rule)
     comment: str = Field(default="", max_length=20_000)
 

@@ -10,3 +10,13 @@ class CommandRefused(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def in_words(err: Exception) -> str:
+    """An error as a refusal's message: a pydantic ValidationError on one line (`where: what` per
+    problem), without its input dump and documentation link, which are for the developer, not the sender."""
+    errors = getattr(err, "errors", None)
+    if not callable(errors):
+        return str(err)
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+                     for e in errors())

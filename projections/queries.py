@@ -26,6 +26,10 @@ class BadCursor(ValueError):
     """A cursor this listing did not hand out (or one damaged on the way)."""
 
 
+# A year: far beyond any SLA target, and `now + timedelta(hours=...)` stays a datetime (infinity does not).
+AT_RISK_MAX_HOURS = 24 * 365
+
+
 class CaseFilter(BaseModel):
     stage: list[str] = Field(default_factory=list)  # any of these
     team: str | None = None
@@ -34,7 +38,8 @@ class CaseFilter(BaseModel):
     category: list[str] = Field(default_factory=list)
     customer_id: str | None = None
     breached: bool | None = None  # some clock breached (True) or none (False)
-    at_risk_within_hours: float | None = Field(default=None, gt=0)  # a running, unbreached clock due by then
+    # a running, unbreached clock due by then
+    at_risk_within_hours: float | None = Field(default=None, gt=0, le=AT_RISK_MAX_HOURS)
     text: str | None = None  # in the subject, case-insensitive
     # An agent's reach (casework/access.py): cases assigned to `reach_assignee` or in one of `reach_teams`.
     reach_assignee: str | None = None

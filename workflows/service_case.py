@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.ids import WORKFLOW_ID_PREFIX, case_id_of
     from domain.lifecycle import CommandRefused, check_allowed, check_time, decide, evolve
     from domain.model import ENGINE, CaseState, Role
+    from domain.refusal import in_words
     from domain.sla import SlaTerms
     from domain.store import Outcome
     from domain.timers import next_timer
@@ -502,7 +503,7 @@ class ServiceCaseWorkflow:
         try:
             return workflow.payload_converter().from_payload(args[0].payload, model)
         except (ValidationError, ValueError, TypeError) as err:
-            raise ApplicationError(f"command '{name}' has a malformed payload: {err}",
+            raise ApplicationError(f"command '{name}' has a malformed payload: {in_words(err)}",
                                    "malformed", type="CommandRefused") from None
 
     def _publish_search_attributes(self) -> None:

@@ -37,11 +37,11 @@ from casework.web.problems import RESPONSES, ProblemError
 from casework.web.signin_limits import SignInLimiter, TooManyFailures, claimed_principal
 from domain.clocks import ClockView
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, TIMER_COMMANDS, Command, OpenCase
-from domain.model import Actor, CaseState, Category, Channel, Priority, Role, Stage
+from domain.model import Actor, CaseState, Category, Channel, Instant, Priority, Role, Stage
 from domain.refusal import CommandRefused
 from domain.return_visits import PlanChange, ReturnVisitPlan, SchedulePlan
 from projections import subjects
-from projections.queries import BadCursor, CaseFilter, list_cases
+from projections.queries import AT_RISK_MAX_HOURS, BadCursor, CaseFilter, list_cases
 from projections.schema import CLOCK_NAMES
 from workflows.contract import TimelineEntry
 from workflows.return_visits import PlanStatus
@@ -287,12 +287,12 @@ def build_router() -> APIRouter:
     @router.get("/cases/{case_id}/clocks", response_model=list[ClockView], operation_id="clocks", tags=["queries"],
                 summary="Each SLA clock: target, elapsed business time, paused time, due, state")
     async def clocks(request: Request, case_id: str, who: Caller,
-                     at: Annotated[datetime | None, Query(description="RFC 3339 instant; default now")] = None,
+                     at: Annotated[Instant | None, Query(description=(
+                         "RFC 3339 instant with its offset, in 1990-2099 (as every instant of a case); "
+                         "default now"))] = None,
                      ) -> list[ClockView]:
         api = _api(request)
         await _readable_state(api, who, case_id)
-        if at is not None and at.tzinfo is None:
-            raise ProblemError("malformed", 422, "at: an instant needs its offset (e.g. 2026-05-01T09:00:00Z)")
         return await engine(api, api.cases.clocks(case_id, at))
 
     @router.get("/cases", response_model=CaseList, operation_id="list_cases", tags=["queries"],
@@ -304,8 +304,10 @@ def build_router() -> APIRouter:
         priority: Annotated[list[Priority], Query()] = [],  # noqa: B006
         category: Annotated[list[Category], Query()] = [],  # noqa: B006
         breached: Annotated[bool | None, Query(description="some SLA clock breached (true) or none (false)")] = None,
-        at_risk_within_hours: Annotated[float | None, Query(gt=0, description=(
-            "open cases with a running, unbreached SLA clock due within this many hours (or overdue)"))] = None,
+        at_risk_within_hours: Annotated[float | None, Query(gt=0, le=AT_RISK_MAX_HOURS, allow_inf_nan=False,
+                                                            description=(
+            "open cases with a running, unbreached SLA clock due within this many hours (or overdue); "
+            f"at most {AT_RISK_MAX_HOURS} (a year)"))] = None,
         text: Annotated[str | None, Query(min_length=1, max_length=200, description=(
             "in the subject, case-insensitive"))] = None,
         cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,

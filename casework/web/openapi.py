@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import click
+
 DEFAULT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 
@@ -16,21 +18,22 @@ def document() -> str:
     return json.dumps(build_app(None).openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    paths = [a for a in args if a != "--check"]
-    path = Path(paths[0]) if paths else DEFAULT
+# click parses the arguments so that `--help` is help, and an unknown option an error, never a file name.
+@click.command(name="python -m casework.web.openapi", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when PATH differs from the current document.")
+def cli(path: Path | None, check: bool) -> None:
+    """Write the HTTP API's OpenAPI document to PATH (default: docs/openapi.json)."""
+    path = path or DEFAULT
     text = document()
     if check:
         if not path.exists() or path.read_text() != text:
-            print(f"{path} is out of date: run python -m casework.web.openapi", file=sys.stderr)
-            return 1
-        return 0
+            click.echo(f"{path} is out of date: run python -m casework.web.openapi", err=True)
+            sys.exit(1)
+        return
     path.write_text(text)
-    print(f"wrote {path}")
-    return 0
+    click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()  # click: --help prints help, a usage error exits 2

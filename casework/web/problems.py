@@ -7,6 +7,7 @@ code a Python client or the CLI reports.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,6 +42,19 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None  # each invalid field, for `malformed`
 
 
+# pydantic's str(ValidationError): "N validation errors for X", then per error its location, then an
+# indented message with "[type=..., input_value=..., input_type=...]" and a "For further information
+# visit https://errors.pydantic.dev/..." line. Whatever text reaches a problem passes through here.
+_PYDANTIC_LINK = re.compile(r"\s*For further information visit https://errors\.pydantic\.dev/\S*")
+_PYDANTIC_CONTEXT = re.compile(r" \[type=[^\]\n]*\]")
+
+
+def for_people(text: str) -> str:
+    """A message without pydantic's developer details (its documentation links, input dumps), on one line."""
+    text = _PYDANTIC_CONTEXT.sub("", _PYDANTIC_LINK.sub("", text))
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 class ProblemError(Exception):
     def __init__(self, code: str, status: int, detail: str, headers: dict[str, str] | None = None,
                  errors: list[dict[str, Any]] | None = None) -> None:
@@ -54,15 +68,24 @@ class ProblemError(Exception):
 
     @classmethod
     def invalid(cls, err: ValidationError | RequestValidationError, where: str = "body") -> ProblemError:
+        found = list(err.errors())
+        # A body that is not JSON: FastAPI puts the character's position where a field's name goes.
+        broken = next((e for e in found if e.get("type") == "json_invalid"), None)
+        if broken is not None:
+            position = broken["loc"][-1] if broken["loc"] else "?"
+            reason = (broken.get("ctx") or {}).get("error", "")
+            return cls("malformed", 422, f"the body is not valid JSON{': ' + reason if reason else ''} "
+                       f"(at character {position})")
+        # `msg` only: str(err) would add the input and a link to pydantic's documentation.
         errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or where, "message": e["msg"]}
-                  for e in err.errors()]
+                  for e in found]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return cls("malformed", 422, f"the request does not match the command's schema: {detail}", errors=errors)
 
 
 def response(problem: ProblemError, request: Request) -> JSONResponse:
     body = Problem(type=TYPE_PREFIX + problem.code, title=problem.code.replace("_", " ").capitalize(),
-                   status=problem.status, detail=problem.detail, instance=request.url.path, code=problem.code,
+                   status=problem.status, detail=for_people(problem.detail), instance=request.url.path, code=problem.code,
                    errors=problem.errors)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=problem.status, headers=problem.headers,
                         media_type=MEDIA_TYPE)

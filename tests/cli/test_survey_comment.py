@@ -80,3 +80,28 @@ async def test_a_survey_is_given_one_way(tmp_path):
     r = await casework("confirm-solution", "c", "--survey", "{nope", env=clean_env(CASEWORK_DATA_DIR=str(tmp_path)))
     assert r.code == 2 and "--survey: not valid JSON" in r.err
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_score_that_is_not_a_finite_number_is_one_line_and_exit_2(tmp_path):
+    """`float()` reads nan and inf; no scale holds them. Said before the engine is asked (none runs here):
+    a --score click cannot read is its usage error (as any malformed --score), the rest one line."""
+    from tests.cli.helpers import casework, clean_env
+
+    env = clean_env(CASEWORK_DATA_DIR=str(tmp_path))
+    for args, says in [
+        (["--score", "attitude=nan"], "Error: Invalid value for --score: must be DIMENSION=SCORE with a finite "
+                                      "number (e.g. attitude=5), got 'attitude=nan'\n"),
+        (["--score", "attitude=-inf"], "Error: Invalid value for --score: must be DIMENSION=SCORE with a finite "
+                                       "number (e.g. attitude=5), got 'attitude=-inf'\n"),
+        (["--score", "attitude=5", "--survey-overall", "nan"],
+         "casework: invalid input: --survey overall: Input should be a finite number\n"),
+        (["--survey", '{"scores": {"attitude": NaN}}'],
+         "casework: invalid input: --survey scores.attitude: Input should be a finite number\n"),
+        (["--survey", '{"scores": {"attitude": Infinity}}'],
+         "casework: invalid input: --survey scores.attitude: Input should be a finite number\n"),
+    ]:
+        r = await casework("confirm-solution", "c-1", "--actor", "customer:c1", *args, env=env)
+        assert r.code == 2, (args, r.err)
+        assert r.err.endswith(says) and r.err.count("Error") <= 1, (args, r.err)  # the message's one line, at the end
+        assert "pydantic" not in r.err and "Traceback" not in r.err
+    assert list(tmp_path.iterdir()) == []

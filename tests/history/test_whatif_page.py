@@ -51,3 +51,32 @@ async def test_agents_may_not_open_it(tmp_path):
     async with _client(app) as client:
         await _sign_in(client, KEYS["agent-alice"])
         assert (await client.get("/whatif")).status_code == 403
+
+
+async def test_its_dates_are_the_consoles_zone_unless_they_carry_an_offset(tmp_path):
+    """The three cases open Mon 2 Mar 2026 09:00 Shanghai (01:00 UTC); the console shows Shanghai."""
+    store = store_at(tmp_path / "events.db")
+    small_history(store)
+    app, _ = _app((tmp_path, store, None, []), console_timezone="Asia/Shanghai")
+    async with _client(app) as client:
+        await _sign_in(client, KEYS["sup-sam"])
+        page = await client.get("/whatif")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+        async def cases(since: str = "", until: str = "2026-03-31") -> int | str:
+            answer = await client.post("/whatif", data={"csrf": csrf, "draft": DEFAULT_POLICY.read_text(),
+                                                        "since": since, "until": until},
+                                       headers={"Accept-Language": "en"})
+            assert answer.status_code == 200, answer.text
+            if 'id="whatif-problem"' in answer.text:
+                return re.search(r'id="whatif-problem">(.*?)</p>', answer.text).group(1)
+            return int(re.search(r"(\d+) cases: pinned terms", answer.text).group(1))
+
+        assert await cases(since="2026-03-02T09:00") == 3  # 09:00 in Shanghai: the cases' opening
+        assert await cases(since="2026-03-02T09:00+08:00") == 3  # the same instant, offset given
+        assert await cases(since="2026-03-02T09:00:01+08:00") == 0
+        assert await cases(since="2026-03-02T01:00Z") == 3
+        assert await cases(until="2026-03-02T09:00+08:00") == 0  # opened before it: none
+        assert await cases(until="2026-03-02T09:00:01") == 3
+        for bad in ("9999-12-31", "0001-01-01", "31/03/2026"):
+            assert await cases(until=bad) == "A date is not valid; use the date picker.", bad

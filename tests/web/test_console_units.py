@@ -351,3 +351,38 @@ def test_cases_without_a_team_are_one_row_of_the_comparison_and_its_link_finds_t
     only = figures.Filters(start=flt.start, end=flt.end, team="-")
     assert [r["case_id"] for r in figures.drill_down(view, only, SHANGHAI, datetime(2026, 4, 1, tzinfo=UTC),
                                                      "opened")] == ["no-team-case"]
+
+
+@pytest.mark.parametrize("page", ["/dashboard", "/cases?figure=opened"])
+async def test_date_ranges_at_the_calendars_edges_are_notices_not_failures(history, page):
+    app, _ = _app(history, console_timezone="Asia/Shanghai")
+    sep = "&" if "?" in page else "?"
+    async with _client(app) as client:
+        await _sign_in(client, KEYS["sup-sam"])
+        # Four years ending on a leap day: the start moves back three years, to 28 February (2025 has no 29th).
+        long = await client.get(f"{page}{sep}from=2020-01-01&to=2028-02-29", headers={"Accept-Language": "en"})
+        assert long.status_code == 200, long.text
+        assert "Ranges are at most three years; the start was moved." in long.text
+        assert "from=2025-02-28&amp;to=2028-02-29" in long.text  # the links carry the range it shows
+        for start, end in [("0001-01-01", "0001-01-02"), ("9999-12-30", "9999-12-31"), ("1899-12-31", "2026-01-01"),
+                           ("2026-01-01", "9999-01-01")]:
+            edge = await client.get(f"{page}{sep}from={start}&to={end}", headers={"Accept-Language": "en"})
+            assert edge.status_code == 200, (start, end, edge.text)
+            assert "A date was not understood (use YYYY-MM-DD); showing the default range." in edge.text
+            # The default range instead, in the form and the links (the language form keeps the address as sent).
+            assert f'name="from" value="{start}"' not in edge.text and f'href="/dashboard?from={start}' not in edge.text
+        widest = await client.get(f"{page}{sep}from=1900-01-01&to=1900-12-31", headers={"Accept-Language": "en"})
+        assert widest.status_code == 200 and "flash error" not in widest.text
+
+
+def test_years_before_and_form_instants_in_the_consoles_zone():
+    assert figures.years_before(date(2028, 2, 29), 3) == date(2025, 2, 28)
+    assert figures.years_before(date(2028, 2, 29), 4) == date(2024, 2, 29)
+    assert figures.years_before(date(2026, 3, 1), 3) == date(2023, 3, 1)
+    # A day or a zoneless time is the console's; an instant with its offset is that instant.
+    assert figures.form_instant("2026-03-02", SHANGHAI) == datetime(2026, 3, 1, 16, tzinfo=UTC)
+    assert figures.form_instant("2026-03-02T09:00", SHANGHAI) == datetime(2026, 3, 2, 1, tzinfo=UTC)
+    assert figures.form_instant("2026-03-02T09:00+02:00", SHANGHAI) == datetime(2026, 3, 2, 7, tzinfo=UTC)
+    for text in ("9999-12-31", "0001-01-01", "tomorrow"):
+        with pytest.raises(ValueError):
+            figures.form_instant(text, SHANGHAI)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
@@ -300,15 +300,15 @@ class Pages:
         q = request.query_params
         default = figures.default_filters(self.now().astimezone(self.zone).date())
         try:
-            start = date.fromisoformat(q["from"]) if q.get("from") else default.start
-            end = date.fromisoformat(q["to"]) if q.get("to") else default.end
+            start = figures.day_in_range(date.fromisoformat(q["from"])) if q.get("from") else default.start
+            end = figures.day_in_range(date.fromisoformat(q["to"])) if q.get("to") else default.end
         except ValueError:
             return default, "bad_date"
         problem = ""
         if end < start:
             start, end, problem = end, start, "swapped"
         if (end - start).days > 3 * 366:
-            start, problem = end.replace(year=end.year - 3), "too_long"
+            start, problem = figures.years_before(end, 3), "too_long"
         grain = q.get("grain") if q.get("grain") in ("week", "month") else "month"
         return figures.Filters(start=start, end=end, team=q.get("team", ""), channel=q.get("channel", ""),
                                grain=grain), problem
@@ -374,7 +374,7 @@ class Pages:
             form = await self.checked_form(request)
             values.update({k: form.get(k, "") for k in ("draft", "since", "until")})
             values["problem"], values["sim"] = await run_in_threadpool(
-                _simulate, self.engine.store(), values["draft"], values["since"], values["until"])
+                _simulate, self.engine.store(), values["draft"], values["since"], values["until"], self.zone)
         else:
             values["draft"] = current.read_text(encoding="utf-8")
         return self.render(request, "whatif.html", person=person, **values)
@@ -489,17 +489,18 @@ ACTION_NAMES = {"escalate": "Escalate", "acknowledge": "Acknowledge", "de_escala
                 "reassign": "Reassign", "note": "Add note"}
 
 
-def _simulate(store: CaseStore, text: str, since: str, until: str) -> tuple[str, Any]:
-    """(a problem to show, or the simulation). The pasted draft is read from a temporary file (a
-    calendar file it names by a relative path is not there: give such drafts to `casework simulate`)."""
+def _simulate(store: CaseStore, text: str, since: str, until: str, zone: ZoneInfo) -> tuple[str, Any]:
+    """(a problem to show, or the simulation). A day is its midnight in the console's zone, as on the
+    dashboard. The pasted draft is read from a temporary file (a calendar file it names by a relative
+    path is not there: give such drafts to `casework simulate`)."""
     import tempfile
 
     from casework.policy import PolicyError, load_policy
     from casework.simulate import simulate
 
     try:
-        start = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
-        end = datetime.fromisoformat(until).replace(tzinfo=UTC) if until else None
+        start = figures.form_instant(since, zone) if since else None
+        end = figures.form_instant(until, zone) if until else None
     except ValueError:
         return "bad_date", None
     with tempfile.TemporaryDirectory(prefix="casework-whatif-") as tmp:

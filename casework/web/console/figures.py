@@ -95,6 +95,33 @@ def board(view: ReportView, now: datetime) -> Board:
 # ---------------------------------------------------------------- the manager's dashboard
 
 
+# The days the console reads: wide enough for any imported history, narrow enough that the first
+# day's midnight in any zone, and the day after the last, are still datetimes Python can hold.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def day_in_range(day: date) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{day} is outside {FIRST_DAY}..{LAST_DAY}")
+    return day
+
+
+def years_before(day: date, years: int) -> date:
+    """The same day `years` earlier; 29 February becomes the 28th in a common year."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def form_instant(text: str, zone: ZoneInfo) -> datetime:
+    """A date or date-time typed in a form: one without an offset is in the console's zone (as the
+    dashboard's days are); one with an offset is that instant. ValueError: not one, or out of range."""
+    value = datetime.fromisoformat(text)
+    day_in_range(value.date())
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
 @dataclass(frozen=True)
 class Filters:
     start: date  # first day, in the calendar's zone
