@@ -26,6 +26,7 @@ from casework.config import ConfigError, Settings
 from casework.sample_principals import PUBLISHED_KEY_HASHES
 from domain.commands import Command
 from domain.principals import Registry, sign
+from domain.refusal import in_words
 
 C = TypeVar("C", bound=Command)
 
@@ -59,8 +60,7 @@ def load_registry(path: str | Path, environ: dict[str, str] | None = None, *, sa
     try:
         return Registry.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        raise ConfigError(f"principal registry {path}: {problems}") from None
+        raise ConfigError(f"principal registry {path}: {in_words(err)}") from None
 
 
 def _secret(entry: dict, base: Path, environ: dict[str, str], where: str) -> str | None:

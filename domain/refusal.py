@@ -18,5 +18,10 @@ def in_words(err: Exception) -> str:
     errors = getattr(err, "errors", None)
     if not callable(errors):
         return str(err)
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
-                     for e in errors())
+    return "; ".join(_one(e) for e in errors())
+
+
+def _one(error: dict) -> str:
+    # "Value error, " is how pydantic prefixes a validator's own ValueError: noise to the reader.
+    msg = error["msg"].removeprefix("Value error, ")
+    return f"{'.'.join(str(p) for p in error['loc'])}: {msg}" if error["loc"] else msg

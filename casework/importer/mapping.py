@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from domain.commands import COMMAND_TYPES, TIMER_COMMANDS
 from domain.model import ClosureReason, Stage
+from domain.refusal import in_words
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 # What every template may name besides the mapped attributes.
@@ -203,6 +204,4 @@ def load_mapping(path: str | Path) -> Mapping:
     try:
         return Mapping.model_validate(raw)
     except ValidationError as err:
-        raise MappingError(f"mapping {path}: " + "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in err.errors())) from None
+        raise MappingError(f"mapping {path}: {in_words(err)}") from None

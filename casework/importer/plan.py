@@ -23,6 +23,7 @@ from domain.events import Event
 from domain.ids import case_id_for
 from domain.lifecycle import CommandRefused, decide, replay_on
 from domain.model import ENGINE, Actor, CaseState, ClosureReason, Role, SourceRef, Stage
+from domain.refusal import in_words
 from domain.reopen import REOPENABLE
 from domain.sla import SlaPolicy
 
@@ -110,7 +111,7 @@ class Planner:
         try:
             opening = self._opening(first)
         except (ValidationError, ValueError) as err:
-            out.where, out.problem = first.where, f"the case's opening does not validate: {_short(err)}"
+            out.where, out.problem = first.where, f"the case's opening does not validate: {in_words(err)}"
             return out
         out.case_id = opening.case_id or ""
         try:
@@ -167,9 +168,9 @@ class Planner:
                 cmd = COMMAND_ADAPTER.validate_python({**self._native(row), "occurred_at": row.at})
             except (ValidationError, ValueError) as err:
                 if self.state is None:
-                    out.where, out.problem = row.where, f"the case's opening does not validate: {_short(err)}"
+                    out.where, out.problem = row.where, f"the case's opening does not validate: {in_words(err)}"
                     return out
-                out.refused.append(Refused(row.case, row.where, row.activity, row.activity, "invalid", _short(err)))
+                out.refused.append(Refused(row.case, row.where, row.activity, row.activity, "invalid", in_words(err)))
                 continue
             if self.state is None and not isinstance(cmd, OpenCase):
                 out.where, out.problem = row.where, f"a trace starts with its opening ('open'), not '{row.activity}'"
@@ -250,7 +251,7 @@ class Planner:
             cmd = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": command_id, "actor": actor,
                                                    "occurred_at": row.at, **fields})
         except ValidationError as err:
-            self._refuse(row, kind, "invalid", _short(err))
+            self._refuse(row, kind, "invalid", in_words(err))
         self._decide(cmd, row, self._terms_for(cmd))
 
     def _terms_for(self, cmd: Command):
@@ -286,8 +287,4 @@ class Planner:
         return Actor(id=row.resource or self.mapping.plan.unknown_resource, role=role)
 
 
-def _short(err: Exception) -> str:
-    if isinstance(err, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in err.errors())
-    return str(err)
 
