@@ -65,8 +65,8 @@ class ReportView:
     placeholder = "?"
     prefix = ""
     # How a report reads values by rank (reports.response_times): SQLite by index with LIMIT/OFFSET,
-    # PostgreSQL with window functions.
-    ranks_by_window = False
+    # PostgreSQL in one statement with ordered-set aggregates (array_agg ... ORDER BY).
+    ranks_in_one_statement = False
     datastore: Any
     env: dict[str, str] = {}  # the eventsourcing environment it was opened with (open_view): where its leases live
 
@@ -337,7 +337,7 @@ class SQLiteReportView(ReportView, SQLiteTrackingRecorder):
 class PostgresReportView(ReportView, PostgresTrackingRecorder):
     placeholder = "%s"
     for_update = " FOR UPDATE"
-    ranks_by_window = True
+    ranks_in_one_statement = True
 
     @contextlib.contextmanager
     def _writing(self, upstream: str | None = None, ddl: bool = False) -> Iterator[Any]:

@@ -129,7 +129,7 @@ def test_the_dashboards_figures_match_the_events(history):
     assert n["closed"] == oracle["closed"]
     assert n["fcr"] == oracle["fcr"]
     assert n["reopened"] == oracle["reopened_cases"]
-    assert {r["case_id"] for r in figures.drill_down(view, flt, SHANGHAI, now, "breached")} == {
+    assert {r["case_id"] for r in figures.drill_down(view, flt, SHANGHAI, now, "breached").rows} == {
         i for i in ids if oracle["breached"][i]}
     assert n["open"] == sum(1 for i in ids if oracle["stage"][i] != "closed")
     hours = [h for values in oracle["first_response_hours"].values() for h in values]
@@ -142,14 +142,14 @@ def test_the_dashboards_figures_match_the_events(history):
     assert {p: s["n"]["opened"] for p, s in d.trend if s} == dict(weeks)
     assert all(s is None for p, s in d.trend if p not in weeks)  # no case: no data, not zero
     # Drill-downs of a period add up to the figure.
-    assert sum(len(figures.drill_down(view, flt, SHANGHAI, now, "opened", period=p)) for p, _ in d.trend) == 40
+    assert sum(len(figures.drill_down(view, flt, SHANGHAI, now, "opened", period=p).rows) for p, _ in d.trend) == 40
 
 
 def test_a_team_filter_keeps_only_that_teams_cases(history):
     _, store, view, ids = history
     flt = figures.Filters(start=date(2026, 3, 1), end=date(2026, 4, 30), team="west")
     west = {i for i in ids if store.history(i)[0].team == "west"}
-    rows = figures.drill_down(view, flt, SHANGHAI, datetime(2026, 5, 1, tzinfo=UTC), "opened")
+    rows = figures.drill_down(view, flt, SHANGHAI, datetime(2026, 5, 1, tzinfo=UTC), "opened").rows
     assert {r["case_id"] for r in rows} == west and west
 
 
@@ -326,7 +326,7 @@ def test_the_consoles_queries_read_the_same_on_postgresql(history, postgres_serv
                 figures.drill_down(view, flt, SHANGHAI, now, "breached"))
 
     on_sqlite, on_pg = pages(sqlite_view), pages(pg_view)
-    assert on_sqlite[0] and on_sqlite[1].escalated and on_sqlite[2].rows  # not comparing empty pages
+    assert on_sqlite[0].rows and on_sqlite[1].escalated.rows and on_sqlite[2].rows  # not comparing empty pages
     assert on_pg == on_sqlite
 
 
@@ -350,7 +350,7 @@ def test_cases_without_a_team_are_one_row_of_the_comparison_and_its_link_finds_t
     assert [team for team, _ in d.teams] == ["-"]
     only = figures.Filters(start=flt.start, end=flt.end, team="-")
     assert [r["case_id"] for r in figures.drill_down(view, only, SHANGHAI, datetime(2026, 4, 1, tzinfo=UTC),
-                                                     "opened")] == ["no-team-case"]
+                                                     "opened").rows] == ["no-team-case"]
 
 
 @pytest.mark.parametrize("page", ["/dashboard", "/cases?figure=opened"])
