@@ -93,6 +93,12 @@ INDEXES = {
     "clocks_clock": "sla_clocks (clock, case_id, state, breached)",
     # Open cases (backlog, and the agents report's open cases per assignee) without a scan of all.
     "cases_open": "cases (closed_at, assignee, stage, opened_at)",
+    # A case's running clocks (the queues' and the board's next due time, the API's at-risk
+    # filter): without it the planner reads every running clock for each case.
+    "clocks_case": "sla_clocks (case_id, state, due)",
+    # The console dashboard's durations by opened_at, team and channel (its percentiles), from
+    # this narrow index instead of the wide rows.
+    "cases_durations": "cases (opened_at, team, channel, first_response_seconds, resolution_seconds)",
     # The times report's percentiles by rank, by priority (its default grouping), without a sort.
     **{f"cases_priority_{column}": f"cases (priority, {column})" for column in (
         "first_response_seconds", "first_response_business_seconds", "resolution_seconds",
