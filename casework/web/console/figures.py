@@ -8,9 +8,10 @@ its drill-down cannot disagree.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -317,10 +318,9 @@ def _pct(part: int, whole: int) -> float | None:
 DURATIONS = {"first_response_h": "first_response_seconds", "resolution_h": "resolution_seconds"}
 
 
-def _summary(counts: dict, score_sum: float, hours: dict[str, tuple]) -> dict:
+def _summary(n: dict[str, int], score_sum: float, hours: dict[str, tuple]) -> dict:
     """The headline figures of a set of cases from its counts, its surveys' score sum and its
     percentiles (hours): rates, p50/p90/p95, satisfaction."""
-    n = {name: counts[name] for name in FIGURES}
     return {"n": n,
             "compliance_pct": _pct(n["sla_met"], n["sla_held"]),
             "fcr_pct": _pct(n["fcr"], n["closed"]),
@@ -341,100 +341,113 @@ class Dashboard:
 
 
 def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime) -> Dashboard:
-    """Every figure counted in SQL, per period and team (two statements: the counts, and the
-    durations' percentiles), never a case fetched: the same tests (FIGURES) list the cases behind
-    a figure (drill_down)."""
+    """Every figure per period, per team and in all, never a case listed: the same tests (FIGURES)
+    list the cases behind a figure (drill_down). PostgreSQL counts and ranks in the server
+    (_in_the_server); SQLite reads two numbers and a few flags a case from the `cases_dashboard`
+    index in one pass (_in_one_pass)."""
     spans = period_spans(filters, zone)
-    period = _period_case(spans)
     where, params = _range_where(filters, zone)
-    # responded and resolved are the durations' counts (_percentiles reads them): what is left is
-    # covered by the `cases_report` index, scanned instead of the wide rows.
-    figures_sql = {name: test for name, test in FIGURES.items() if name not in ("responded", "resolved")}
-    figures_sql.update({f"age:{b}": _age_sql(b, now) for b in AGE_BUCKETS})
-    names = list(figures_sql)
+    tests = {**FIGURES, **{f"age:{b}": _age_sql(b, now) for b in AGE_BUCKETS}}
+    how = _in_the_server if view.ranks_in_one_statement else _in_one_pass
     with view.reading() as query:
-        groups = query(f"""SELECT {period} AS p, {TEAM} AS t, SUM(c.satisfaction_score) AS score_sum,
-                                  {", ".join(f"SUM(CASE WHEN {test} THEN 1 ELSE 0 END) AS f{i}"
-                                             for i, test in enumerate(figures_sql.values()))}
-                           FROM {{cases}} c WHERE {" AND ".join(where)} GROUP BY 1, 2""", params)
-        hours = _percentiles(query, view.ranks_in_one_statement, period, where, params)
-    by_period: dict = defaultdict(lambda: defaultdict(float))
-    by_team: dict = defaultdict(lambda: defaultdict(float))
-    total: dict = defaultdict(float)
-    for g in groups:
-        for key, into in ((g["p"], by_period), (g["t"], by_team)):
-            into[key]["score_sum"] += g["score_sum"] or 0
-            for i, name in enumerate(names):
-                into[key][name] += g[f"f{i}"]
-        total["score_sum"] += g["score_sum"] or 0
-        for i, name in enumerate(names):
-            total[name] += g[f"f{i}"]
+        counts, scores, hours = how(query, _period_case(spans), " AND ".join(where), params, tests)
 
-    def summary_of(counts: dict, key: tuple) -> dict:
-        durations = hours.get(key, {})
-        n = {k: int(v) for k, v in counts.items() if k != "score_sum"}
-        n["responded"], n["resolved"] = (durations.get(f"n_{name}", 0) for name in DURATIONS)
-        return _summary(n, counts["score_sum"], durations)
+    def summary_of(key: tuple) -> dict:
+        n = {name: counts[key].get(name, 0) for name in FIGURES}
+        return _summary(n, scores.get(key, 0.0), hours.get(key, {}))
 
-    trend = [(label, summary_of(by_period[i], ("p", i)) if by_period.get(i, {}).get("opened") else None)
+    trend = [(label, summary_of(("p", i)) if counts[("p", i)].get("opened") else None)
              for i, (label, _, _) in enumerate(spans)]
-    teams = sorted((t, summary_of(counts, ("t", t))) for t, counts in by_team.items())
-    backlog = {b: int(total[f"age:{b}"]) for b in AGE_BUCKETS}
-    return Dashboard(filters, summary_of(total, ("", "")) if groups else _summary(
-        {name: 0 for name in FIGURES}, 0, {}), trend, teams, backlog, int(total["opened"]))
+    teams = sorted((key[1], summary_of(key)) for key in counts if key[0] == "t" and counts[key].get("opened"))
+    total = counts[("", "")]
+    return Dashboard(filters, summary_of(("", "")), trend, teams,
+                     {b: total.get(f"age:{b}", 0) for b in AGE_BUCKETS}, total.get("opened", 0))
 
 
+# (counts of each test, sum of satisfaction scores, percentiles) per key: ("p", period index),
+# ("t", team) and ("", "") for all.
+Tally = tuple[dict[tuple, dict[str, int]], dict[tuple, float], dict[tuple, dict[str, tuple]]]
 
-def _percentiles(query: Callable[..., list[dict]], in_one_statement: bool, period: str, where: list[str],
-                 params: list) -> dict[tuple, dict]:
-    """Per period ("p", index), per team ("t", name) and in all ("", ""): p50/p90/p95 (hours) of
-    each duration, and how many cases have it (`n_<duration>`). PostgreSQL: ordered-set aggregates
-    over grouping sets, only the values at the percentiles' ranks sent back
-    (reports.percentile_of_ranked). SQLite: the durations of the range (two numbers a case, from
-    the `cases_durations` index), ranked here (reports.percentiles). The same figures to the bit."""
-    out: dict[tuple, dict] = defaultdict(dict)
+
+def _in_the_server(query: Callable[..., list], period: str, where: str, params: list, tests: dict) -> Tally:
+    """PostgreSQL: the counts per period and team (summed here into periods, teams and the total),
+    and the percentiles over grouping sets with ordered-set aggregates, of which only the values
+    at the percentiles' ranks come back (reports.percentile_of_ranked)."""
+    counts: dict = defaultdict(lambda: defaultdict(int))
+    scores: dict = defaultdict(float)
+    names = list(tests)
+    for g in query(f"""SELECT {period} AS p, {TEAM} AS t, SUM(c.satisfaction_score) AS score_sum,
+                              {", ".join(f"SUM(CASE WHEN {test} THEN 1 ELSE 0 END) AS f{i}"
+                                         for i, test in enumerate(tests.values()))}
+                       FROM {{cases}} c WHERE {where} GROUP BY 1, 2""", params):
+        for key in (("p", g["p"]), ("t", g["t"]), ("", "")):
+            scores[key] += g["score_sum"] or 0.0
+            for i, name in enumerate(names):
+                counts[key][name] += int(g[f"f{i}"])
+    hours: dict = defaultdict(dict)
+    aggregates, picks = [], []
+    for key in DURATIONS:
+        aggregates.append(f"COUNT({key}) AS n_{key}, array_agg({key} ORDER BY {key}) FILTER "
+                          f"(WHERE {key} IS NOT NULL) AS a_{key}")
+        picks.append(f"n_{key}")
+        for pc in reports.PERCENTILES:  # arrays count from 1; bigint / int divides as integers
+            picks.append(f"a_{key}[{pc} * (n_{key} - 1) / 100 + 1] AS lo_{key}_{pc}, "
+                         f"a_{key}[{pc} * (n_{key} - 1) / 100 + 2] AS hi_{key}_{pc}")
     # seconds / 3600 in SQL: one IEEE division, as Python's
     source = f"""SELECT {period} AS p, {TEAM} AS t,
                         {", ".join(f"c.{col} / 3600.0 AS {key}" for key, col in DURATIONS.items())}
-                 FROM {{cases}} c WHERE {" AND ".join(where)}"""
-    if in_one_statement:
-        aggregates, picks = [], []
-        for key in DURATIONS:
-            aggregates.append(f"COUNT({key}) AS n_{key}, array_agg({key} ORDER BY {key}) FILTER "
-                              f"(WHERE {key} IS NOT NULL) AS a_{key}")
-            picks.append(f"n_{key}")
-            for pc in reports.PERCENTILES:
-                picks.append(f"a_{key}[{pc} * (n_{key} - 1) / 100 + 1] AS lo_{key}_{pc}, "
-                             f"a_{key}[{pc} * (n_{key} - 1) / 100 + 2] AS hi_{key}_{pc}")
-        rows = query(f"""SELECT gp, gt, p, t, {", ".join(picks)} FROM (
-                           SELECT GROUPING(p) AS gp, GROUPING(t) AS gt, p, t, {", ".join(aggregates)}
-                           FROM ({source}) AS d GROUP BY GROUPING SETS ((p), (t), ())) AS g""", params)
-        for r in rows:
-            key = ("p", r["p"]) if not r["gp"] else ("t", r["t"]) if not r["gt"] else ("", "")
-            for name in DURATIONS:
-                n = out[key][f"n_{name}"] = r[f"n_{name}"]
-                out[key][name] = tuple(None if not n else reports.percentile_of_ranked(
-                    pc, n, r[f"lo_{name}_{pc}"], r[f"hi_{name}_{pc}"]) for pc in reports.PERCENTILES)
-        return out
-    # Each value appended once, to its (period, team); the periods', teams' and the total's lists
-    # are those lists joined (C speed), then sorted once each by the percentiles.
+                 FROM {{cases}} c WHERE {where}"""
+    for r in query(f"""SELECT gp, gt, p, t, {", ".join(picks)} FROM (
+                         SELECT GROUPING(p) AS gp, GROUPING(t) AS gt, p, t, {", ".join(aggregates)}
+                         FROM ({source}) AS d GROUP BY GROUPING SETS ((p), (t), ())) AS g""", params):
+        key = ("p", r["p"]) if not r["gp"] else ("t", r["t"]) if not r["gt"] else ("", "")
+        for name in DURATIONS:
+            n = r[f"n_{name}"]
+            hours[key][name] = tuple(None if not n else reports.percentile_of_ranked(
+                pc, n, r[f"lo_{name}_{pc}"], r[f"hi_{name}_{pc}"]) for pc in reports.PERCENTILES)
+    return counts, scores, hours
+
+
+def _in_one_pass(query: Callable[..., list], period: str, where: str, params: list, tests: dict) -> Tally:
+    """SQLite: one scan of the `cases_dashboard` index over the range, each case as its period,
+    team, the tests it passes (bits), score and durations (hours), read by position; the counts by
+    distinct (period, team, bits), the durations ranked here (reports.percentiles)."""
+    bits = " + ".join(f"(CASE WHEN {test} THEN {1 << i} ELSE 0 END)" for i, test in enumerate(tests.values()))
+    rows = query(f"""SELECT {period}, {TEAM}, {bits}, c.satisfaction_score,
+                            {", ".join(f"c.{col} / 3600.0" for col in DURATIONS.values())}
+                     FROM {{cases}} c WHERE {where} ORDER BY c.opened_at""", params, positional=True)
+    counts: dict = defaultdict(lambda: defaultdict(int))
+    for (p, t, passed), n in Counter(map(itemgetter(0, 1, 2), rows)).items():
+        for key in (("p", p), ("t", t), ("", "")):
+            into = counts[key]
+            for i, name in enumerate(tests):
+                if passed >> i & 1:
+                    into[name] += n
+    scores: dict = defaultdict(float)
     cells: dict = defaultdict(lambda: ([], []))
-    for r in query(source, params):
-        cell = cells[(r["p"], r["t"])]
-        if r["first_response_h"] is not None:
-            cell[0].append(r["first_response_h"])
-        if r["resolution_h"] is not None:
-            cell[1].append(r["resolution_h"])
+    total = 0.0
+    for p, t, _, score, first, resolution in rows:
+        if score is not None:  # summed in opened order, as a plain sum over the cases would
+            scores[("p", p)] += score
+            scores[("t", t)] += score
+            total += score
+        if first is not None or resolution is not None:
+            cell = cells[(p, t)]
+            if first is not None:
+                cell[0].append(first)
+            if resolution is not None:
+                cell[1].append(resolution)
+    scores[("", "")] = total
     joined: dict = defaultdict(lambda: ([], []))
     for (p, t), (first, resolution) in cells.items():
         for key in (("p", p), ("t", t), ("", "")):
             joined[key][0].extend(first)
             joined[key][1].extend(resolution)
+    hours: dict = defaultdict(dict)
     for key, lists in joined.items():
         for name, values in zip(DURATIONS, lists):
-            out[key][f"n_{name}"] = len(values)
-            out[key][name] = reports.percentiles(values)
-    return out
+            hours[key][name] = reports.percentiles(values)
+    return counts, scores, hours
 
 
 DRILL_PAGE = 200  # cases listed behind a figure per page
