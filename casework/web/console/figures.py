@@ -36,7 +36,7 @@ def _when(text: str | None) -> datetime | None:
 # ---------------------------------------------------------------- queues and the supervisor's board
 
 
-QUEUE_PAGE = 100  # rows of a queue page; the rest by pages
+QUEUE_PAGE = 50  # rows of a queue page (each reads its case from the event store for the subject); the rest by pages
 BOARD_ROWS = 50  # rows of each of the board's sections: the most urgent, and how many there are
 
 
