@@ -440,6 +440,8 @@ def _in_one_pass(query: Callable[..., list], period: str, where: str, params: li
     scores[("", "")] = total
     joined: dict = defaultdict(lambda: ([], []))
     for (p, t), (first, resolution) in cells.items():
+        first.sort()  # small sorts; the joined lists are then sorted runs, which sorting merges
+        resolution.sort()
         for key in (("p", p), ("t", t), ("", "")):
             joined[key][0].extend(first)
             joined[key][1].extend(resolution)
