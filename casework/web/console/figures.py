@@ -370,22 +370,16 @@ Tally = tuple[dict[tuple, dict[str, int]], dict[tuple, float], dict[tuple, dict[
 
 
 def _in_the_server(query: Callable[..., list], period: str, where: str, params: list, tests: dict) -> Tally:
-    """PostgreSQL: the counts per period and team (summed here into periods, teams and the total),
-    and the percentiles over grouping sets with ordered-set aggregates, of which only the values
-    at the percentiles' ranks come back (reports.percentile_of_ranked)."""
+    """PostgreSQL: one statement, one scan of the range, grouped by period, by team and in all
+    (grouping sets): the counts of each test, the scores' sum, and per duration an ordered-set
+    aggregate of which only the values at the percentiles' ranks come back
+    (reports.percentile_of_ranked)."""
     counts: dict = defaultdict(lambda: defaultdict(int))
     scores: dict = defaultdict(float)
-    names = list(tests)
-    for g in query(f"""SELECT {period} AS p, {TEAM} AS t, SUM(c.satisfaction_score) AS score_sum,
-                              {", ".join(f"SUM(CASE WHEN {test} THEN 1 ELSE 0 END) AS f{i}"
-                                         for i, test in enumerate(tests.values()))}
-                       FROM {{cases}} c WHERE {where} GROUP BY 1, 2""", params):
-        for key in (("p", g["p"]), ("t", g["t"]), ("", "")):
-            scores[key] += g["score_sum"] or 0.0
-            for i, name in enumerate(names):
-                counts[key][name] += int(g[f"f{i}"])
     hours: dict = defaultdict(dict)
-    aggregates, picks = [], []
+    names = list(tests)
+    aggregates, picks = ["SUM(s) AS score_sum", *(f"SUM(b{i}) AS f{i}" for i in range(len(names)))], \
+        ["score_sum", *(f"f{i}" for i in range(len(names)))]
     for key in DURATIONS:
         aggregates.append(f"COUNT({key}) AS n_{key}, array_agg({key} ORDER BY {key}) FILTER "
                           f"(WHERE {key} IS NOT NULL) AS a_{key}")
@@ -394,13 +388,17 @@ def _in_the_server(query: Callable[..., list], period: str, where: str, params: 
             picks.append(f"a_{key}[{pc} * (n_{key} - 1) / 100 + 1] AS lo_{key}_{pc}, "
                          f"a_{key}[{pc} * (n_{key} - 1) / 100 + 2] AS hi_{key}_{pc}")
     # seconds / 3600 in SQL: one IEEE division, as Python's
-    source = f"""SELECT {period} AS p, {TEAM} AS t,
+    source = f"""SELECT {period} AS p, {TEAM} AS t, c.satisfaction_score AS s,
+                        {", ".join(f"CASE WHEN {test} THEN 1 ELSE 0 END AS b{i}" for i, test in enumerate(tests.values()))},
                         {", ".join(f"c.{col} / 3600.0 AS {key}" for key, col in DURATIONS.items())}
                  FROM {{cases}} c WHERE {where}"""
     for r in query(f"""SELECT gp, gt, p, t, {", ".join(picks)} FROM (
                          SELECT GROUPING(p) AS gp, GROUPING(t) AS gt, p, t, {", ".join(aggregates)}
                          FROM ({source}) AS d GROUP BY GROUPING SETS ((p), (t), ())) AS g""", params):
         key = ("p", r["p"]) if not r["gp"] else ("t", r["t"]) if not r["gt"] else ("", "")
+        scores[key] = r["score_sum"] or 0.0
+        for i, name in enumerate(names):
+            counts[key][name] = int(r[f"f{i}"] or 0)
         for name in DURATIONS:
             n = r[f"n_{name}"]
             hours[key][name] = tuple(None if not n else reports.percentile_of_ranked(
