@@ -98,6 +98,7 @@ def report_queries(view: ReportView, store: CaseStore, tmp: Path, events: int, r
     every["at_risk"] = lambda: reports.at_risk_page(view)
     every["at_risk_whole_list"] = lambda: reports.at_risk(view)
     for name, fn in every.items():
+        fn()  # untimed: the first call warms the database's page cache, as a report in use finds it
         runs = []
         for _ in range(rounds):
             start = time.perf_counter()
