@@ -386,3 +386,50 @@ def test_years_before_and_form_instants_in_the_consoles_zone():
     for text in ("9999-12-31", "0001-01-01", "tomorrow"):
         with pytest.raises(ValueError):
             figures.form_instant(text, SHANGHAI)
+
+
+# ---------------------------------------------------------------- long lists, a page at a time
+
+
+def _case_rows(html: str, table: str) -> list[str]:
+    body = html.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<tr data-case="([^"]+)"', body)
+
+
+async def _walk(client: httpx.AsyncClient, path: str, table: str) -> tuple[list[str], int, str]:
+    """Every row of a paged list, following its "next page" links; (rows, pages, first page)."""
+    seen, pages, first = [], 0, ""
+    while path:
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        first = first or page.text
+        seen += _case_rows(page.text, table)
+        pages += 1
+        more = re.search(r'id="page-next" href="([^"]+)"', page.text)
+        path = more.group(1).replace("&amp;", "&") if more else ""
+    return seen, pages, first
+
+
+async def test_queues_and_drill_downs_are_read_a_page_at_a_time_through_their_links(history, monkeypatch):
+    _, _, view, ids = history
+    monkeypatch.setattr(figures, "QUEUE_PAGE", 2)
+    monkeypatch.setattr(figures, "DRILL_PAGE", 7)
+    monkeypatch.setattr(figures, "BOARD_ROWS", 1)
+    app, _ = _app(history)
+    async with _client(app) as client:
+        await _sign_in(client, KEYS["agent-alice"])
+        team = [r["case_id"] for r in figures.queue(view, teams=("east",), limit=1000).rows]
+        rows, pages, first = await _walk(client, "/queue?scope=team", "queue")
+        assert rows == team and pages == (len(team) + 1) // 2 and len(team) > 2
+        assert f"1–2 of {len(team)}" in first
+    async with _client(app) as client:
+        await _sign_in(client, KEYS["mia"])
+        rows, pages, first = await _walk(client, "/cases?figure=opened&from=2026-03-01&to=2026-04-30", "cases")
+        assert sorted(rows) == sorted(ids) and len(rows) == 40 and pages == 6  # 40 cases, 7 a page
+        assert '40 cases' in first and "1–7 of 40" in first
+    async with _client(app) as client:
+        await _sign_in(client, KEYS["sup-sam"])
+        board = (await client.get("/board")).text
+        escalated = figures.board(view, datetime.now(UTC), limit=1).escalated
+        assert escalated.total > 1 and _case_rows(board, "escalated") == [escalated.rows[0]["case_id"]]
+        assert f"The first 1 of {escalated.total}." in board

@@ -289,10 +289,12 @@ class Pages:
         offset = page_offset(request, figures.QUEUE_PAGE)
         view = self.engine.view()
         if scope == "team":
-            page = await run_in_threadpool(figures.queue, view, teams=person.teams, offset=offset)
+            page = await run_in_threadpool(figures.queue, view, teams=person.teams, limit=figures.QUEUE_PAGE,
+                                           offset=offset)
         else:
             scope = "mine"
-            page = await run_in_threadpool(figures.queue, view, assignee=person.name, offset=offset)
+            page = await run_in_threadpool(figures.queue, view, assignee=person.name, limit=figures.QUEUE_PAGE,
+                                           offset=offset)
         # The subjects and names from the store, for the page's rows only.
         rows = await run_in_threadpool(with_headlines, self.engine.store(), page.rows)
         return self.render(request, "queue.html", person=person, rows=rows, page=page, scope=scope,
@@ -302,7 +304,7 @@ class Pages:
         person = self.signed_in(request, "board")
         if isinstance(person, RedirectResponse):
             return person
-        board = await run_in_threadpool(figures.board, self.engine.view(), self.now())
+        board = await run_in_threadpool(figures.board, self.engine.view(), self.now(), figures.BOARD_ROWS)
         return self.render(request, "board.html", person=person, board=board, within=figures.AT_RISK_WITHIN,
                            actions=ACTIONS)
 
@@ -399,7 +401,8 @@ class Pages:
         figure = q.get("figure", "opened")
         team = q.get("team", "") if q.get("by") == "team" else ""
         page = await run_in_threadpool(figures.drill_down, self.engine.view(), flt, self.zone, self.now(), figure,
-                                       q.get("period", ""), team, offset=page_offset(request, figures.DRILL_PAGE))
+                                       q.get("period", ""), team, limit=figures.DRILL_PAGE,
+                                       offset=page_offset(request, figures.DRILL_PAGE))
         if page is None:
             raise HTTPException(404, "figure")
         # The pager's links keep everything but the page.
