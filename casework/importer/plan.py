@@ -239,20 +239,25 @@ class Planner:
             return
         if row.at <= self.stored_until:
             planned = self._tentative(row)
-            if planned:
+            if planned and known.live:
+                self._live(row)
+            elif planned:
                 self.out.refused.append(Refused(row.case, row.where, row.activity, planned[0].kind, "before_stored", (
                     f"case {self.case.case_id} is stored up to {self.stored_until.isoformat()}: a row at "
                     f"{row.at.isoformat()} that is not in it would rewrite its history, which is kept as it is")))
             return
-        # New rows. A case handed over to the engine is the engine's: the old system's later rows
-        # are refused, not written under its workflow (docs/import.md, "Importing again").
         if known.live:
-            self.out.refused.append(Refused(row.case, row.where, row.activity, "-", "case_live", (
-                f"case {self.case.case_id} continues live in casework since its import: rows the old "
-                "system records after the handover are not applied (send them to the case if they still matter)")))
+            self._live(row)
             return
         self.known, self.state = None, known.state  # the store's state stands: continue from it
         self._row(row)
+
+    def _live(self, row: Row) -> None:
+        # A case handed over to the engine is the engine's: the old system's later rows are refused,
+        # not written under its workflow (docs/import.md, "Importing again").
+        self.out.refused.append(Refused(row.case, row.where, row.activity, "-", "case_live", (
+            f"case {self.case.case_id} continues live in casework since its import: rows the old "
+            "system records after the handover are not applied (send them to the case if they still matter)")))
 
     def _stored_until(self, trace: Trace) -> datetime:
         """The last instant the store holds of the trace: of its case, or of the last follow-up case
