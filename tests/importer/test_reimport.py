@@ -156,3 +156,47 @@ def test_a_changed_mapping_is_said_and_the_stored_history_kept(tmp_path, mapping
     assert again.changed_by_activity == Counter({"New": 4})  # one "New" row in each of A, B, C, D
     assert "stored rows the mapping now plans otherwise (kept as stored) 4" in again.report()
     assert streams(store) == before
+
+
+# With reopen_after_close = "reject_solution" (the BPIC mapping's): work after a close reopens the
+# case within the policy's reopen window (168 h), later it is a follow-up case (domain/reopen.py).
+RETURNS = [
+    ["R", "New", "2026-03-02T09:00:00+08:00", "ann", "normal"],
+    ["R", "Closed", "2026-03-02T12:00:00+08:00", "ann", "normal"],  # end of the trial export
+    ["R", "Take in charge", "2026-03-04T10:00:00+08:00", "bob", "normal"],  # 46 h later: reopens
+    ["R", "Closed", "2026-03-04T11:00:00+08:00", "bob", "normal"],
+    ["R", "Take in charge", "2026-03-20T10:00:00+08:00", "bob", "normal"],  # 16 days later: a follow-up
+    ["R", "Closed", "2026-03-20T11:00:00+08:00", "bob", "normal"],
+]
+
+
+@pytest.mark.parametrize("cut", [2, 3, 5])  # the trial ends closed; reopened; with the follow-up open
+def test_returns_after_a_close_across_two_exports_are_the_same_reopen_and_follow_up(tmp_path, cut):
+    path = tmp_path / "returns.toml"
+    path.write_text(MAPPING.replace('reopen_after_close = "refuse"', 'reopen_after_close = "reject_solution"'))
+    mapping, policy = load_mapping(path), load_policy()
+    store = sqlite_store(tmp_path / "events.db")
+    trial = import_log(write(tmp_path / "trial.csv", RETURNS[:cut]), mapping, store, policy)
+    assert trial.follow_ups == (cut == 5)
+    final = import_log(write(tmp_path / "final.csv", RETURNS), mapping, store, policy)
+    assert (final.continued, final.follow_ups, final.closed, final.refused) == (1, int(cut < 5), 2, [])
+    r = state_of(store, "R")
+    assert (r.reopen_count, r.closed_at.isoformat()) == (1, "2026-03-04T03:00:00+00:00")
+    assert kinds(store, "R")[5:] == ["CaseReopened", "SolutionRejected", "SolutionProposed", "SolutionConfirmed",
+                                     "CaseClosed"]
+    whole = sqlite_store(tmp_path / "whole.db")
+    once = import_log(tmp_path / "final.csv", mapping, whole, policy)
+    assert once.follow_ups == 1 and streams(store, "R") == streams(whole, "R")
+    [follow_up] = [cid for cid in case_ids(store) if store.state(cid).follow_up_of == r.case_id]
+    assert case_ids(store) == case_ids(whole)  # the follow-up's id derives from the case and the row
+    assert store.history(follow_up) == whole.history(follow_up)
+    assert (store.state(follow_up).opened_at.isoformat(), store.state(follow_up).stage.value) == (
+        "2026-03-20T02:00:00+00:00", "closed")
+    # Again, and with the follow-up's rows only in a third export: nothing to add, the follow-up found.
+    again = import_log(tmp_path / "final.csv", mapping, store, policy)
+    assert (again.already, again.events, again.follow_ups, again.refused, again.changed) == (1, 0, 0, [], [])
+
+
+def case_ids(store) -> list[str]:
+    from casework.importer.export import case_histories
+    return sorted(events[0].case_id for events in case_histories(store))
