@@ -137,15 +137,16 @@ def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, sto
 
 
 def stored_case(store: CaseStore, case_id: str, live: Callable[[str], bool] | None = None) -> StoredCase | None:
-    """The case as the store holds it, for a re-import. Live: its workflow was started (`live`), or
-    (without `live`) its stream holds an event decided by anything but an import: the engine's
-    timers or a live command; such a case is the engine's."""
+    """The case as the store holds it, for a re-import, and whether the engine owns it (live): its
+    stream holds an event decided by anything but an import (the engine's timers, a live command);
+    or it is open and `live(case_id)` says its workflow was started (the command line asks the
+    engine). A closed case with only imported events never ran live: its history continues."""
     state = store.state(case_id)
     if state is None:
         return None
     history = store.history(case_id)
-    engine_owned = live(case_id) if live is not None else any(
-        not e.command_id.removeprefix("follow-up:").startswith("import:") for e in history)
+    engine_owned = any(not e.command_id.removeprefix("follow-up:").startswith("import:") for e in history) or (
+        not state.is_closed and live is not None and live(case_id))
     return StoredCase(state=state, history=history, live=engine_owned)
 
 
