@@ -4,8 +4,13 @@ clocks as of that instant first, so a warning or breach lands when it really fel
 
 The planner knows the stage graph the domain allows (docs/import.md, "How a stage is reached"): a
 first response ends intake, a customer reply ends a wait, a solution is proposed before it is
-confirmed, a rejected solution precedes more work after a proposed one. Whatever the domain still
-refuses is reported with its code and the trace goes on with its next row.
+confirmed, a rejected solution precedes more work after a proposed one. Work after a close is
+decided by the domain's reopen rule: a reopen within the window, a follow-up case after it. Whatever
+the domain still refuses is reported with its code and the trace goes on with its next row.
+
+A row's commands have ids from the row's content (logs.row_key), so a later export of the same case
+is planned against what the store holds (`StoredCase`): stored rows add nothing, later rows continue
+the stored state, and a row that would rewrite stored history is refused (docs/import.md).
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ from domain.sla import SlaPolicy
 
 S = Stage
 # The next command on the way from a stage to a target stage (closed: a resolved closure; other
-# closures are one `close`). A closed case goes back to work only by a rejection within the reopen
-# window (reopen_after_close = "reopen"); otherwise the stage's own command is sent and the domain
-# refuses it with its own code (`case_closed`).
+# closures are one `close`). A closed case goes back to work only by the customer's rejection
+# (`_reject_closed`, as reopen_after_close says); otherwise the stage's own command is sent and the
+# domain refuses it with its own code (`case_closed`).
 _NEXT: dict[Stage, dict[Stage, str]] = {
     S.closed: {S.intake: "propose_solution", S.response: "propose_solution",
                S.needs_clarification: "record_customer_reply", S.solution: "confirm_solution",
