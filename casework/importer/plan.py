@@ -138,7 +138,13 @@ class StoredCase:
 
     def state_after(self, key: str) -> CaseState:
         """The stored state just after the row's last event: the row's stored outcome."""
-        return replay_on(None, self.history[:self._ends[key]])
+        if not hasattr(self, "_after"):  # one pass over the history, for every row
+            ends, state, self._after = set(self._ends.values()), None, {}
+            for i, event in enumerate(self.history, 1):
+                state = replay_on(state, [event])
+                if i in ends:
+                    self._after[i] = state
+        return self._after[self._ends[key]]
 
 
 Lookup = Callable[[str], StoredCase | None]

@@ -26,6 +26,7 @@ from casework.importer.logs import Problem, Trace, read_traces
 from casework.importer.mapping import Mapping, load_mapping
 from casework.importer.plan import Changed, Planner, Refused, StoredCase, TracePlan
 from domain.events import Event
+from domain.lifecycle import replay_on
 from domain.ids import workflow_id_for
 from domain.sla import SlaPolicy
 from domain.store import CaseStore
@@ -107,9 +108,10 @@ def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, sto
         except ValueError as err:
             summary.not_imported.append(Problem(trace.case, trace.rows[0].where, str(err)))
             continue
-        known = store.command_ids(case_id) if case_id else None
+        lookup = functools.cache(lambda cid: stored_case(store, cid, live))
+        known = lookup(case_id) if case_id else None
         if known is not None:
-            if opening_id not in known:
+            if all(e.command_id != opening_id for e in known.history):
                 summary.not_imported.append(Problem(trace.case, trace.rows[0].where, (
                     f"case {case_id} exists in the store and was not opened by an import of this log")))
                 continue
@@ -117,7 +119,6 @@ def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, sto
                 summary.already += 1
                 _count_state(summary, store, case_id)
                 continue
-        lookup = functools.cache(lambda cid: stored_case(store, cid, live))
         plan = planner.plan(trace, lookup)
         if plan.problem:
             summary.not_imported.append(Problem(trace.case, plan.where or trace.rows[0].where, plan.problem))
@@ -141,10 +142,10 @@ def stored_case(store: CaseStore, case_id: str, live: Callable[[str], bool] | No
     stream holds an event decided by anything but an import (the engine's timers, a live command);
     or it is open and `live(case_id)` says its workflow was started (the command line asks the
     engine). A closed case with only imported events never ran live: its history continues."""
-    state = store.state(case_id)
-    if state is None:
+    history = store.history(case_id)  # one read: the state is its replay
+    if not history:
         return None
-    history = store.history(case_id)
+    state = replay_on(None, history)
     engine_owned = any(not e.command_id.removeprefix("follow-up:").startswith("import:") for e in history) or (
         not state.is_closed and live is not None and live(case_id))
     return StoredCase(state=state, history=history, live=engine_owned)
