@@ -75,7 +75,8 @@ def import_(obj, log: Path, mapping: str, refusals: Path | None, no_live: bool, 
             live_error = err
     if as_json:
         print_json({"traces": summary.traces, "imported": summary.imported, "continued": summary.continued,
-                    "already": summary.already, "follow_ups": summary.follow_ups, "closed": summary.closed, "open": len(summary.open_case_ids), "commands": summary.commands,
+                    "already": summary.already, "follow_ups": summary.follow_ups, "closed": summary.closed,
+                    "open": len(summary.open_case_ids), "commands": summary.commands,
                     "events": summary.events, "refused": [dataclasses.asdict(r) for r in summary.refused],
                     "changed": [dataclasses.asdict(c) for c in summary.changed],
                     "not_imported": [dataclasses.asdict(p) for p in summary.not_imported],

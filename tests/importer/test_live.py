@@ -87,7 +87,8 @@ async def test_a_re_import_leaves_a_case_that_continues_live_to_the_engine(tempo
                             "--no-progress", "--json", timeout=180)
         assert again.code == 0, again.err
         summary = json.loads(again.out)
-        assert [(r["case"], r["activity"], r["code"]) for r in summary["refused"]] == [("LIVE-2", "Closed", "case_live")]
+        refused = [(r["case"], r["activity"], r["code"]) for r in summary["refused"]]
+        assert refused == [("LIVE-2", "Closed", "case_live")]
         assert (summary["imported"], summary["already"], summary["continued"]) == (1, 2, 0)
         assert e.store.history(live_id) == imported  # nothing written under the running workflow
         state = await e.cases.state(live_id)

@@ -39,7 +39,8 @@ FINAL = TRIAL + LATER
 
 
 def kinds(store, ticket: str) -> list[str]:
-    return [e.type for e in store.history(state_of(store, ticket).case_id) if not e.type.startswith(("Sla", "CaseEscal"))]
+    history = store.history(state_of(store, ticket).case_id)
+    return [e.type for e in history if not e.type.startswith(("Sla", "CaseEscal"))]
 
 
 def streams(store, tickets="ABCD") -> dict[str, list[dict]]:
