@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -398,11 +398,17 @@ class CaseStore(Application[uuid.UUID]):
     def import_cases(self, histories: list[list[Event]]) -> None:
         """Store whole imported case histories in one transaction, or nothing: an import killed
         half-way leaves each case either complete or absent. Refused (IntegrityError, nothing stored)
-        when a stream exists: an imported history is only written to a case the store has not seen."""
+        when a stream exists: an imported history is only written to a case the store has not seen.
+
+        Each event is stamped `imported_at`, now: its recorded_at is the log's instant, long before
+        the store held it, and "what did the store know at T" must not count it before now (the one
+        place the stamp is made; projections/asof.py reads it)."""
+        stored_at = datetime.now(UTC)
         streams = []
         for events in histories:
             if not events or not isinstance(events[0], CaseOpened):
                 raise ValueError("an imported case history starts with its CaseOpened event")
+            events = [event.model_copy(update={"imported_at": stored_at}) for event in events]
             stream = CaseStream(events[0].model_dump(mode="json"))
             for event in events[1:]:
                 stream.record(event)
