@@ -22,7 +22,10 @@ from domain.model import CaseState
 NOTIFIED = frozenset({"CaseEscalated", "SlaClockWarned", "SlaClockBreached", "CaseDeEscalated",
                       "CallbackAttempted", "RectificationRequired", "AppointmentBooked"})
 SCHEMA = "casework.notification/2"
-_ENVELOPE = {"case_id", "command_id", "command_digest", "actor", "on_behalf_of", "at", "recorded_at", "type"}
+# The fields every event has, not its details. imported_at (when an import stored it) is the store's
+# bookkeeping, not what happened: it stays out of the body, which is the same for an imported event.
+_ENVELOPE = {"case_id", "command_id", "command_digest", "actor", "on_behalf_of", "at", "recorded_at", "type",
+             "imported_at"}
 
 
 class CaseSnapshot(BaseModel):

@@ -1,8 +1,9 @@
 """The analysts' and supervisors' commands: reports, at-risk cases, projections.
 
 The reading commands open the reporting tables read-only (casework/local_data.py): run from a
-directory without them, they say where they looked, and create nothing. Asked `--as-of INSTANT`, a
-report is answered from the events stored up to then instead (projections/asof.py, docs/history.md).
+directory without them, they say where they looked, and create nothing. Asked `--as-of INSTANT`
+(business time) or `--known-at INSTANT` (what the store held then), a report is answered from the
+events that count instead (projections/asof.py, docs/history.md).
 """
 
 from __future__ import annotations
@@ -29,20 +30,30 @@ def add_commands(cli: click.Group) -> None:
 
 
 def as_of_option(f):
+    f = click.option(
+        "--known-at", "known_at", type=INSTANT,
+        help="count only the events the store held at this instant (an imported event from when it was "
+             "imported): with --as-of the same instant, or alone, what the live report said then")(f)
     return click.option(
         "--as-of", "as_of", type=INSTANT,
-        help="the report as it read at this instant (ISO 8601 with its zone, as in 2026-03-15T18:00:00+08:00), "
-             "from the events stored up to then; rebuilt aside, as slow as a rebuild")(f)
+        help="the report as of this instant in business time (ISO 8601 with its zone, as in "
+             "2026-03-15T18:00:00+08:00): the events that had happened by then, imported history by its "
+             "log's instants; rebuilt aside, as slow as a rebuild")(f)
 
 
-def _as_of(obj, name: str, at: datetime, by: str | None, within: timedelta = timedelta(hours=4)) -> list[dict]:
-    """The report rebuilt from the events stored up to `at` (projections/asof.py). It reads the event
-    store, not the reporting tables: opened only where the engine made it (exit 4 elsewhere)."""
-    if at > datetime.now(UTC):
-        raise Usage(f"--as-of {at.isoformat()} is in the future: nothing is known of it yet (leave --as-of "
-                    "out for the report as it reads now)")
+def _as_of(obj, name: str, at: datetime | None, known_at: datetime | None, by: str | None,
+           within: timedelta = timedelta(hours=4)) -> list[dict]:
+    """The report rebuilt from the events that count as of `at`, known at `known_at`
+    (projections/asof.py; `at` defaults to `known_at`). It reads the event store, not the reporting
+    tables: opened only where the engine made it (exit 4 elsewhere)."""
+    now = datetime.now(UTC)
+    for option, instant in (("--as-of", at), ("--known-at", known_at)):
+        if instant is not None and instant > now:
+            raise Usage(f"{option} {instant.isoformat()} is in the future: nothing is known of it yet (leave "
+                        f"{option} out for the report as it reads now)")
+    at = at if at is not None else known_at
     store = case_store_for_reading(obj.settings())
-    with view_as_of(store, at) as view:
+    with view_as_of(store, at, known_at=known_at) as view:
         return run_report(view, name, at, by, within)
 
 
@@ -53,14 +64,17 @@ def _as_of(obj, name: str, at: datetime, by: str | None, within: timedelta = tim
 @click.option("--json", "as_json", is_flag=True, help="same as --format json")
 @as_of_option
 @click.pass_obj
-def report(obj, name: str, by: str | None, fmt: str, as_json: bool, as_of: datetime | None) -> None:
-    """A report from the reporting tables (table, CSV or JSON), or as it read at an instant (--as-of)."""
+def report(obj, name: str, by: str | None, fmt: str, as_json: bool, as_of: datetime | None,
+           known_at: datetime | None) -> None:
+    """A report from the reporting tables (table, CSV or JSON), or as of an instant: --as-of reads
+    business time (what had happened by then, imported history included), --known-at the store's
+    time (what the store held then)."""
     fn = reports.REPORTS[name]
     if by and "by" not in fn.__code__.co_varnames:
         raise Usage(f"report {name} has no grouping (--by is for: "
                     f"{', '.join(n for n, f in sorted(reports.REPORTS.items()) if 'by' in f.__code__.co_varnames)})")
-    if as_of is not None:
-        rows = _as_of(obj, name, as_of, by)
+    if as_of is not None or known_at is not None:
+        rows = _as_of(obj, name, as_of, known_at, by)
     else:
         view = reporting_view(obj.settings())
         rows = fn(view, by) if by else fn(view)
@@ -88,11 +102,13 @@ def report_html(obj) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable JSON on stdout")
 @as_of_option
 @click.pass_obj
-def at_risk(obj, within_hours: float, limit: int | None, offset: int, as_json: bool, as_of: datetime | None) -> None:
-    """Cases near or past an SLA deadline, most urgent first (now, or at an instant: --as-of)."""
+def at_risk(obj, within_hours: float, limit: int | None, offset: int, as_json: bool, as_of: datetime | None,
+            known_at: datetime | None) -> None:
+    """Cases near or past an SLA deadline, most urgent first (now, or at an instant: --as-of,
+    --known-at)."""
     within = timedelta(hours=within_hours)
-    if as_of is not None:
-        rows = _as_of(obj, "at_risk", as_of, None, within)
+    if as_of is not None or known_at is not None:
+        rows = _as_of(obj, "at_risk", as_of, known_at, None, within)
         page = reports.AtRisk(rows[offset:offset + limit], len(rows)) if limit else None
     elif limit:
         page = reports.at_risk_page(reporting_view(obj.settings()), within, limit=limit, offset=offset)

@@ -26,7 +26,14 @@ class Event(Frozen):
     actor: Actor
     on_behalf_of: str | None = None  # the customer, when staff or a gateway acted for them
     at: datetime  # when it happened
-    recorded_at: datetime  # when the engine decided it
+    # When the engine decided it: business time. For an imported event, the log's instant, at which
+    # the importer decided it (docs/import.md).
+    recorded_at: datetime
+    # When an import stored it (domain/store.py import_cases); None for an event the engine decided
+    # live, which the store took at its recorded_at. With recorded_at it answers both "what had
+    # happened by T" and "what did the store know at T" (projections/asof.py). Left out of the JSON
+    # when None: live events (and every event stored before it existed) read as they always did.
+    imported_at: datetime | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class CaseOpened(Event):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -401,11 +401,17 @@ class CaseStore(Application[uuid.UUID]):
         (`continued`: case id, the version they follow, the events), in one transaction, or nothing:
         an import killed half-way leaves each case as it was or complete. Refused (IntegrityError,
         nothing stored) when a new case's stream exists, or a continued one moved past its version:
-        imported history is only written where the importer saw the case as it is."""
+        imported history is only written where the importer saw the case as it is.
+
+        Each event is stamped `imported_at`, now: its recorded_at is the log's instant, long before
+        the store held it, and "what did the store know at T" must not count it before now (the one
+        place the stamp is made; projections/asof.py reads it)."""
+        stored_at = datetime.now(UTC)
         streams = []
         for events in histories:
             if not events or not isinstance(events[0], CaseOpened):
                 raise ValueError("an imported case history starts with its CaseOpened event")
+            events = [event.model_copy(update={"imported_at": stored_at}) for event in events]
             stream = CaseStream(events[0].model_dump(mode="json"))
             for event in events[1:]:
                 stream.record(event)
@@ -415,7 +421,7 @@ class CaseStore(Application[uuid.UUID]):
             if stream is None or stream.version != version:
                 raise IntegrityError(f"case {case_id} is not at version {version} any more")
             for event in events:
-                stream.record(event)
+                stream.record(event.model_copy(update={"imported_at": stored_at}))
             streams.append(stream)
         if streams:
             self.save(*streams)

@@ -46,7 +46,7 @@ def kinds(store, ticket: str) -> list[str]:
 def streams(store, tickets="ABCD") -> dict[str, list[dict]]:
     """The cases' facts. Not `recorded_at`: when the store took an imported fact is the as-of clock's
     business (projections/asof.py), not what happened."""
-    return {t: [e.model_dump(exclude={"recorded_at"}) for e in store.history(state_of(store, t).case_id)]
+    return {t: [e.model_dump(exclude={"imported_at"}) for e in store.history(state_of(store, t).case_id)]
             for t in tickets}
 
 
@@ -193,8 +193,8 @@ def test_returns_after_a_close_across_two_exports_are_the_same_reopen_and_follow
     assert once.follow_ups == 1 and streams(store, "R") == streams(whole, "R")
     [follow_up] = [cid for cid in case_ids(store) if store.state(cid).follow_up_of == r.case_id]
     assert case_ids(store) == case_ids(whole)  # the follow-up's id derives from the case and the row
-    assert [e.model_dump(exclude={"recorded_at"}) for e in store.history(follow_up)] == [
-        e.model_dump(exclude={"recorded_at"}) for e in whole.history(follow_up)]
+    assert [e.model_dump(exclude={"imported_at"}) for e in store.history(follow_up)] == [
+        e.model_dump(exclude={"imported_at"}) for e in whole.history(follow_up)]
     assert (store.state(follow_up).opened_at.isoformat(), store.state(follow_up).stage.value) == (
         "2026-03-20T02:00:00+00:00", "closed")
     # Again, and with the follow-up's rows only in a third export: nothing to add, the follow-up found.

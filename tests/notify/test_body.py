@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 
 from activities.delivery import running
+from activities.notify import notification_for
 from activities.outbox import OutboxFollower, open_outbox
 from domain.events import CaseOpened
 from domain.model import Actor, Role
@@ -141,3 +142,13 @@ def test_a_case_id_of_any_characters_gets_an_ascii_id_and_link_and_arrives(store
     body = receiver.accepted[f"{encoded}:3"]  # the warning, before anyone took the case
     assert body["case"]["id"] == cid and body["case"]["url"] == f"https://cases.example.com/desk/cases/{encoded}"
     assert (body["case"]["priority"], body["case"]["category"], body["case"]["assignee"]) == ("low", "enquiry", None)
+
+
+def test_an_imported_event_has_the_body_of_the_same_event_decided_live(store):
+    # imported_at (when an import stored the event) is the store's bookkeeping, not a detail of it.
+    cid = open_a_case(store)
+    notified_round(store, cid)
+    escalated, case = store.history(cid)[4], store.state(cid)
+    imported = escalated.model_copy(update={"imported_at": datetime.now(UTC)})
+    assert "imported_at" in imported.model_dump() and "imported_at" not in escalated.model_dump()
+    assert notification_for(imported, 5, case) == notification_for(escalated, 5, case)
