@@ -33,18 +33,13 @@ from bench import importing, projection, scaleout, timers
 from casework.client import CaseworkClient
 from casework.config import sqlite_env, temporal_binary
 from casework.logs import configure_logging
-from casework.projector import projection_process
+from casework.projector import open_envs, projection_process
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from worker import build_worker
 from workflows.contract import SEARCH_ATTRIBUTES
 
 SECTIONS = ("e2e", "projection", "reports", "import", "rebuild", "timers", "scaleout")
-
-
-def _bench_parts(events: str, reporting: str) -> tuple:
-    """The projection child's store and view (module level: a spawned process imports it)."""
-    return CaseStore(env=sqlite_env(events)), open_view(sqlite_env(reporting))
 
 
 async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int,
@@ -68,7 +63,7 @@ async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrenc
         await running.enter_async_context(build_worker(env.client, store, queue, reporting=reporting))
         if projection == "process":
             await running.enter_async_context(projection_process(
-                functools.partial(_bench_parts, str(tmp / "events.db"), str(tmp / "reporting.db")),
+                functools.partial(open_envs, sqlite_env(tmp / "events.db"), reporting),
                 "console", "warning"))
         elif projection == "thread":
             threading.Thread(target=follower.run, args=(stop,), daemon=True).start()

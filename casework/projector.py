@@ -42,6 +42,15 @@ def open_for_settings(settings: Settings) -> tuple[CaseStore, ReportView]:
     return open_case_store(settings), open_view(reporting_env(settings))
 
 
+def open_envs(store_env: dict[str, str], reporting_env: dict[str, str]) -> tuple[CaseStore, ReportView]:
+    """A store and reporting tables named by their eventsourcing environments, without a keyring (the
+    benchmark's and the tests' files)."""
+    from domain.store import CaseStore
+    from projections.runner import open_view
+
+    return CaseStore(env=store_env), open_view(reporting_env)
+
+
 def _child(open_parts: Callable[[], tuple[CaseStore, ReportView]], stop: multiprocessing.synchronize.Event,
            log_format: str, log_level: str) -> None:
     from casework.logs import configure_logging
