@@ -8,6 +8,10 @@ The child runs the same `ReportProjection.run` as the thread did, with its lease
 the projection exactly once whatever happens to either process. The child stops when the worker
 stops it, and also when the worker dies however it dies (it watches its parent), so no orphan keeps
 the lease; the worker starts a new child if one exits on its own.
+
+The child is spawned, a fresh interpreter that imports the starting script as its main module: a
+script that runs the worker does so under `if __name__ == "__main__":` (worker.py and the `casework`
+command do), or each child would start the engine again instead of the projection.
 """
 
 from __future__ import annotations
