@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import signal
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
@@ -60,6 +61,9 @@ def _child(open_parts: Callable[[], tuple[CaseStore, ReportView]], stop: multipr
     from casework.logs import configure_logging
     from projections.runner import ReportProjection
 
+    # Ctrl-C in a terminal reaches the whole process group: the worker stops the child itself, after
+    # its own shutdown, instead of the child dying mid-batch with a traceback on the user's screen.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(log_format, log_level)
     stopping = threading.Event()
     parent = multiprocessing.parent_process()

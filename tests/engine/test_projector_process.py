@@ -62,6 +62,9 @@ async def test_the_child_applies_the_store_and_stops_with_the_worker(tmp_path):
         _wait(lambda: watcher.position() == 3)
         assert watcher.view.query("SELECT COUNT(*) AS n FROM {cases}")[0]["n"] == 3
         assert _holds(reporting)  # the child holds the lease
+        os.kill(pid, signal.SIGINT)  # Ctrl-C reaches the whole group: the worker, not the child, stops it
+        await asyncio.sleep(1)
+        assert child.process.is_alive() and child.restarts == 0
     assert _gone(pid) and child.process.exitcode == 0  # stopped when asked, not killed
     assert not _holds(reporting)
 
