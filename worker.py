@@ -2,14 +2,15 @@
 
 `python worker.py` (or `casework run`) starts the real Temporal dev server persisted under the data
 directory, with its web UI, unless CASEWORK_TEMPORAL_ADDRESS points at an existing server. One engine
-per data directory and port (casework/devserver.py); the reporting projection and the notification
-outbox follow the event store on threads of their own.
+per data directory and port (casework/devserver.py); the reporting projection follows the event
+store in a process of its own (casework/projector.py), the notification outbox on threads of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -37,6 +38,7 @@ from casework.devserver import (
 )
 from casework.logs import configure_logging, safe_url
 from casework.policy import coverage_warnings, load_policy
+from casework.projector import open_for_settings, projection_process
 from casework import sample_principals
 from casework.client import CaseworkClient
 from casework.principals import Credential, credential_for, registry_for
@@ -227,9 +229,15 @@ def console_mounts(settings: Settings, client: Client, store: CaseStore,
 
 @contextlib.asynccontextmanager
 async def projection_thread(settings: Settings, store: CaseStore) -> AsyncIterator[None]:
-    """The reporting projection, following the event store on a thread of its own (by default)."""
+    """The reporting projection, following the event store: in a process of its own by default
+    (casework/projector.py), or on a thread of the worker (CASEWORK_PROJECTION_PROCESS=false)."""
     if not settings.projections:
         yield
+        return
+    if settings.projection_process:
+        async with projection_process(functools.partial(open_for_settings, settings), settings.log_format,
+                                      settings.log_level):
+            yield
         return
     projection = ReportProjection(store, open_view(reporting_env(settings)))
     stop = threading.Event()

@@ -28,10 +28,10 @@ async def main(cases: int) -> None:
             dev_server_database_filename=str(Path(d) / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
         try:
             (Path(d) / "warm").mkdir()
-            await end_to_end(env, Path(d) / "warm", 10, 10, projection_thread=False)  # imports, caches
+            await end_to_end(env, Path(d) / "warm", 10, 10, projection="off")  # imports, caches
             yappi.set_clock_type("cpu")
             yappi.start()
-            result = await end_to_end(env, Path(d), cases, 20, projection_thread=False)
+            result = await end_to_end(env, Path(d), cases, 20, projection="off")
             yappi.stop()
         finally:
             await env.shutdown()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import json
 import os
 import random
@@ -31,6 +33,7 @@ from bench import importing, projection, scaleout, timers
 from casework.client import CaseworkClient
 from casework.config import sqlite_env, temporal_binary
 from casework.logs import configure_logging
+from casework.projector import open_envs, projection_process
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from worker import build_worker
@@ -40,32 +43,39 @@ SECTIONS = ("e2e", "projection", "reports", "import", "rebuild", "timers", "scal
 
 
 async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int,
-                     projection_thread: bool = True) -> dict:
+                     projection: str = "process") -> dict:
+    """`projection`: "process" follows the store in a process of its own, as `casework run` does by
+    default (casework/projector.py); "thread" in a thread of this process, beside the worker, as it
+    did before; "off": no projection."""
     store = CaseStore(env=sqlite_env(tmp / "events.db"))
     reporting = sqlite_env(tmp / "reporting.db")
-    projection = ReportProjection(store, open_view(reporting))
+    follower = ReportProjection(store, open_view(reporting))  # the thread's runner; else only read for its lag
     queue = f"bench-{uuid.uuid4()}"
     client = CaseworkClient(env.client, queue)
     lags: list[int] = []
     stop = threading.Event()
 
-    def sample_lag() -> None:  # the projection follows in a thread, as inside the worker
+    def sample_lag() -> None:
         while not stop.wait(0.5):
-            lags.append(projection.lag().events_behind)
+            lags.append(follower.lag().events_behind)
 
-    async with build_worker(env.client, store, queue, reporting=reporting):
-        runner = threading.Thread(target=projection.run, args=(stop,), daemon=True)
-        sampler = threading.Thread(target=sample_lag, daemon=True)
-        if projection_thread:
-            runner.start()
-            sampler.start()
+    async with contextlib.AsyncExitStack() as running:
+        await running.enter_async_context(build_worker(env.client, store, queue, reporting=reporting))
+        if projection == "process":
+            await running.enter_async_context(projection_process(
+                functools.partial(open_envs, sqlite_env(tmp / "events.db"), reporting),
+                "console", "warning"))
+        elif projection == "thread":
+            threading.Thread(target=follower.run, args=(stop,), daemon=True).start()
+        if projection != "off":
+            threading.Thread(target=sample_lag, daemon=True).start()
         latencies, elapsed = await drive(client, cases, concurrency)
-        while projection_thread and projection.lag().events_behind:
+        while projection != "off" and follower.lag().events_behind:
             await asyncio.sleep(0.1)
         stop.set()
-    return {"cases": cases, "concurrency": concurrency, "commands": len(latencies), "seconds": round(elapsed, 2),
-            "cases_per_s": round(cases / elapsed, 2), "commands_per_s": round(len(latencies) / elapsed, 1),
-            "latency_ms": latency_ms(latencies),
+    return {"cases": cases, "concurrency": concurrency, "projection": projection, "commands": len(latencies),
+            "seconds": round(elapsed, 2), "cases_per_s": round(cases / elapsed, 2),
+            "commands_per_s": round(len(latencies) / elapsed, 1), "latency_ms": latency_ms(latencies),
             "events_stored": store.recorder.max_notification_id(),
             "projection_lag_events": {"median": statistics.median(lags) if lags else 0,
                                       "max": max(lags) if lags else 0}}
@@ -87,6 +97,9 @@ async def main() -> None:
                         help="import/rebuild: the first this many traces of the BPIC 2013 log (default: all)")
     parser.add_argument("--scaleout-workers", type=int, nargs="*", default=[1, 2, 3],
                         help="scaleout: worker process counts, on PostgreSQL (--cases, --concurrency, --rounds)")
+    parser.add_argument("--projection", choices=["process", "thread", "off"], default="process",
+                        help="e2e: where the reporting projection follows the store during casework's rounds "
+                             "(process: as `casework run` does by default)")
     parser.add_argument("--only", nargs="*", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgres"], choices=["sqlite", "postgres"],
                         help="where the projection and report benchmarks run (postgres: a throwaway cluster)")
@@ -132,7 +145,8 @@ async def temporal_parts(args: argparse.Namespace, tmp: Path, summary: dict) -> 
         if "e2e" in args.only:
             # The floor is a bare update (no activity), measured A/B alternately with casework's
             # commands, in --rounds rounds; the update-plus-activity floor of before is the second line.
-            ab = await against_bare(env, tmp, end_to_end, args.cases, args.concurrency, COMMANDS_PER_CASE,
+            casework = functools.partial(end_to_end, projection=args.projection)
+            ab = await against_bare(env, tmp, casework, args.cases, args.concurrency, COMMANDS_PER_CASE,
                                     args.rounds)
             summary["commands_vs_bare_update"] = ab
             last = ab["rounds"][-1]["casework"]

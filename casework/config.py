@@ -58,7 +58,10 @@ class Settings(BaseModel):
     # is evicted and replays its history when it next wakes (a command or a timer): memory stays flat
     # however many cases wait on timers (bench/README.md, "Timers at scale").
     max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
-    projections: bool = True  # run the reporting projection inside the worker
+    projections: bool = True  # run the reporting projection with the worker
+    # ... in a process of its own (casework/projector.py): in a thread of the worker it competed with
+    # the workflows for the interpreter (bench/README.md, "Commands"); false: a thread, as before.
+    projection_process: bool = True
     reporting_schema: str = "reporting"  # PostgreSQL schema of the reporting tables
     sla_policy: str = ""  # path of a TOML/YAML SLA policy; empty: the shipped default
     # Notifications: the outbox follows the event store; its deliverer POSTs each one to the webhook.
