@@ -21,8 +21,8 @@ import structlog
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from domain.events import EVENT_ADAPTER
 from domain.store import CaseStore, Forgotten, PrivacyAudit, is_case_event
+from projections import facts
 from projections.lease import POSTGRES, ProjectionBusy, holding, lease_for, postgres_ddl_lock
 from projections.view import Batch, PostgresReportView, ReportView, SQLiteReportView, StalePosition
 
@@ -64,6 +64,7 @@ class ReportProjection:
         if view.sealer is None:  # what the view keeps sealed, it seals with the store's keyring
             view.sealer = store.sealer
         self.refused = 0  # batches another writer beat us to (read again, nothing written)
+        self._read = facts.reader(store.mapper)  # a stored case event -> the fact the handlers read
         self.failed = 0  # steps that raised (logged, retried after a pause)
 
     def position(self) -> int:
@@ -72,9 +73,8 @@ class ReportProjection:
     def _next(self, after: int, limit: int) -> Batch:
         # The store also holds the privacy audit: a forgetting erases what read models keep of the customer.
         notifications = self.store.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        fact_of = self.store.mapper.fact_of  # type: ignore[attr-defined]
-        return [(EVENT_ADAPTER.validate_python(fact_of(n)) if is_case_event(n.topic) else _forgotten(self.store, n), n.id)
-                for n in notifications]
+        read = self._read
+        return [(read(n) if is_case_event(n.topic) else _forgotten(self.store, n), n.id) for n in notifications]
 
     def step(self) -> int:
         """Apply the next batch; returns how many events it applied (0: caught up).
