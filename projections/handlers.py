@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.clock_catalogue import CATALOGUE
 from domain.clocks import CLOCK_EVENTS, clock_changes, elapsed_at, paused_at
-from projections import facts as f
+from projections import facts as f, rows
 from projections.memory import FORMAT, CaseMemory, ClockMemory, calendar
+from projections.rows import ESCALATION_KINDS
+from projections.schema import CLOCK_NAMES
 
-STAFF_ROLES = frozenset({"agent", "supervisor"})
-ESCALATION_KINDS = {"CaseEscalated": "escalated", "EscalationAcknowledged": "acknowledged",
-                    "CaseDeEscalated": "de_escalated"}
-CLOCK_NAMES = tuple(spec.name for spec in CATALOGUE)
+STAFF_ROLES = frozenset(rows.STAFF_ROLES)
 
 CASE_COLUMNS = (
     "case_id", "source_system", "external_id", "stage", "priority", "tier", "category", "channel", "customer_id",
