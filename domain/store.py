@@ -153,13 +153,12 @@ class SealingMapper(Mapper[uuid.UUID]):
         """A stored case event's fact, personal fields opened: to_domain_event(...).fact, without
         building eventsourcing's event object around it or decoding the rest of its state (the
         projection reads every event of the store this way)."""
-        fact = json.loads(self.plain_state(stored_event))["fact"]  # the fact holds plain JSON types only
+        fact = json.loads(self.plain_state(stored_event.state))["fact"]  # the fact holds plain JSON types only
         return fact if self.sealer is None else self._opened(fact)
 
-    def plain_state(self, stored_event: StoredEvent) -> bytes:
-        """A stored event's state as the transcoder wrote it (JSON): decrypted and decompressed if
-        configured. Its personal fields are still sealed (`open_field`)."""
-        state = stored_event.state
+    def plain_state(self, state: bytes) -> bytes:
+        """A stored event's state bytes as the transcoder wrote them (JSON): decrypted and decompressed
+        if configured. Its personal fields are still sealed (`open_field`)."""
         if self.cipher:
             state = self.cipher.decrypt(state)
         if self.compressor:

@@ -258,13 +258,13 @@ _DECODER = msgspec.json.Decoder(_Stored)
 
 
 def reader(mapper: Any) -> Any:
-    """read(stored_event) -> its fact, for the store's mapper (domain.store.SealingMapper): decrypted
-    and decompressed as configured, the personal fields the reporting tables keep opened."""
+    """read(stored state bytes) -> its fact, for the store's mapper (domain.store.SealingMapper):
+    decrypted and decompressed as configured, the personal fields the reporting tables keep opened."""
     decode, plain, open_field = _DECODER.decode, mapper.plain_state, mapper.open_field
     sealed = mapper.sealer is not None
 
-    def read(stored: Any) -> Fact:
-        fact = decode(plain(stored)).fact
+    def read(state: bytes) -> Fact:
+        fact = decode(plain(state)).fact
         if sealed:
             if fact.type == "CaseOpened":
                 fact.subject = open_field(fact.case_id, fact.type, "subject", fact.subject)

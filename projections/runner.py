@@ -23,6 +23,7 @@ from eventsourcing.utils import Environment
 
 from domain.store import CaseStore, Forgotten, PrivacyAudit, is_case_event
 from projections import facts
+from projections.log import reader as log_reader
 from projections.lease import POSTGRES, ProjectionBusy, holding, lease_for, postgres_ddl_lock
 from projections.view import Batch, PostgresReportView, ReportView, SQLiteReportView, StalePosition
 
@@ -64,7 +65,8 @@ class ReportProjection:
         if view.sealer is None:  # what the view keeps sealed, it seals with the store's keyring
             view.sealer = store.sealer
         self.refused = 0  # batches another writer beat us to (read again, nothing written)
-        self._read = facts.reader(store.mapper)  # a stored case event -> the fact the handlers read
+        self._log = log_reader(store.recorder)  # (after, limit) -> the next (id, topic, state) of the log
+        self._read = facts.reader(store.mapper)  # a stored case event's state -> the fact the handlers read
         self.failed = 0  # steps that raised (logged, retried after a pause)
 
     def position(self) -> int:
@@ -72,9 +74,9 @@ class ReportProjection:
 
     def _next(self, after: int, limit: int) -> Batch:
         # The store also holds the privacy audit: a forgetting erases what read models keep of the customer.
-        notifications = self.store.recorder.select_notifications(after, limit, inclusive_of_start=False)
         read = self._read
-        return [(read(n) if is_case_event(n.topic) else _forgotten(self.store, n), n.id) for n in notifications]
+        return [(read(state) if is_case_event(topic) else _forgotten(self.store, position), position)
+                for position, topic, state in self._log(after, limit)]
 
     def step(self) -> int:
         """Apply the next batch; returns how many events it applied (0: caught up).
@@ -163,7 +165,8 @@ class ReportProjection:
         return Lag(events_behind=head - position, seconds_behind=max(seconds, 0.0), position=position, head=head)
 
 
-def _forgotten(store: CaseStore, notification: Any) -> Forgotten | None:
+def _forgotten(store: CaseStore, position: int) -> Forgotten | None:
+    [notification] = store.recorder.select_notifications(position, 1, inclusive_of_start=True)
     entry = store.mapper.to_domain_event(notification)
     if not isinstance(entry, PrivacyAudit.CustomerForgotten):
         return None

@@ -34,10 +34,8 @@ def write(view: Any, c: Any, opened: list[tuple[str, str, str]]) -> None:
     # Read after the customer was forgotten: nothing to keep (sealing it would make them a new key).
     rows = [(case_id, customer_id, sealer.seal(customer_id, aad(case_id), subject))
             for case_id, customer_id, subject in opened if subject and subject not in (FORGOTTEN, WITHHELD)]
-    if rows:
-        c.executemany(view.sql(f"INSERT INTO {view.table(TABLE)} (case_id, customer_id, subject) VALUES (?, ?, ?) "
-                               "ON CONFLICT (case_id) DO UPDATE SET customer_id = excluded.customer_id, "
-                               "subject = excluded.subject"), rows)
+    view.write_rows(c, TABLE, ("case_id", "customer_id", "subject"), rows,
+                    "ON CONFLICT (case_id) DO UPDATE SET customer_id = excluded.customer_id, subject = excluded.subject")
 
 
 def forget(view: Any, c: Any, customer_id: str) -> None:

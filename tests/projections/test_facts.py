@@ -65,7 +65,7 @@ def test_stored_events_decode_to_the_domain_events_values(tmp_path):
     read = facts.reader(store.mapper)
     seen = set()
     for n in store.recorder.select_notifications(0, 10_000, inclusive_of_start=False):
-        fact = read(n)
+        fact = read(n.state)
         domain = DOMAIN[fact.type].model_validate(store.mapper.to_domain_event(n).fact)
         agree(fact, domain, fact.type)
         seen.add(fact.type)
