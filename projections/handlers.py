@@ -21,7 +21,7 @@ from typing import Any
 
 from domain.clocks import CLOCK_EVENTS, clock_changes, elapsed_at, paused_at
 from projections import facts as f, rows
-from projections.memory import FORMAT, CaseMemory, ClockMemory, calendar
+from projections.memory import FORMAT, CaseMemory, ClockMemory, calendar, calendar_key, remember
 from projections.rows import ESCALATION_KINDS
 from projections.schema import CLOCK_NAMES
 
@@ -80,6 +80,7 @@ class Pending:
     actions: Counter = field(default_factory=Counter)  # (actor id, role) -> staff actions in the batch
     touched: Counter = field(default_factory=Counter)  # (actor id, role) -> cases they acted on first
     subjects: list[tuple[str, str, str]] = field(default_factory=list)  # (case, customer, subject) opened
+    calendars: dict[str, bytes] = field(default_factory=dict)  # key -> JSON of the calendars pinned
 
 
 def apply(p: Pending, fact: f.Fact) -> None:
@@ -193,7 +194,12 @@ def _survey(p: Pending, m: CaseMemory, e: f.SurveyRecorded) -> None:
 # The SLA: the terms pinned, the clocks (domain.clocks.clock_changes), escalations.
 
 def _pinned(p: Pending, m: CaseMemory, e: f.SlaPolicyPinned) -> None:
-    m.policy_version, m.calendar = e.terms.policy_version, e.terms.calendar
+    raw = bytes(e.terms.calendar)
+    key = calendar_key(raw)
+    if key not in p.calendars:  # kept once per distinct calendar (sla_calendars), decoded once
+        p.calendars[key] = raw
+        remember(key, raw)
+    m.policy_version, m.calendar = e.terms.policy_version, key
 
 
 def _clock(p: Pending, m: CaseMemory, e: Any) -> None:

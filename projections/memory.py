@@ -3,25 +3,26 @@ and write its rows, and nothing else (no personal field, no policy, no history).
 
 It is the `cases` row's fields, each SLA clock as the domain keeps it (with what a reporting row
 does not show: since when it runs, the business time counted before, its waits), the calendar of
-the case's pinned terms (the business time of its clocks is counted on it), and the staff who acted
-on the case (agent_totals counts the cases each touched). Written once per case and batch, as JSON.
+the case's pinned terms (the business time of its clocks is counted on it: by its key in
+`sla_calendars`, where each distinct calendar is kept once), and the staff who acted on the case
+(agent_totals counts the cases each touched). Written once per case and batch, as JSON.
 
 Rows written by earlier versions held the whole domain state (scrubbed): `from_state` reads them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any, Union
 
 import msgspec
-from msgspec import Raw, Struct
+from msgspec import Struct
 
 from domain.calendar import BusinessCalendar
 from domain.model import CaseState
 
 FORMAT = 1  # what `memory` says in a row of this layout (rows of the old one have no such field)
-NO_CALENDAR = Raw(b"null")
 
 
 class ClockMemory(Struct):
@@ -66,7 +67,7 @@ class CaseMemory(Struct):
     notes_count: int = 0
     version: int = 0  # events applied
     policy_version: Union[str, None] = None  # of the pinned SLA terms; None: no terms pinned
-    calendar: Raw = NO_CALENDAR  # the pinned terms' calendar, as JSON
+    calendar: Union[str, None] = None  # the pinned terms' calendar: its key in sla_calendars
     clocks: dict[str, ClockMemory] = {}
     breached: list[str] = []  # every clock that ever breached (a later cycle does not wipe it)
     satisfaction: Union[float, None] = None  # the latest survey's overall score
@@ -89,26 +90,44 @@ def loads(text: str | bytes) -> CaseMemory | None:
         return None
 
 
-_CALENDARS: dict[bytes, BusinessCalendar] = {}
+_CALENDARS: dict[str, BusinessCalendar] = {}  # key -> the calendar, decoded and compiled once
+
+
+def calendar_key(calendar_json: bytes) -> str:
+    """The key of a calendar (its JSON as pinned) in sla_calendars."""
+    return hashlib.blake2b(calendar_json, digest_size=16).hexdigest()
+
+
+def known(key: str) -> bool:
+    return key in _CALENDARS
+
+
+def remember(key: str, calendar_json: bytes | str) -> None:
+    if key not in _CALENDARS:
+        _CALENDARS[key] = BusinessCalendar.model_validate_json(calendar_json)
+
+
+def forget_calendars_beyond(most: int = 1024) -> None:
+    """Between batches: keep the cache bounded (what a batch needs is read again from the table)."""
+    if len(_CALENDARS) > most:
+        _CALENDARS.clear()
 
 
 def calendar(memory: CaseMemory) -> BusinessCalendar | None:
-    """The case's calendar, decoded (and compiled for arithmetic) once per distinct calendar."""
-    key = bytes(memory.calendar)
-    found = _CALENDARS.get(key)
-    if found is None:
-        if key == b"null":
-            return None
-        if len(_CALENDARS) >= 256:  # terms of many policies and calendars: keep the cache bounded
-            _CALENDARS.clear()
-        found = _CALENDARS[key] = BusinessCalendar.model_validate_json(key)
-    return found
+    """The case's calendar (the batch remembered it: pinned in it, or read from sla_calendars)."""
+    return None if memory.calendar is None else _CALENDARS[memory.calendar]
 
 
-def from_state(state: CaseState, staff: list[tuple[str, str]]) -> CaseMemory:
+def from_state(state: CaseState, staff: list[tuple[str, str]], calendars: dict[str, bytes] | None = None) -> CaseMemory:
     """The memory of a case whose domain state is `state` (a row of the old layout, or a test's
-    oracle), with the staff who acted on it (not part of the domain state)."""
+    oracle), with the staff who acted on it (not part of the domain state). Its calendar is
+    remembered, and added to `calendars` (key -> JSON: the rows sla_calendars is to hold)."""
     sla = state.sla
+    calendars = {} if calendars is None else calendars
+    if sla is not None:
+        raw = sla.calendar.model_dump_json().encode()
+        calendars[calendar_key(raw)] = raw
+        remember(calendar_key(raw), raw)
     return CaseMemory(
         memory=FORMAT, case_id=state.case_id,
         source_system=state.source.system if state.source else None,
@@ -121,7 +140,7 @@ def from_state(state: CaseState, staff: list[tuple[str, str]]) -> CaseMemory:
         escalation_level=state.escalation_level, reopen_count=state.reopen_count,
         clarification_rounds=state.clarification_rounds, notes_count=state.notes_count, version=state.version,
         policy_version=sla.policy_version if sla else None,
-        calendar=Raw(sla.calendar.model_dump_json().encode()) if sla else NO_CALENDAR,
+        calendar=calendar_key(raw) if sla else None,
         clocks={name: ClockMemory(**c.model_dump()) for name, c in state.clocks.items()},
         breached=state.sla_breached,
         satisfaction=state.surveys[-1].overall if state.surveys else None,
@@ -129,7 +148,9 @@ def from_state(state: CaseState, staff: list[tuple[str, str]]) -> CaseMemory:
 
 
 def as_plain(memory: CaseMemory) -> dict[str, Any]:
-    """The memory as plain values (the calendar decoded), for comparing two memories."""
-    out = msgspec.json.decode(_ENCODER.encode(memory))
+    """The memory as plain values (the calendar itself for its key), for comparing two memories."""
+    out = msgspec.to_builtins(memory)
+    found = calendar(memory)
+    out["calendar"] = None if found is None else found.model_dump(mode="json")
     out["staff"] = sorted(map(tuple, memory.staff))
     return out

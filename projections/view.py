@@ -183,6 +183,7 @@ class ReportView:
         (executemany per table), not once per event. A forgetting drops the sealed subjects
         (`case_subjects`) of the customer, those of the batch so far included."""
         pending = handlers.Pending()
+        memory.forget_calendars_beyond()
         self._load_memories(c, pending, batch)
         apply = handlers.apply
         for event, _ in batch:
@@ -224,7 +225,15 @@ class ReportView:
                 for row in c.fetchall():
                     staff[row["case_id"]].append((row["actor_id"], row["actor_role"]))
             for case_id, text in old.items():
-                pending.memories[case_id] = memory.from_state(CaseState.model_validate_json(text), staff[case_id])
+                pending.memories[case_id] = memory.from_state(CaseState.model_validate_json(text), staff[case_id],
+                                                              pending.calendars)
+        keys = sorted({m.calendar for m in pending.memories.values() if m.calendar and not memory.known(m.calendar)})
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            c.execute(self.sql(f"SELECT calendar_key, calendar FROM {self.table('sla_calendars')} WHERE calendar_key "
+                               f"IN ({', '.join('?' for _ in chunk)})"), chunk)
+            for row in c.fetchall():
+                memory.remember(row["calendar_key"], row["calendar"])
 
     def _flush(self, c: Any, pending: handlers.Pending) -> None:
         cases, memories, clocks = [], [], dict(pending.superseded)
@@ -236,6 +245,9 @@ class ReportView:
                 clocks[row[:3]] = row
             memories.append((case_id, dumps(m)))
         self._add_agent_totals(c, pending)
+        self.write_rows(c, "sla_calendars", ("calendar_key", "calendar"),
+                        [(key, raw.decode()) for key, raw in sorted(pending.calendars.items())],
+                        "ON CONFLICT (calendar_key) DO NOTHING")
         self._upsert_many(c, "case_state", ("case_id", "state"), memories)
         self._upsert_many(c, "cases", handlers.CASE_COLUMNS, cases)
         self._upsert_many(c, "sla_clocks", handlers.CLOCK_COLUMNS, list(clocks.values()))
