@@ -90,7 +90,10 @@ def loads(text: str | bytes) -> CaseMemory | None:
         return None
 
 
-_CALENDARS: dict[str, BusinessCalendar] = {}  # key -> the calendar, decoded and compiled once
+# key -> the calendar, decoded and compiled once. Never emptied: it holds one entry per distinct
+# calendar ever pinned (a few per policy version), and projections in several threads (the live
+# runner, a report as of an instant) may be reading it at once.
+_CALENDARS: dict[str, BusinessCalendar] = {}
 
 
 def calendar_key(calendar_json: bytes) -> str:
@@ -105,12 +108,6 @@ def known(key: str) -> bool:
 def remember(key: str, calendar_json: bytes | str) -> None:
     if key not in _CALENDARS:
         _CALENDARS[key] = BusinessCalendar.model_validate_json(calendar_json)
-
-
-def forget_calendars_beyond(most: int = 1024) -> None:
-    """Between batches: keep the cache bounded (what a batch needs is read again from the table)."""
-    if len(_CALENDARS) > most:
-        _CALENDARS.clear()
 
 
 def calendar(memory: CaseMemory) -> BusinessCalendar | None:

@@ -161,7 +161,9 @@ class ReportProjection:
     def lag(self) -> Lag:
         position, head = self.position(), self.head()
         behind = self._next(position, 1)
-        seconds = (datetime.now(UTC) - behind[0][0].recorded_at).total_seconds() if behind and behind[0][0] else 0.0
+        # The next event's instant: a case event's recording, a forgetting's own instant.
+        when = getattr(behind[0][0], "recorded_at", None) or getattr(behind[0][0], "at", None) if behind else None
+        seconds = (datetime.now(UTC) - when).total_seconds() if when is not None else 0.0
         return Lag(events_behind=head - position, seconds_behind=max(seconds, 0.0), position=position, head=head)
 
 

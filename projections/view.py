@@ -183,7 +183,6 @@ class ReportView:
         (executemany per table), not once per event. A forgetting drops the sealed subjects
         (`case_subjects`) of the customer, those of the batch so far included."""
         pending = handlers.Pending()
-        memory.forget_calendars_beyond()
         self._load_memories(c, pending, batch)
         apply = handlers.apply
         for event, _ in batch:
