@@ -73,7 +73,7 @@ def import_speed(tmp: Path, log: Path = BPIC, mapping: str = "bpic2013", limit: 
     events = sum(map(len, histories))
     assert events == summary.events and raw.recorder.max_notification_id() == events
     import_rate, raw_rate = summary.events / summary.seconds, events / raw_elapsed
-    return {"log": log.name, "cases": summary.imported, "rows": summary.rows, "commands": summary.commands,
+    return {"log": log.name, "cases": summary.imported + summary.follow_ups, "rows": summary.rows, "commands": summary.commands,
             "events": summary.events, "refused": len(summary.refused), "seconds": round(summary.seconds, 2),
             "events_per_s": round(import_rate), "rows_per_s": round(summary.rows / summary.seconds),
             "raw_store_appends_per_s": round(raw_rate), "ratio_to_raw_store_appends": round(import_rate / raw_rate, 4)}

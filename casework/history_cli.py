@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from temporalio.service import RPCError, RPCStatusCode
 
 from casework.cli_support import INSTANT, CliError, Usage, print_json
 from casework.importer.export import export_log
@@ -22,6 +23,7 @@ from casework.local_data import case_store_for_reading
 from casework.policy import PolicyError, load_policy
 from casework.simulate import simulate, table
 from casework.stores import open_case_store
+from domain.ids import workflow_id_for
 
 
 def add_commands(cli: click.Group) -> None:
@@ -56,7 +58,13 @@ def import_(obj, log: Path, mapping: str, refusals: Path | None, no_live: bool, 
         raise Usage(str(err)) from None
     settings = obj.settings()
     store = open_case_store(settings)
-    summary = import_log(traces, chosen, store, load_policy(settings.sla_policy or None), progress=not no_progress)
+    engine = None if no_live else _Engine(obj)
+    try:
+        summary = import_log(traces, chosen, store, load_policy(settings.sla_policy or None),
+                             progress=not no_progress, live=engine.runs if engine else None)
+    finally:
+        if engine:
+            engine.close()
     if refusals:
         _write_refusals(refusals, summary)
     started, live_error = 0, None
@@ -66,19 +74,53 @@ def import_(obj, log: Path, mapping: str, refusals: Path | None, no_live: bool, 
         except CliError as err:  # the import is stored; the workflows start when it is run again
             live_error = err
     if as_json:
-        print_json({"traces": summary.traces, "imported": summary.imported, "already": summary.already,
-                    "closed": summary.closed, "open": len(summary.open_case_ids), "commands": summary.commands,
+        print_json({"traces": summary.traces, "imported": summary.imported, "continued": summary.continued,
+                    "already": summary.already, "follow_ups": summary.follow_ups, "closed": summary.closed,
+                    "open": len(summary.open_case_ids), "commands": summary.commands,
                     "events": summary.events, "refused": [dataclasses.asdict(r) for r in summary.refused],
+                    "changed": [dataclasses.asdict(c) for c in summary.changed],
                     "not_imported": [dataclasses.asdict(p) for p in summary.not_imported],
                     "live_started": started})
     else:
         print(summary.report())
         if started:
             print(f"open cases continuing live: {started} workflow(s) started")
+    if engine and engine.assumed:
+        print(f"the engine could not be asked whether {engine.assumed} open case(s) imported before run live "
+              f"({engine.unasked}): taken as live, their new rows were refused (case_live); run the import "
+              "again once the engine runs")
     if live_error is not None:
         raise type(live_error)(f"{live_error.message}. The import is stored: run it again once the engine runs, "
                                "to start the open cases' workflows")
     click.get_current_context().exit(1 if summary.not_imported else 0)
+
+
+class _Engine:
+    """Whether an open case imported before has a workflow (start_live started it): then the engine
+    owns it, and a re-import does not write under it (docs/import.md, "Importing again"). Asked
+    case by case while the import plans; an engine that cannot be asked is taken to run them all."""
+
+    def __init__(self, obj) -> None:
+        self.loop, self.client, self.unasked, self.assumed = asyncio.new_event_loop(), None, "", 0
+        try:
+            self.client = self.loop.run_until_complete(obj.client())
+        except CliError as err:
+            self.unasked = err.message
+
+    def runs(self, case_id: str) -> bool:
+        if self.client is not None:
+            try:
+                self.loop.run_until_complete(self.client.get_workflow_handle(workflow_id_for(case_id)).describe())
+                return True
+            except RPCError as err:
+                if err.status is RPCStatusCode.NOT_FOUND:
+                    return False
+                self.unasked = str(err)
+        self.assumed += 1
+        return True
+
+    def close(self) -> None:
+        self.loop.close()
 
 
 async def _start_live(obj, store, summary: Summary) -> int:

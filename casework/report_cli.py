@@ -81,16 +81,31 @@ def report_html(obj) -> None:
 
 @click.command("at-risk")
 @click.option("--within-hours", type=click.FloatRange(min=0), default=4.0, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="only this many, the most urgent first, and how many there are in all (default: every one)")
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
+              help="with --limit: skip this many first (the next page)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable JSON on stdout")
 @as_of_option
 @click.pass_obj
-def at_risk(obj, within_hours: float, as_json: bool, as_of: datetime | None) -> None:
+def at_risk(obj, within_hours: float, limit: int | None, offset: int, as_json: bool, as_of: datetime | None) -> None:
     """Cases near or past an SLA deadline, most urgent first (now, or at an instant: --as-of)."""
+    within = timedelta(hours=within_hours)
     if as_of is not None:
-        rows = _as_of(obj, "at_risk", as_of, None, timedelta(hours=within_hours))
+        rows = _as_of(obj, "at_risk", as_of, None, within)
+        page = reports.AtRisk(rows[offset:offset + limit], len(rows)) if limit else None
+    elif limit:
+        page = reports.at_risk_page(reporting_view(obj.settings()), within, limit=limit, offset=offset)
     else:
-        rows = reports.at_risk(reporting_view(obj.settings()), timedelta(hours=within_hours))
-    emit(rows, "json" if as_json else "table", empty="(no case at risk)")
+        rows = reports.at_risk(reporting_view(obj.settings()), within)
+    if limit is None:
+        emit(rows, "json" if as_json else "table", empty="(no case at risk)")
+    elif as_json:
+        print_json({"total": page.total, "offset": offset, "rows": page.rows})
+    else:
+        emit(page.rows, "table", empty="(no case at risk here)")
+        shown = f"{offset + 1}-{offset + len(page.rows)}" if page.rows else "none"
+        click.echo(f"{shown} of {page.total} at risk", err=True)
 
 
 @click.command()

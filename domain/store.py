@@ -406,16 +406,26 @@ class CaseStore(Application[uuid.UUID]):
         stream = self._get(case_id)
         return dict(stream.command_ids) if stream else None
 
-    def import_cases(self, histories: list[list[Event]]) -> None:
-        """Store whole imported case histories in one transaction, or nothing: an import killed
-        half-way leaves each case either complete or absent. Refused (IntegrityError, nothing stored)
-        when a stream exists: an imported history is only written to a case the store has not seen."""
+    def import_cases(self, histories: list[list[Event]],
+                     continued: list[tuple[str, int, list[Event]]] | None = None) -> None:
+        """Store whole imported case histories, and the events that continue cases imported before
+        (`continued`: case id, the version they follow, the events), in one transaction, or nothing:
+        an import killed half-way leaves each case as it was or complete. Refused (IntegrityError,
+        nothing stored) when a new case's stream exists, or a continued one moved past its version:
+        imported history is only written where the importer saw the case as it is."""
         streams = []
         for events in histories:
             if not events or not isinstance(events[0], CaseOpened):
                 raise ValueError("an imported case history starts with its CaseOpened event")
             stream = CaseStream(events[0].model_dump(mode="json"))
             for event in events[1:]:
+                stream.record(event)
+            streams.append(stream)
+        for case_id, version, events in continued or []:
+            stream = self._get(case_id)
+            if stream is None or stream.version != version:
+                raise IntegrityError(f"case {case_id} is not at version {version} any more")
+            for event in events:
                 stream.record(event)
             streams.append(stream)
         if streams:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from statistics import quantiles
 
@@ -62,10 +63,19 @@ def response_times(view: ReportView, by: str = "priority") -> list[dict]:
     The percentiles are read in SQL, not by fetching every case: per group and duration a count,
     then the one or two values each percentile needs, by rank: on SQLite `ORDER BY ... LIMIT 2
     OFFSET k`, which the (priority, duration) indexes answer without a sort for the default
-    grouping; on PostgreSQL with window functions (one sort per duration in the server). A few
-    statements whatever the number of cases, and only the ranked values come back.
+    grouping; on PostgreSQL in one statement (ordered-set aggregates: _ranked_in_one_statement).
+    A few statements whatever the number of cases, and only the ranked values come back.
     """
     group = GROUPS[by]
+    if view.ranks_in_one_statement:
+        counts, values, wanted = _ranked_in_one_statement(view, group)
+    else:
+        counts, values, wanted = _ranked_by_statements(view, group)
+    return _times_rows(by, counts, values, wanted)
+
+
+def _ranked_by_statements(view: ReportView, group: str) -> tuple[dict, dict, list]:
+    """SQLite: counts per group and duration, then the values at the ranks (_values_at_ranks)."""
     with view.reading() as query:
         counts: dict = defaultdict(dict)
         for r in query(" UNION ALL ".join(f"SELECT '{col}' AS col, {group} AS grp, COUNT({col or '*'}) AS n "
@@ -77,8 +87,39 @@ def response_times(view: ReportView, by: str = "priority") -> list[dict]:
                 n = counts[col].get(grp, 0)
                 for p in PERCENTILES if n else ():
                     wanted.append((grp, col, p, *_rank(p, n)))
-        values = _values_at_ranks(query, group, [(grp, col, rank) for grp, col, _, rank, _ in wanted],
-                                  view.ranks_by_window)
+        values = _values_at_ranks(query, group, [(grp, col, rank) for grp, col, _, rank, _ in wanted])
+    return counts, values, wanted
+
+
+def _ranked_in_one_statement(view: ReportView, group: str) -> tuple[dict, dict, list]:
+    """PostgreSQL: one statement, one scan. Per group and duration an ordered-set aggregate
+    (array_agg ORDER BY, one sort per duration and group in the server), of which only the one or
+    two values each percentile needs are sent back, picked by rank from the count; the same values
+    _values_at_ranks reads, so the interpolation here is the same arithmetic to the last bit."""
+    picks, aggregates = [], []
+    for i, col in enumerate(DURATIONS):
+        aggregates.append(f"COUNT({col}) AS n{i}, array_agg({col} ORDER BY {col}) FILTER "
+                          f"(WHERE {col} IS NOT NULL) AS a{i}")
+        picks.append(f"n{i}")
+        for p in PERCENTILES:  # PostgreSQL arrays count from 1; bigint / int divides as integers
+            picks.append(f"a{i}[{p} * (n{i} - 1) / 100 + 1] AS lo{i}_{p}, a{i}[{p} * (n{i} - 1) / 100 + 2] AS hi{i}_{p}")
+    rows = view.query(f"SELECT grp, cases, {', '.join(picks)} FROM (SELECT {group} AS grp, COUNT(*) AS cases, "
+                      f"{', '.join(aggregates)} FROM {{cases}} GROUP BY {group}) AS per_group")
+    counts: dict = defaultdict(dict)
+    values: dict = {}
+    wanted = []
+    for r in rows:
+        counts[""][r["grp"]] = r["cases"]
+        for i, col in enumerate(DURATIONS):
+            n = counts[col][r["grp"]] = r[f"n{i}"]
+            for p in PERCENTILES if n else ():
+                rank, delta = _rank(p, n)
+                wanted.append((r["grp"], col, p, rank, delta))
+                values[(r["grp"], col, rank)] = [v for v in (r[f"lo{i}_{p}"], r[f"hi{i}_{p}"]) if v is not None]
+    return counts, values, wanted
+
+
+def _times_rows(by: str, counts: dict, values: dict, wanted: list) -> list[dict]:
     out = {grp: {by: grp, "cases": n} for grp, n in sorted(counts[""].items(), key=lambda kv: str(kv[0]))}
     for grp, col, p, rank, delta in wanted:
         at = values[(grp, col, rank)]
@@ -106,6 +147,17 @@ def percentiles(values: list[float]) -> tuple[float | None, float | None, float 
         return values[0], values[0], values[0]
     q = quantiles(values, n=100, method="inclusive")
     return q[49], q[89], q[94]
+
+
+def percentile_of_ranked(p: int, n: int, low: float, high: float | None) -> float:
+    """Percentile p of n values from the two the server picked by rank (`_rank`): the value of rank
+    p*(n-1)//100 and the next (None when there is none). statistics.quantiles' own arithmetic
+    (inclusive), so it equals `percentiles` over the same values to the last bit."""
+    _, delta = _rank(p, n)
+    if n == 1 or high is None:
+        return low
+    return (low * (100 - delta) + high * delta) / 100
+
 RANKED_BY_INDEX = {"priority"}  # schema.INDEXES: cases (priority, duration) for each duration
 
 
@@ -115,8 +167,8 @@ def _rank(p: int, n: int) -> tuple[int, int]:
     return divmod(p * (n - 1), 100)
 
 
-def _values_at_ranks(query: Callable[..., list[dict]], group: str, ranks: list[tuple[object, str, int]],
-                     view_ranks_by_window: bool) -> dict[tuple[object, str, int], list[float]]:
+def _values_at_ranks(query: Callable[..., list[dict]], group: str,
+                     ranks: list[tuple[object, str, int]]) -> dict[tuple[object, str, int], list[float]]:
     """For each (group, duration, rank): the values of that rank and the next, in few statements.
 
     Where an index orders the durations within the groups (RANKED_BY_INDEX), each pair is read by
@@ -124,24 +176,6 @@ def _values_at_ranks(query: Callable[..., list[dict]], group: str, ranks: list[t
     duration instead of one per group and percentile)."""
     out: dict = {}
     unique = sorted(set(ranks), key=str)
-    if view_ranks_by_window:
-        # PostgreSQL: one sort per duration, in the server (window functions), and only the ranked
-        # rows sent back; its LIMIT/OFFSET would visit the table for every row skipped.
-        for col in {col for _, col, _ in unique}:
-            wanted = {(grp, rank) for grp, c, rank in unique if c == col}
-            for key in wanted:
-                out[(key[0], col, key[1])] = []
-            ranks_of = " OR ".join(f"rn = {p} * (n - 1) / 100 OR rn = {p} * (n - 1) / 100 + 1" for p in PERCENTILES)
-            for r in query(f"SELECT grp, rn, v FROM (SELECT {group} AS grp, {col} AS v, "
-                           f"ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {col}) - 1 AS rn, "
-                           f"COUNT(*) OVER (PARTITION BY {group}) AS n FROM {{cases}} WHERE {col} IS NOT NULL) AS ranked "
-                           f"WHERE {ranks_of}"):
-                for rank in (r["rn"], r["rn"] - 1):
-                    if (r["grp"], rank) in wanted:
-                        out[(r["grp"], col, rank)].append(r["v"])
-        for values in out.values():
-            values.sort()
-        return out
     if group not in RANKED_BY_INDEX:
         for col in {col for _, col, _ in unique}:
             sorted_values: dict = defaultdict(list)
@@ -235,15 +269,48 @@ def agents(view: ReportView) -> list[dict]:
     return [{**r, "open_assigned": assigned.get(r["agent"], 0)} for r in rows]
 
 
-def at_risk(view: ReportView, within: timedelta = timedelta(hours=4), now: datetime | None = None) -> list[dict]:
-    """Running clocks past or near their due time, the most urgent first."""
+AT_RISK_FROM = """FROM {sla_clocks} k JOIN {cases} c ON c.case_id = k.case_id
+                  WHERE k.state = 'running' AND c.closed_at IS NULL AND k.due <= ?"""
+AT_RISK_PAGE = 50  # what a supervisor reads first; the rest by pages (offset)
+
+
+@dataclass
+class AtRisk:
+    rows: list[dict]  # one page, the most urgent first
+    total: int  # every clock at risk
+
+
+def at_risk_page(view: ReportView, within: timedelta = timedelta(hours=4), now: datetime | None = None, *,
+                 limit: int = AT_RISK_PAGE, offset: int = 0, overdue: bool = True) -> AtRisk:
+    """Running clocks past or near their due time, the most urgent (soonest due) first: one page of
+    them and how many there are. A page, because on a bad day there are thousands (10,000 in the
+    benchmark's data) and a list that long is read a page at a time anyway; the (state, due)
+    index `clocks_running` hands the page over in order, without reading the rest. `overdue`
+    False: only the clocks not yet past due (the console's board: those can still be saved)."""
+    if limit < 0 or offset < 0:
+        raise ValueError("limit and offset are counts: 0 or more")
     now = now or datetime.now(UTC)
-    return view.query("""
+    due_by = [iso(now + within)] + ([] if overdue else [iso(now)])
+    where = AT_RISK_FROM + ("" if overdue else " AND k.due > ?")
+    with view.reading() as query:
+        total = query("SELECT COUNT(*) AS n " + where, due_by)[0]["n"]
+        rows = query(f"""
+            SELECT k.case_id, c.priority, c.tier, c.stage, c.assignee, k.clock, k.due, k.breached,
+                   c.escalation_level
+            {where}
+            ORDER BY k.due, k.case_id, k.clock LIMIT {int(limit)} OFFSET {int(offset)}""", due_by) if limit else []
+    return AtRisk(rows, total)
+
+
+def at_risk(view: ReportView, within: timedelta = timedelta(hours=4), now: datetime | None = None) -> list[dict]:
+    """Every running clock past or near its due time, the most urgent first (the CLI's whole list,
+    in one statement, so it is one consistent reading)."""
+    now = now or datetime.now(UTC)
+    return view.query(f"""
         SELECT k.case_id, c.priority, c.tier, c.stage, c.assignee, k.clock, k.due, k.breached,
                c.escalation_level
-        FROM {sla_clocks} k JOIN {cases} c ON c.case_id = k.case_id
-        WHERE k.state = 'running' AND c.closed_at IS NULL AND k.due <= ?
-        ORDER BY k.due, k.case_id""", [iso(now + within)])
+        {AT_RISK_FROM}
+        ORDER BY k.due, k.case_id, k.clock""", [iso(now + within)])
 
 
 REPORTS = {"sla": sla_compliance, "next_replies": next_replies, "times": response_times, "outcomes": outcomes, "backlog": backlog,

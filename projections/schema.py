@@ -97,6 +97,14 @@ INDEXES = {
     "clocks_clock": "sla_clocks (clock, case_id, state, breached)",
     # Open cases (backlog, and the agents report's open cases per assignee) without a scan of all.
     "cases_open": "cases (closed_at, assignee, stage, opened_at)",
+    # A case's running clocks (the queues' and the board's next due time, the API's at-risk
+    # filter): without it the planner reads every running clock for each case.
+    "clocks_case": "sla_clocks (case_id, state, due)",
+    # Everything the console's dashboard reads of a case (figures.dashboard: its tests, durations
+    # and score), by opened_at: its date range is a scan of this index, not of the wide rows.
+    "cases_dashboard": "cases (opened_at, team, channel, sla_policy_version, closed_at, first_contact_resolution, "
+                       "reopen_count, satisfaction_score, first_response_seconds, resolution_seconds, "
+                       + ", ".join(f"{name}_breached" for name in CLOCK_NAMES) + ")",
     # The times report's percentiles by rank, by priority (its default grouping), without a sort.
     **{f"cases_priority_{column}": f"cases (priority, {column})" for column in (
         "first_response_seconds", "first_response_business_seconds", "resolution_seconds",

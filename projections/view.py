@@ -53,8 +53,8 @@ class ReportView:
     placeholder = "?"
     prefix = ""
     # How a report reads values by rank (reports.response_times): SQLite by index with LIMIT/OFFSET,
-    # PostgreSQL with window functions.
-    ranks_by_window = False
+    # PostgreSQL in one statement with ordered-set aggregates (array_agg ... ORDER BY).
+    ranks_in_one_statement = False
     datastore: Any
     env: dict[str, str] = {}  # the eventsourcing environment it was opened with (open_view): where its leases live
 
@@ -279,15 +279,22 @@ class ReportView:
         with self.reading() as query:
             return query(statement, params)
 
+    rows_are_sequences = False  # the driver's rows can be read by position (SQLite's sqlite3.Row)
+
     @contextlib.contextmanager
-    def reading(self) -> Iterator[Callable[..., list[dict]]]:
-        """Several report queries in one read transaction: yields query(statement, params=())."""
+    def reading(self) -> Iterator[Callable[..., list]]:
+        """Several report queries in one read transaction: yields query(statement, params=(),
+        positional=False). Positional: rows read by position (no dict per row, for the few queries
+        that fetch tens of thousands of rows)."""
         names = {name: self.table(name) for name in TABLES}
         with self.datastore.transaction(commit=False) as c:
 
-            def query(statement: str, params: list | tuple = ()) -> list[dict]:
+            def query(statement: str, params: list | tuple = (), positional: bool = False) -> list:
                 c.execute(self.sql(statement.format(**names)), list(params))
-                return [dict(r) for r in c.fetchall()]
+                rows = c.fetchall()
+                if positional:
+                    return rows if self.rows_are_sequences else [tuple(r.values()) for r in rows]
+                return [dict(r) for r in rows]
 
             yield query
 
@@ -303,6 +310,8 @@ class _Immediate(SQLiteTransaction):
 
 
 class SQLiteReportView(ReportView, SQLiteTrackingRecorder):
+    rows_are_sequences = True
+
     @contextlib.contextmanager
     def _writing(self, upstream: str | None = None, ddl: bool = False) -> Iterator[Any]:
         # One write lock per database file: every writer of every upstream waits for it (busy timeout).
@@ -321,7 +330,7 @@ class SQLiteReportView(ReportView, SQLiteTrackingRecorder):
 class PostgresReportView(ReportView, PostgresTrackingRecorder):
     placeholder = "%s"
     for_update = " FOR UPDATE"
-    ranks_by_window = True
+    ranks_in_one_statement = True
 
     @contextlib.contextmanager
     def _writing(self, upstream: str | None = None, ddl: bool = False) -> Iterator[Any]:

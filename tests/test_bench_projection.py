@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bench.run  # noqa: F401 - the entry point imports
 from bench import projection
+from bench.console_pages import pages
 
 
 def test_the_projection_and_report_benchmark_runs_tiny(tmp_path):
@@ -15,4 +16,5 @@ def test_the_projection_and_report_benchmark_runs_tiny(tmp_path):
     assert {"events_per_s", "raw_inserts_per_s", "ratio_to_raw_inserts"} <= set(catch_up)
     queries = out["sqlite"]["report_queries"]
     assert queries["read_model_rows"]["cases"] == 100
-    assert {"times", "agents", "at_risk", "console_dashboard"} <= set(queries["median_ms"])
+    assert {"times", "agents", "at_risk", *projection.reports.REPORTS} <= set(queries["median_ms"])
+    assert set(queries["console_median_ms"]) == set(pages(""))  # every page answered 200 (else it raises)

@@ -108,7 +108,7 @@ def _command(group: list[Event], facts: list[dict]) -> tuple[str, dict, object]:
         primary = by_type["SolutionConfirmed"]
     if kind == "open":
         command.update({k: primary[k] for k in ("case_id", "source", "customer", "channel", "category", "priority",
-                                                "subject", "description", "assignee", "team")})
+                                                "subject", "description", "assignee", "team", "follow_up_of")})
     for name in _SAME.get(kind, ()):
         command[name] = primary[name]
     if kind == "start_follow_up" and primary["due"]:

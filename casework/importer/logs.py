@@ -5,8 +5,11 @@ time order. A row that cannot be read is a Problem naming its place; its trace i
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,6 +28,9 @@ class Row:
     attributes: dict[str, str]
     where: str  # "line 12" / "trace 3, event 4": for messages
     timestamp: str  # as written
+    # What the row is, from its content (row_key): its commands' ids derive from it, so the same row
+    # in a later or re-ordered export is recognised as imported already.
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,21 @@ def read_traces(path: str | Path, mapping: Mapping) -> list[Trace]:
             trace.rows.append(row)
     for trace in traces.values():
         trace.rows.sort(key=lambda r: r.at)
+        seen: Counter[str] = Counter()
+        for i, row in enumerate(trace.rows):
+            content = row_key(row)
+            seen[content] += 1
+            # Identical rows (a duplicate in the log) are told apart by their occurrence, not by their
+            # place in the file: a re-export in another order is the same rows.
+            trace.rows[i] = replace(row, key=content if seen[content] == 1 else f"{content}~{seen[content]}")
     return list(traces.values())
+
+
+def row_key(row: Row) -> str:
+    """A digest of the row's content: case, activity, instant, resource and attributes. Never its
+    line: the same row keeps its key wherever a later export writes it."""
+    content = [row.case, row.activity, row.at.isoformat(), row.resource, sorted(row.attributes.items())]
+    return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()[:20]
 
 
 def _row(where: str, values: dict[str, str], mapping: Mapping) -> Row | Problem:

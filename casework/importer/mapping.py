@@ -132,12 +132,12 @@ class Entry(_Strict):
 
 
 class Plan(_Strict):
-    # A closure followed by more activity in the same trace did not hold. "reject_solution": it is
-    # recorded as a proposed solution that the next activity rejects (a reopen); "reopen": it closes
-    # the case and the next activity rejects the solution on the closed case, which reopens it
-    # within the policy's reopen window (domain/reopen.py; after it the row is refused
-    # `reopen_window_passed`); "refuse": it closes the case and the later activity is refused
-    # (`case_closed`).
+    # Work after a closure. "reject_solution": any later row that is not a closure is the customer
+    # rejecting the closed case's solution, decided by the domain's reopen rule (domain/reopen.py):
+    # a reopen within the policy's reopen window, after it a follow-up case linked to the closed one
+    # (also after a closure that never reopens: the log says work went on); "reopen": the same for
+    # a row that takes the case to a stage (a note alone is refused `case_closed`, as live), and a
+    # closure that never reopens stays closed; "refuse": the later rows are refused (`case_closed`).
     reopen_after_close: Literal["reject_solution", "reopen", "refuse"] = "reject_solution"
     # A row that changes nothing (its stage reached already, no action): kept as a note, or skipped.
     unchanged: Literal["note", "skip"] = "note"

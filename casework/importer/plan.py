@@ -4,19 +4,26 @@ clocks as of that instant first, so a warning or breach lands when it really fel
 
 The planner knows the stage graph the domain allows (docs/import.md, "How a stage is reached"): a
 first response ends intake, a customer reply ends a wait, a solution is proposed before it is
-confirmed, a rejected solution precedes more work after a proposed one. Whatever the domain still
-refuses is reported with its code and the trace goes on with its next row.
+confirmed, a rejected solution precedes more work after a proposed one. Work after a close is
+decided by the domain's reopen rule: a reopen within the window, a follow-up case after it. Whatever
+the domain still refuses is reported with its code and the trace goes on with its next row.
+
+A row's commands have ids from the row's content (logs.row_key), so a later export of the same case
+is planned against what the store holds (`StoredCase`): stored rows add nothing, later rows continue
+the stored state, and a row that would rewrite stored history is refused (docs/import.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import ValidationError
 
-from casework.importer.logs import Row, Trace
+from casework.importer.logs import Row, Trace, row_key
 from casework.importer.mapping import Entry, Mapping
 from domain.commands import COMMAND_ADAPTER, Command, OpenCase
 from domain.events import Event
@@ -24,14 +31,14 @@ from domain.ids import case_id_for
 from domain.lifecycle import CommandRefused, decide, replay_on
 from domain.model import ENGINE, Actor, CaseState, ClosureReason, Role, SourceRef, Stage
 from domain.refusal import in_words
-from domain.reopen import REOPENABLE
+from domain.reopen import follow_up_case_id, follow_up_opening
 from domain.sla import SlaPolicy
 
 S = Stage
 # The next command on the way from a stage to a target stage (closed: a resolved closure; other
-# closures are one `close`). A closed case goes back to work only by a rejection within the reopen
-# window (reopen_after_close = "reopen"); otherwise the stage's own command is sent and the domain
-# refuses it with its own code (`case_closed`).
+# closures are one `close`). A closed case goes back to work only by the customer's rejection
+# (`_reject_closed`, as reopen_after_close says); otherwise the stage's own command is sent and the
+# domain refuses it with its own code (`case_closed`).
 _NEXT: dict[Stage, dict[Stage, str]] = {
     S.closed: {S.intake: "propose_solution", S.response: "propose_solution",
                S.needs_clarification: "record_customer_reply", S.solution: "confirm_solution",
@@ -65,23 +72,98 @@ class Refused:
     message: str
 
 
+@dataclass(frozen=True)
+class Changed:
+    """A row stored by an earlier import that the mapping now plans differently: its stored history
+    is kept as it is (history is not rewritten), and the summary says so."""
+
+    case: str
+    where: str
+    activity: str
+
+
+@dataclass
+class CasePlan:
+    """What a trace writes to one case: the trace's own case, or a follow-up case it opened."""
+
+    case_id: str
+    after: int = 0  # the stored version its new events follow; 0: a case new to the store
+    events: list[Event] = field(default_factory=list)
+    state: CaseState | None = None
+
+
 @dataclass
 class TracePlan:
     case: str
-    case_id: str = ""
-    events: list[Event] = field(default_factory=list)
+    case_id: str = ""  # the trace's own case (its follow-ups are in `cases`)
+    cases: dict[str, CasePlan] = field(default_factory=dict)  # in the order the trace reached them
     commands: int = 0
     sent: list[Command] = field(default_factory=list)  # the commands decided, in order (the opening first)
     refused: list[Refused] = field(default_factory=list)
+    changed: list[Changed] = field(default_factory=list)
+    follow_ups: int = 0  # follow-up cases this plan opens
     problem: str = ""  # the trace cannot be imported at all (its opening does not validate or is refused)
     where: str = ""  # the row the problem is at (said once, by whoever reports it)
-    state: CaseState | None = None
+
+    @property
+    def events(self) -> list[Event]:
+        """Every event the plan writes, case after case."""
+        return [e for case in self.cases.values() for e in case.events]
+
+    @property
+    def state(self) -> CaseState | None:
+        """The state of the last case the trace reached (its own, or its last follow-up)."""
+        return next(reversed(self.cases.values())).state if self.cases else None
+
+
+@dataclass
+class StoredCase:
+    """A case the store holds already, as a re-import finds it."""
+
+    state: CaseState
+    history: list[Event]
+    live: bool = False  # handed over to the engine: its workflow owns it now
+
+    def __post_init__(self) -> None:
+        self.last_at = max(e.at for e in self.history)
+        self.commands: dict[str, list[tuple[str, str]]] = {}  # row key -> its stored commands (id, digest)
+        self._ends: dict[str, int] = {}  # row key -> position after its last stored event
+        for i, event in enumerate(self.history):
+            key = row_of(event.command_id)
+            if key is not None:
+                pair = (event.command_id, event.command_digest)
+                if pair not in self.commands.setdefault(key, []):
+                    self.commands[key].append(pair)
+                self._ends[key] = i + 1
+
+    def state_after(self, key: str) -> CaseState:
+        """The stored state just after the row's last event: the row's stored outcome."""
+        if not hasattr(self, "_after"):  # one pass over the history, for every row
+            ends, state, self._after = set(self._ends.values()), None, {}
+            for i, event in enumerate(self.history, 1):
+                state = replay_on(state, [event])
+                if i in ends:
+                    self._after[i] = state
+        return self._after[self._ends[key]]
+
+
+Lookup = Callable[[str], StoredCase | None]
 
 
 def command_prefix(source: str, case: str) -> str:
     """Command ids of an imported trace: derived from the log, so a re-import is the same commands."""
     prefix = f"import:{source}:{case}"
     return prefix if len(prefix) <= 150 else "import:" + hashlib.sha256(prefix.encode()).hexdigest()[:40]
+
+
+def row_of(command_id: str) -> str | None:
+    """The row key of an imported row's command id (`<prefix>:<row key>:<n>`, or the follow-up case
+    such a command opened, `follow-up:<that id>`); None for anything else (the opening, the engine's)."""
+    command_id = command_id.removeprefix("follow-up:")
+    if not command_id.startswith("import:"):
+        return None
+    parts = command_id.rsplit(":", 2)
+    return parts[1] if len(parts) == 3 and parts[2].isdigit() and parts[1] != "open" else None
 
 
 class Planner:
@@ -97,12 +179,16 @@ class Planner:
         source = SourceRef(system=self.mapping.source, external_id=trace.case)
         return case_id_for(source), f"{command_prefix(self.mapping.source, trace.case)}:open"
 
-    def plan(self, trace: Trace) -> TracePlan:
+    def plan(self, trace: Trace, stored: Lookup | None = None) -> TracePlan:
+        """The trace's commands. `stored`: the cases the store holds already (a re-import): rows
+        stored already add nothing, later rows continue the stored case from its stored state."""
         if self.mapping.plan.command_attribute:
             return self._plan_native(trace)
         out = TracePlan(trace.case)
         self.out, self.prefix = out, command_prefix(self.mapping.source, trace.case)
+        self.lookup: Lookup = stored or (lambda _: None)
         self.state: CaseState | None = None
+        self.trying = False  # planning a row only to see what it plans (_tentative)
         first = trace.rows[0]
         unmapped = [r for r in trace.rows if r.activity not in self.mapping.activities]
         if unmapped and self.mapping.plan.unmapped == "error":  # the mapping is fixed, then the trace imported
@@ -114,42 +200,173 @@ class Planner:
             out.where, out.problem = first.where, f"the case's opening does not validate: {in_words(err)}"
             return out
         out.case_id = opening.case_id or ""
+        self._enter(out.case_id)
+        self.row, self.n = first, 0
         try:
-            self._decide(opening, first, self._terms(opening))
+            if self.known is None:
+                self._decide(opening, first, self._terms(opening))
+            else:  # opened by an earlier import: the store's opening stands
+                history = self.known.history
+                self.state = replay_on(None, [e for e in history if e.command_id == history[0].command_id])
+                if first.key in self.known.commands and history[0].command_digest != opening.digest():
+                    out.changed.append(Changed(first.case, first.where, first.activity))
+                self.stored_until = self._stored_until(trace)
         except CommandRefused as err:
             out.where, out.problem = first.where, f"opening refused ({err.code}): {err.message}"
             return out
-        reopen_next = False  # a closure that did not hold: the next work rejects it first
-        for i, row in enumerate(trace.rows):
-            entry = self.mapping.activities.get(row.activity)
-            if entry is None:
-                entry = Entry(action="add_note", fields={"text": "{activity}"})
-            target, last = entry.stage, i == len(trace.rows) - 1
-            before = out.commands
-            try:
-                holds = target in (S.closed, S.solution, S.follow_up) and entry.action is None
-                if reopen_next and not holds and self.state.stage in (S.solution, S.follow_up):
-                    self._send("reject_solution", row)
-                reopen_next = reopen_next and holds
-                # Work on the case (a stage) after a close: the closure did not hold, and the customer
-                # reopens it. A staff-only row (a note, a reassignment: no stage) never reopens a case,
-                # as live (domain/reopen.py): its command is refused `case_closed`.
-                if (self.state.is_closed and not holds and entry.stage is not None
-                        and self.state.closure_reason in REOPENABLE
-                        and self.mapping.plan.reopen_after_close == "reopen"):
-                    self._send("reject_solution", row)
-                if target is S.closed and not last and self.mapping.plan.reopen_after_close == "reject_solution":
-                    target, reopen_next = S.solution, True
-                if target is not None:
-                    self._reach(target, entry.reason, row)
-                if entry.action is not None:
-                    self._action(entry, row)
-                if out.commands == before and self.mapping.plan.unchanged == "note":
-                    self._send("add_note", row)
-            except CommandRefused:
-                continue  # recorded by _refuse; the trace goes on with its next row
-        out.state = self.state
+        for row in trace.rows:
+            if self.known is None:
+                self._row(row)  # a case new to the store, or continued from its stored state
+            else:
+                self._replay(row)
         return out
+
+    # -- a case the store holds already (a re-import)
+
+    def _enter(self, case_id: str) -> None:
+        """Plan on this case from now on: a new one, or one the store holds (then replayed first)."""
+        self.known = self.lookup(case_id)
+        self.case = self.out.cases.setdefault(case_id, CasePlan(case_id))
+        if self.known is not None:
+            self.case.after, self.case.state = self.known.state.version, self.known.state
+
+    def _replay(self, row: Row) -> None:
+        """A row of a case an earlier import stored. Stored already: nothing to add (said when the
+        mapping now plans it otherwise). Not stored and after the case's last stored instant: the
+        case continues from its stored state. Not stored and not after it: history is not
+        rewritten; the row is refused, unless it plans nothing now either (an earlier import read it
+        and refused or skipped it then)."""
+        known = self.known
+        assert known is not None
+        if row.key in known.commands:
+            self._compare(row, known)
+            self.state = known.state_after(row.key)
+            return
+        follow_up = self._stored_follow_up(row)
+        if follow_up is not None:
+            self._compare(row, follow_up[1])
+            self._enter(follow_up[0])
+            self.state = follow_up[1].state_after(row.key)
+            return
+        if row.at <= self.stored_until:
+            planned = self._tentative(row)
+            if planned and known.live:
+                self._live(row)
+            elif planned:
+                self.out.refused.append(Refused(row.case, row.where, row.activity, planned[0].kind, "before_stored", (
+                    f"case {self.case.case_id} is stored up to {self.stored_until.isoformat()}: a row at "
+                    f"{row.at.isoformat()} that is not in it would rewrite its history, which is kept as it is")))
+            return
+        if known.live:
+            self._live(row)
+            return
+        self.known, self.state = None, known.state  # the store's state stands: continue from it
+        self._row(row)
+
+    def _live(self, row: Row) -> None:
+        # A case handed over to the engine is the engine's: the old system's later rows are refused,
+        # not written under its workflow (docs/import.md, "Importing again").
+        self.out.refused.append(Refused(row.case, row.where, row.activity, "-", "case_live", (
+            f"case {self.case.case_id} continues live in casework since its import: rows the old "
+            "system records after the handover are not applied (send them to the case if they still matter)")))
+
+    def _stored_until(self, trace: Trace) -> datetime:
+        """The last instant the store holds of the trace: of its case, or of the last follow-up case
+        an earlier import opened from it (found by the rows that opened them)."""
+        case_id, case = self.case.case_id, self.known
+        until = case.last_at
+        for row in trace.rows:
+            if case.state.is_closed and row.at >= case.last_at:
+                follow_up = follow_up_case_id(case_id, self._command_id(row, 0))
+                found = self.lookup(follow_up)
+                if found is not None:
+                    case_id, case, until = follow_up, found, max(until, found.last_at)
+        return until
+
+    def _stored_follow_up(self, row: Row) -> tuple[str, StoredCase] | None:
+        """The follow-up case an earlier import opened with this row, if the store holds it: the row's
+        rejection (always its first command) opened it (domain/reopen.py names it)."""
+        if not self.known.state.is_closed:
+            return None
+        case_id = follow_up_case_id(self.case.case_id, self._command_id(row, 0))
+        found = self.lookup(case_id)
+        return (case_id, found) if found is not None and row.key in found.commands else None
+
+    def _tentative(self, row: Row) -> list[Command]:
+        """The commands the row plans now, on the state before it, leaving the plan as it was."""
+        saved = (self.state, self.case, self.known, dict(self.out.cases), self.out.commands, len(self.out.sent),
+                 len(self.out.refused), self.out.follow_ups,
+                 {k: (len(c.events), c.state) for k, c in self.out.cases.items()})
+        self.known, self.trying = None, True
+        try:
+            self._row(row)
+        finally:
+            self.trying = False
+        planned = self.out.sent[saved[5]:]
+        self.state, self.case, self.known, self.out.cases, self.out.commands = saved[:5]
+        del self.out.sent[saved[5]:], self.out.refused[saved[6]:]
+        self.out.follow_ups = saved[7]
+        for k, (n, state) in saved[8].items():
+            del self.out.cases[k].events[n:]
+            self.out.cases[k].state = state
+        return planned
+
+    def _compare(self, row: Row, holder: StoredCase) -> None:
+        planned = [(c.command_id, c.digest()) for c in self._tentative(row)]
+        if planned != holder.commands[row.key]:
+            self.out.changed.append(Changed(row.case, row.where, row.activity))
+
+    # -- a row
+
+    def _row(self, row: Row) -> None:
+        entry = self.mapping.activities.get(row.activity)
+        if entry is None:
+            entry = Entry(action="add_note", fields={"text": "{activity}"})
+        self.row, self.n = row, 0
+        before = self.out.commands
+        try:
+            # Work after a close: the closure did not hold and the customer rejects it, which the
+            # domain takes as a reopen within the reopen window, or refuses after it; the work then
+            # goes to a follow-up case (domain/reopen.py), as live. "reject_solution": any row that is
+            # not itself a closure is such work; "reopen": a row that takes the case to a stage (a
+            # note or a reassignment alone is staff's, and refused `case_closed`, as live).
+            how = self.mapping.plan.reopen_after_close
+            if self.state.is_closed and entry.stage is not S.closed and (
+                    how == "reject_solution" or (how == "reopen" and entry.stage is not None)):
+                self._reject_closed(row)
+            if entry.stage is not None:
+                self._reach(entry.stage, entry.reason, row)
+            if entry.action is not None:
+                self._action(entry, row)
+            if self.out.commands == before and self.mapping.plan.unchanged == "note":
+                self._send("add_note", row)
+        except CommandRefused:
+            return  # recorded by _refuse; the trace goes on with its next row
+
+    def _reject_closed(self, row: Row) -> None:
+        """The customer rejects the closed case's solution: reopened within the window; after it (or
+        on a closure that never reopens, with "reject_solution": the log says work went on), the row
+        opens a follow-up case linked to the closed one and goes on there."""
+        assert self.n == 0  # the rejection is the row's first command: a re-import finds its follow-up by it
+        try:
+            cmd = self._command("reject_solution", row)
+            events = decide(self.state, cmd, cmd.occurred_at)
+        except CommandRefused as err:
+            late = err.code == "reopen_window_passed" or (
+                err.code == "case_closed" and self.mapping.plan.reopen_after_close == "reject_solution")
+            if not late:
+                self._refuse(row, "reject_solution", err.code, err.message)
+            self._follow_up(follow_up_opening(self.state, cmd), row)
+            return
+        self._record(cmd, events)
+
+    def _follow_up(self, opening: OpenCase, row: Row) -> None:
+        if not self.trying and self.lookup(opening.case_id or "") is not None:  # opened by an earlier import
+            self._refuse(row, "open", "follow_up_exists", f"follow-up case {opening.case_id} exists already")
+        self._enter(opening.case_id or "")
+        self.known, self.state = None, None
+        self._decide(opening, row, self._terms(opening))
+        self.out.follow_ups += 1
 
     # -- a log exported by casework: its commands, as they were
 
@@ -163,6 +380,7 @@ class Planner:
     def _plan_native(self, trace: Trace) -> TracePlan:
         out = self.out = TracePlan(trace.case)
         self.state = None
+        self.row, self.n = trace.rows[0], 0
         for row in trace.rows:
             try:
                 cmd = COMMAND_ADAPTER.validate_python({**self._native(row), "occurred_at": row.at})
@@ -182,7 +400,8 @@ class Planner:
                 if self.state is None:
                     out.where, out.problem = row.where, f"opening refused ({err.code}): {err.message}"
                     return out
-        out.case_id, out.state = self.state.case_id, self.state
+        out.case_id = self.state.case_id
+        self.case.state = self.state
         return out
 
     # -- the opening
@@ -242,17 +461,26 @@ class Planner:
         self._send(entry.action, row, role=Role(entry.sender_role), **fields)
 
     def _send(self, kind: str, row: Row, role: Role = Role.agent, **fields: object) -> None:
+        cmd = self._command(kind, row, role, **fields)
+        self._decide(cmd, row, self._terms_for(cmd))
+
+    def _command(self, kind: str, row: Row, role: Role = Role.agent, **fields: object) -> Command:
         if kind in _TEXT and _TEXT[kind] not in fields:
             fields[_TEXT[kind]] = self._text(kind, row)
         actor = (Actor(id=self.state.customer.id, role=Role.customer) if kind in _CUSTOMERS
                  else ENGINE if role is Role.system else self._actor(row, role))
-        command_id = f"{self.prefix}:{row.where.replace(' ', '')}:{self.out.commands}"
+        command_id = self._command_id(row, self.n)
+        self.n += 1
         try:
-            cmd = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": command_id, "actor": actor,
-                                                   "occurred_at": row.at, **fields})
+            return COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": command_id, "actor": actor,
+                                                    "occurred_at": row.at, **fields})
         except ValidationError as err:
             self._refuse(row, kind, "invalid", in_words(err))
-        self._decide(cmd, row, self._terms_for(cmd))
+            raise  # not reached: _refuse raises
+
+    def _command_id(self, row: Row, n: int) -> str:
+        """The row's n-th command: from the row's content (its key), never its place in the file."""
+        return f"{self.prefix}:{row.key or row_key(row)}:{n}"
 
     def _terms_for(self, cmd: Command):
         """The terms a re-triage or a re-applied policy pins: the rule for the case's new shape."""
@@ -267,8 +495,14 @@ class Planner:
             events = decide(self.state, cmd, cmd.occurred_at, terms)
         except CommandRefused as err:
             self._refuse(row, cmd.kind, err.code, err.message)  # type: ignore[attr-defined]
+        self._record(cmd, events)
+
+    def _record(self, cmd: Command, events: list[Event]) -> None:
+        if isinstance(cmd, OpenCase) and (self.state is None) and cmd.case_id not in self.out.cases:
+            self.case = self.out.cases.setdefault(cmd.case_id or "", CasePlan(cmd.case_id or ""))  # native logs
         self.state = replay_on(self.state, events)
-        self.out.events += events
+        self.case.events += events
+        self.case.state = self.state
         self.out.sent.append(cmd)
         self.out.commands += 1
 

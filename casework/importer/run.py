@@ -1,14 +1,18 @@
-"""`import_log`: an event log into the case store, trace by trace, each case written whole in one
-transaction (domain/store.py `import_case`), so the import is idempotent (a case already imported is
-left as it is) and resumable (an interrupted import, run again, completes the cases not yet written).
+"""`import_log`: an event log into the case store, trace by trace, each trace's cases written whole in
+one transaction (domain/store.py `import_cases`), so the import is idempotent (every row's commands
+have ids derived from the row's content: a row stored already adds nothing) and resumable (an
+interrupted import, run again, completes the cases not yet written). A later export of the same
+cases, with more rows, continues each stored case from its stored state (docs/import.md).
 
 Closed cases become history; open ones are listed so that `start_live` starts their workflows, which
 continue from the store with their clocks running."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +24,9 @@ from tqdm import tqdm
 
 from casework.importer.logs import Problem, Trace, read_traces
 from casework.importer.mapping import Mapping, load_mapping
-from casework.importer.plan import Planner, Refused, TracePlan
+from casework.importer.plan import Changed, Planner, Refused, StoredCase, TracePlan
+from domain.events import Event
+from domain.lifecycle import replay_on
 from domain.ids import workflow_id_for
 from domain.sla import SlaPolicy
 from domain.store import CaseStore
@@ -36,14 +42,18 @@ class Summary:
     """What an import did. `refused` lists every command the domain (or the planner) refused."""
 
     traces: int = 0
-    imported: int = 0  # cases written by this run
-    already: int = 0  # cases a previous run wrote (left as they are)
-    closed: int = 0  # of the imported and already imported: history
+    imported: int = 0  # traces whose case this run wrote first
+    continued: int = 0  # traces whose stored case(s) this run added rows to
+    already: int = 0  # traces a previous run stored whole (nothing added)
+    follow_ups: int = 0  # follow-up cases this run opened (work after a reopen window, docs/import.md)
+    closed: int = 0  # of the cases of the traces (follow-ups too): history
     open_case_ids: list[str] = field(default_factory=list)  # to continue as live workflows
     commands: int = 0
     events: int = 0
     rows: int = 0
     refused: list[Refused] = field(default_factory=list)
+    # Rows an earlier import stored that the mapping now plans otherwise (kept as stored).
+    changed: list[Changed] = field(default_factory=list)
     not_imported: list[Problem] = field(default_factory=list)  # traces left out whole, and why
     seconds: float = 0.0
 
@@ -51,15 +61,23 @@ class Summary:
     def refused_by_activity(self) -> Counter[tuple[str, str]]:
         return Counter((r.activity, r.code) for r in self.refused)
 
+    @property
+    def changed_by_activity(self) -> Counter[str]:
+        return Counter(c.activity for c in self.changed)
+
     def report(self) -> str:
-        lines = [f"traces {self.traces}: imported {self.imported}, already imported {self.already}, "
-                 f"not imported {len({p.case for p in self.not_imported})}",
-                 f"cases closed (history) {self.closed}, open (continue live) {len(self.open_case_ids)}",
+        lines = [f"traces {self.traces}: imported {self.imported}, continued {self.continued}, "
+                 f"already imported {self.already}, not imported {len({p.case for p in self.not_imported})}",
+                 f"cases closed (history) {self.closed}, open (continue live) {len(self.open_case_ids)}, "
+                 f"follow-up cases opened {self.follow_ups}",
                  f"rows {self.rows}, commands {self.commands}, events {self.events} in {self.seconds:.1f} s"
                  + (f" ({self.events / self.seconds:.0f} events/s)" if self.seconds else "")]
         if self.refused:
             lines.append(f"refused {len(self.refused)} command(s):")
             lines += [f"  {activity}: {code} x{n}" for (activity, code), n in sorted(self.refused_by_activity.items())]
+        if self.changed:
+            lines.append(f"stored rows the mapping now plans otherwise (kept as stored) {len(self.changed)}:")
+            lines += [f"  {activity}: x{n}" for activity, n in sorted(self.changed_by_activity.items())]
         if self.not_imported:
             lines.append("not imported:")
             lines += [f"  case {p.case or '?'}, {p.where}: {p.message}" for p in self.not_imported[:50]]
@@ -69,10 +87,13 @@ class Summary:
 
 
 def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, store: CaseStore,
-               policy: SlaPolicy | None, progress: bool = False, limit: int | None = None) -> Summary:
+               policy: SlaPolicy | None, progress: bool = False, limit: int | None = None,
+               live: Callable[[str], bool] | None = None) -> Summary:
     """Import `log` (CSV or XES) as `mapping` says into `store`, deciding each command by the domain's
     rules at its recorded instant with the SLA terms `policy` pins. `limit`: the first N traces only.
-    `log` may be its traces read already (`read_traces`), as the CLI does before it opens a store."""
+    `log` may be its traces read already (`read_traces`), as the CLI does before it opens a store.
+    `live(case_id)`: whether a stored case's workflow was started (the engine owns it); without it, a
+    stored case is live when its stream holds anything the engine decided (`stored_case`)."""
     started = time.perf_counter()
     mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     traces = (log if isinstance(log, list) else read_traces(log, mapping))[:limit]
@@ -87,18 +108,26 @@ def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, sto
         except ValueError as err:
             summary.not_imported.append(Problem(trace.case, trace.rows[0].where, str(err)))
             continue
-        known = store.command_ids(case_id) if case_id else None
+        lookup = functools.cache(lambda cid: stored_case(store, cid, live))
+        known = lookup(case_id) if case_id else None
         if known is not None:
-            if opening_id in known:
-                summary.already += 1
-                _count_state(summary, store, case_id)
-            else:
+            if all(e.command_id != opening_id for e in known.history):
                 summary.not_imported.append(Problem(trace.case, trace.rows[0].where, (
                     f"case {case_id} exists in the store and was not opened by an import of this log")))
-            continue
-        plan = planner.plan(trace)
+                continue
+            if mapping.plan.command_attribute:  # a casework export: its commands carry their own ids
+                summary.already += 1
+                _count_state(summary, store, case_id)
+                continue
+        plan = planner.plan(trace, lookup)
         if plan.problem:
             summary.not_imported.append(Problem(trace.case, plan.where or trace.rows[0].where, plan.problem))
+            continue
+        if known is not None and not plan.events:  # stored whole already: nothing to write
+            summary.already += 1
+            summary.refused += plan.refused
+            summary.changed += plan.changed
+            _count_cases(summary, plan)
             continue
         batch.append((trace, plan))
         if len(batch) >= BATCH:
@@ -108,31 +137,67 @@ def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, sto
     return summary
 
 
+def stored_case(store: CaseStore, case_id: str, live: Callable[[str], bool] | None = None) -> StoredCase | None:
+    """The case as the store holds it, for a re-import, and whether the engine owns it (live): its
+    stream holds an event decided by anything but an import (the engine's timers, a live command);
+    or it is open and `live(case_id)` says its workflow was started (the command line asks the
+    engine). A closed case with only imported events never ran live: its history continues."""
+    history = store.history(case_id)  # one read: the state is its replay
+    if not history:
+        return None
+    state = replay_on(None, history)
+    engine_owned = any(not e.command_id.removeprefix("follow-up:").startswith("import:") for e in history) or (
+        not state.is_closed and live is not None and live(case_id))
+    return StoredCase(state=state, history=history, live=engine_owned)
+
+
 def _write(store: CaseStore, batch: list[tuple[Trace, TracePlan]], summary: Summary) -> None:
     """The batch's cases in one transaction; if one was written meanwhile, each on its own."""
     try:
-        store.import_cases([plan.events for _, plan in batch])
+        store.import_cases(*_histories(batch))
         written = batch
     except IntegrityError:
         written = []
         for trace, plan in batch:
             try:
-                store.import_cases([plan.events])
+                store.import_cases(*_histories([(trace, plan)]))
                 written.append((trace, plan))
-            except IntegrityError:  # written meanwhile by another import or a live opening
+            except IntegrityError:  # written meanwhile by another import, a live opening or command
                 summary.not_imported.append(Problem(trace.case, trace.rows[0].where,
                                                     f"case {plan.case_id} was written by someone else meanwhile"))
     for trace, plan in written:
-        summary.imported += 1
+        if plan.cases[plan.case_id].after:
+            summary.continued += 1
+        else:
+            summary.imported += 1
         summary.rows += len(trace.rows)
         summary.commands += plan.commands
         summary.events += len(plan.events)
+        summary.follow_ups += plan.follow_ups
         summary.refused += plan.refused
-        if plan.state.is_closed:
-            summary.closed += 1
-        else:
-            summary.open_case_ids.append(plan.case_id)
+        summary.changed += plan.changed
+        _count_cases(summary, plan)
     batch.clear()
+
+
+def _histories(batch: list[tuple[Trace, TracePlan]]) -> tuple[list[list[Event]], list[tuple[str, int, list[Event]]]]:
+    """The new cases' whole histories, and the events that continue stored cases (after their version)."""
+    new, continued = [], []
+    for _, plan in batch:
+        for case in plan.cases.values():
+            if case.events and case.after:
+                continued.append((case.case_id, case.after, case.events))
+            elif case.events:
+                new.append(case.events)
+    return new, continued
+
+
+def _count_cases(summary: Summary, plan: TracePlan) -> None:
+    for case in plan.cases.values():
+        if case.state is not None and case.state.is_closed:
+            summary.closed += 1
+        elif case.state is not None:
+            summary.open_case_ids.append(case.case_id)
 
 
 def _count_state(summary: Summary, store: CaseStore, case_id: str) -> None:

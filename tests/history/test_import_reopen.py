@@ -1,6 +1,6 @@
 """The importer with a real reopen (reopen_after_close = "reopen"): work after a resolved close
-reopens the case within the policy's window; after it the row is refused, and an invalid close
-stays closed."""
+reopens the case within the policy's window; after it the row opens a follow-up case linked to the
+closed one (domain/reopen.py, as live), and an invalid close stays closed."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ LOG = [
     ["R2", "New", "2026-03-02T09:00:00+08:00", "ann", "normal"],
     ["R2", "Solved", "2026-03-02T11:00:00+08:00", "ann", "normal"],
     ["R2", "Closed", "2026-03-02T12:00:00+08:00", "ann", "normal"],
-    ["R2", "Take in charge", "2026-03-20T10:00:00+08:00", "bob", "normal"],  # 18 days later: too late
+    ["R2", "Take in charge", "2026-03-20T10:00:00+08:00", "bob", "normal"],  # 18 days later: a follow-up case
+    ["R2", "Closed", "2026-03-20T11:00:00+08:00", "bob", "normal"],  # closes the follow-up case
     ["R3", "New", "2026-03-02T09:00:00+08:00", "ann", "normal"],
     ["R3", "INVALID", "2026-03-02T09:10:00+08:00", "ann", "normal"],
     ["R3", "Take in charge", "2026-03-02T10:00:00+08:00", "ann", "normal"],  # invalid: stays closed
@@ -39,6 +40,21 @@ def test_work_after_a_close_reopens_within_the_window(tmp_path):
     kinds = [e.type for e in store.history(r1.case_id) if not e.type.startswith(("Sla", "CaseEscal"))]
     assert kinds == ["CaseOpened", "NoteAdded", "ResponseSent", "SolutionProposed", "SolutionConfirmed", "CaseClosed",
                      "CaseReopened", "SolutionRejected", "SolutionProposed", "SolutionConfirmed", "CaseClosed"]
-    assert (state_of(store, "R2").reopen_count, state_of(store, "R3").reopen_count) == (0, 0)
-    assert summary.refused_by_activity == Counter({("Take in charge", "reopen_window_passed"): 1,
-                                                   ("Take in charge", "case_closed"): 1})
+    r2 = state_of(store, "R2")
+    assert (r2.stage.value, r2.reopen_count, state_of(store, "R3").reopen_count) == ("closed", 0, 0)
+    assert r2.closed_at.isoformat() == "2026-03-02T04:00:00+00:00"  # its history ends at its close
+    # The work 18 days later went to a follow-up case linked to R2: opened by the customer's late
+    # rejection, answered at once (the row's stage), closed an hour later.
+    [follow_up] = [s for s in map(store.state, case_ids(store)) if s.follow_up_of == r2.case_id]
+    kinds = [e.type for e in store.history(follow_up.case_id) if not e.type.startswith(("Sla", "CaseEscal"))]
+    assert kinds == ["CaseOpened", "ResponseSent", "SolutionProposed", "SolutionConfirmed", "CaseClosed"]
+    assert (follow_up.opened_at.isoformat(), follow_up.closed_at.isoformat()) == (
+        "2026-03-20T02:00:00+00:00", "2026-03-20T03:00:00+00:00")
+    assert (follow_up.customer.id, follow_up.source) == ("cust-R2", None)
+    assert (summary.imported, summary.follow_ups, summary.closed) == (3, 1, 4)
+    assert summary.refused_by_activity == Counter({("Take in charge", "case_closed"): 1})  # R3's invalid close
+
+
+def case_ids(store) -> list[str]:
+    from casework.importer.export import case_histories
+    return [events[0].case_id for events in case_histories(store)]

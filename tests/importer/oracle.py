@@ -5,12 +5,14 @@ BPIC mapping's meaning written out by hand (docs/import.md, "The BPIC 2013 mappi
 from __future__ import annotations
 
 import csv
+import tomllib
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bpic2013-closed-problems.csv"
+POLICY = Path(__file__).resolve().parents[2] / "casework" / "policies" / "default.toml"
 PRIORITY = {"Major": "urgent", "High": "high", "Medium": "normal", "Low": "low"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The shipped policy's office day (casework/policies/default.toml, calendars.business); its holiday
@@ -37,8 +39,29 @@ def completed(row: dict[str, str]) -> bool:
 
 
 def reopens(rows: list[dict[str, str]]) -> int:
-    """A completion followed by more work did not hold: each such return to work is a reopen."""
+    """Returns to work: a completion followed by more work did not hold. Within one case's rows
+    (`cases`) each is a reopen; over a whole trace, reopens and follow-up cases together."""
     return sum(1 for a, b in zip(rows, rows[1:]) if completed(a) and not completed(b))
+
+
+def reopen_window() -> timedelta:
+    """The shipped policy's reopen window, read from its file (docs/sla.md, "Reopen after close")."""
+    return timedelta(hours=tomllib.loads(POLICY.read_text())["reopen_window_hours"])
+
+
+def cases(rows: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+    """A trace's rows split into the cases they make (docs/import.md, the BPIC mapping): work that
+    resumes after a completion reopens the case when it comes within the reopen window of a
+    Completed-Closed row (the case closed resolved: the customer may reopen it); otherwise, later,
+    or after a Completed-Cancelled row (a cancelled case never reopens), it is a follow-up case,
+    opened by that row."""
+    out, window = [[rows[0]]], reopen_window()
+    for a, b in zip(rows, rows[1:]):
+        if completed(a) and not completed(b) and (
+                a["Activity"] == "Completed-Cancelled" or at(b) - at(a) > window):
+            out.append([])
+        out[-1].append(b)
+    return out
 
 
 def clarification_rounds(rows: list[dict[str, str]]) -> int:
@@ -90,14 +113,17 @@ def business_seconds(start: datetime, end: datetime, round_the_clock: bool) -> f
     return total
 
 
-def case_figures(rows: list[dict[str, str]]) -> dict:
-    priority = PRIORITY[rows[0]["impact"]]
+def case_figures(rows: list[dict[str, str]], first: dict[str, str] | None = None) -> dict:
+    """One case's figures from its rows (`cases`); `first`: the trace's first row, whose impact sets
+    the priority (a follow-up case keeps its original's priority)."""
+    priority = PRIORITY[(first or rows[0])["impact"]]
     urgent = priority == "urgent"
     return {"priority": priority, "reopen_count": reopens(rows),
             "clarification_rounds": clarification_rounds(rows),
             "first_response_business_seconds": business_seconds(at(rows[0]), first_response_at(rows), urgent),
             "resolution_business_seconds": sum(business_seconds(a, b, urgent) for a, b in resolution_spans(rows)),
-            "opened_at": at(rows[0]), "closed_at": at(rows[-1])}
+            "opened_at": at(rows[0]), "closed_at": at(rows[-1]),
+            "closure": "cancelled" if rows[-1]["Activity"] == "Completed-Cancelled" else "resolved"}
 
 
 
@@ -134,9 +160,10 @@ def next_response_spans(rows: list[dict[str, str]]) -> list[tuple[datetime, date
     return spans
 
 
-def breaches(rows: list[dict[str, str]], targets: dict[str, dict[str, float]]) -> int:
-    """The clock breaches of one trace; `targets`: hours per clock for each priority."""
-    figures = case_figures(rows)
+def breaches(rows: list[dict[str, str]], targets: dict[str, dict[str, float]],
+             first: dict[str, str] | None = None) -> int:
+    """The clock breaches of one case (`cases`); `targets`: hours per clock for each priority."""
+    figures = case_figures(rows, first)
     hours, urgent = targets[figures["priority"]], figures["priority"] == "urgent"
     late = [figures["first_response_business_seconds"] >= hours["first_response"] * 3600,
             figures["resolution_business_seconds"] >= hours["resolution"] * 3600]

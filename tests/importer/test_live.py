@@ -5,6 +5,7 @@ instant, and live commands are taken (real Temporal dev server, tests/conftest.p
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import WorkflowExecutionStatus
@@ -14,6 +15,7 @@ from casework.policy import load_policy
 from domain.commands import Respond
 from domain.ids import case_id_for, workflow_id_for
 from domain.model import Actor, Role, SourceRef
+from tests.cli.helpers import cli_engine
 from tests.importer.test_import import MAPPING, write
 
 
@@ -56,3 +58,38 @@ async def test_an_open_imported_case_continues_live_with_its_clocks_running(engi
     assert (await engine.cases.state(case_id)).version == answered.version
     assert engine.store.history(case_id)[imported.version - 1].command_id.startswith("import:helpdesk:LIVE-1")
 
+
+
+async def test_a_re_import_leaves_a_case_that_continues_live_to_the_engine(temporal_env, tmp_path):
+    """The real command line twice against a running engine: the trial export's open case continues
+    live; the final export's later row for it is refused (case_live), not written under its workflow,
+    while a closed case's and a new case's rows are imported. The engine is asked: the live case's
+    stream holds nothing the engine decided yet."""
+    (tmp_path / "m.toml").write_text(MAPPING)
+    now = datetime.now(UTC).replace(microsecond=0)
+    trial = [["LIVE-2", "New", (now - timedelta(hours=2)).isoformat(), "ann", "low"],
+             ["LIVE-2", "Take in charge", (now - timedelta(hours=1)).isoformat(), "ann", "low"],
+             ["DONE-2", "New", (now - timedelta(hours=2)).isoformat(), "ann", "low"],
+             ["DONE-2", "INVALID", (now - timedelta(hours=1)).isoformat(), "ann", "low"]]
+    later = [["LIVE-2", "Closed", (now - timedelta(minutes=10)).isoformat(), "bob", "low"],
+             ["NEW-2", "New", (now - timedelta(minutes=5)).isoformat(), "cid", "low"]]
+    write(tmp_path / "trial.csv", trial)
+    write(tmp_path / "final.csv", trial + later)
+    async with cli_engine(temporal_env, tmp_path / "data") as e:
+        first = await e.cli("import", str(tmp_path / "trial.csv"), "--mapping", str(tmp_path / "m.toml"),
+                            "--no-progress", "--json", timeout=180)
+        assert first.code == 0, first.err
+        assert json.loads(first.out)["live_started"] == 1
+        live_id = case_id_for(SourceRef(system="helpdesk", external_id="LIVE-2"))
+        imported = e.store.history(live_id)
+        assert all(x.command_id.startswith("import:") for x in imported)  # nothing of the engine's in it
+        again = await e.cli("import", str(tmp_path / "final.csv"), "--mapping", str(tmp_path / "m.toml"),
+                            "--no-progress", "--json", timeout=180)
+        assert again.code == 0, again.err
+        summary = json.loads(again.out)
+        refused = [(r["case"], r["activity"], r["code"]) for r in summary["refused"]]
+        assert refused == [("LIVE-2", "Closed", "case_live")]
+        assert (summary["imported"], summary["already"], summary["continued"]) == (1, 2, 0)
+        assert e.store.history(live_id) == imported  # nothing written under the running workflow
+        state = await e.cases.state(live_id)
+        assert state.stage.value == "response"

@@ -129,7 +129,7 @@ def test_the_dashboards_figures_match_the_events(history):
     assert n["closed"] == oracle["closed"]
     assert n["fcr"] == oracle["fcr"]
     assert n["reopened"] == oracle["reopened_cases"]
-    assert {r["case_id"] for r in figures.drill_down(view, flt, SHANGHAI, now, "breached")} == {
+    assert {r["case_id"] for r in figures.drill_down(view, flt, SHANGHAI, now, "breached").rows} == {
         i for i in ids if oracle["breached"][i]}
     assert n["open"] == sum(1 for i in ids if oracle["stage"][i] != "closed")
     hours = [h for values in oracle["first_response_hours"].values() for h in values]
@@ -142,14 +142,14 @@ def test_the_dashboards_figures_match_the_events(history):
     assert {p: s["n"]["opened"] for p, s in d.trend if s} == dict(weeks)
     assert all(s is None for p, s in d.trend if p not in weeks)  # no case: no data, not zero
     # Drill-downs of a period add up to the figure.
-    assert sum(len(figures.drill_down(view, flt, SHANGHAI, now, "opened", period=p)) for p, _ in d.trend) == 40
+    assert sum(len(figures.drill_down(view, flt, SHANGHAI, now, "opened", period=p).rows) for p, _ in d.trend) == 40
 
 
 def test_a_team_filter_keeps_only_that_teams_cases(history):
     _, store, view, ids = history
     flt = figures.Filters(start=date(2026, 3, 1), end=date(2026, 4, 30), team="west")
     west = {i for i in ids if store.history(i)[0].team == "west"}
-    rows = figures.drill_down(view, flt, SHANGHAI, datetime(2026, 5, 1, tzinfo=UTC), "opened")
+    rows = figures.drill_down(view, flt, SHANGHAI, datetime(2026, 5, 1, tzinfo=UTC), "opened").rows
     assert {r["case_id"] for r in rows} == west and west
 
 
@@ -326,7 +326,7 @@ def test_the_consoles_queries_read_the_same_on_postgresql(history, postgres_serv
                 figures.drill_down(view, flt, SHANGHAI, now, "breached"))
 
     on_sqlite, on_pg = pages(sqlite_view), pages(pg_view)
-    assert on_sqlite[0] and on_sqlite[1].escalated and on_sqlite[2].rows  # not comparing empty pages
+    assert on_sqlite[0].rows and on_sqlite[1].escalated.rows and on_sqlite[2].rows  # not comparing empty pages
     assert on_pg == on_sqlite
 
 
@@ -350,7 +350,7 @@ def test_cases_without_a_team_are_one_row_of_the_comparison_and_its_link_finds_t
     assert [team for team, _ in d.teams] == ["-"]
     only = figures.Filters(start=flt.start, end=flt.end, team="-")
     assert [r["case_id"] for r in figures.drill_down(view, only, SHANGHAI, datetime(2026, 4, 1, tzinfo=UTC),
-                                                     "opened")] == ["no-team-case"]
+                                                     "opened").rows] == ["no-team-case"]
 
 
 @pytest.mark.parametrize("page", ["/dashboard", "/cases?figure=opened"])
@@ -386,3 +386,50 @@ def test_years_before_and_form_instants_in_the_consoles_zone():
     for text in ("9999-12-31", "0001-01-01", "tomorrow"):
         with pytest.raises(ValueError):
             figures.form_instant(text, SHANGHAI)
+
+
+# ---------------------------------------------------------------- long lists, a page at a time
+
+
+def _case_rows(html: str, table: str) -> list[str]:
+    body = html.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<tr data-case="([^"]+)"', body)
+
+
+async def _walk(client: httpx.AsyncClient, path: str, table: str) -> tuple[list[str], int, str]:
+    """Every row of a paged list, following its "next page" links; (rows, pages, first page)."""
+    seen, pages, first = [], 0, ""
+    while path:
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        first = first or page.text
+        seen += _case_rows(page.text, table)
+        pages += 1
+        more = re.search(r'id="page-next" href="([^"]+)"', page.text)
+        path = more.group(1).replace("&amp;", "&") if more else ""
+    return seen, pages, first
+
+
+async def test_queues_and_drill_downs_are_read_a_page_at_a_time_through_their_links(history, monkeypatch):
+    _, _, view, ids = history
+    monkeypatch.setattr(figures, "QUEUE_PAGE", 2)
+    monkeypatch.setattr(figures, "DRILL_PAGE", 7)
+    monkeypatch.setattr(figures, "BOARD_ROWS", 1)
+    app, _ = _app(history)
+    async with _client(app) as client:
+        await _sign_in(client, KEYS["agent-alice"])
+        team = [r["case_id"] for r in figures.queue(view, teams=("east",), limit=1000).rows]
+        rows, pages, first = await _walk(client, "/queue?scope=team", "queue")
+        assert rows == team and pages == (len(team) + 1) // 2 and len(team) > 2
+        assert f"1–2 of {len(team)}" in first
+    async with _client(app) as client:
+        await _sign_in(client, KEYS["mia"])
+        rows, pages, first = await _walk(client, "/cases?figure=opened&from=2026-03-01&to=2026-04-30", "cases")
+        assert sorted(rows) == sorted(ids) and len(rows) == 40 and pages == 6  # 40 cases, 7 a page
+        assert '40 cases' in first and "1–7 of 40" in first
+    async with _client(app) as client:
+        await _sign_in(client, KEYS["sup-sam"])
+        board = (await client.get("/board")).text
+        escalated = figures.board(view, datetime.now(UTC), limit=1).escalated
+        assert escalated.total > 1 and _case_rows(board, "escalated") == [escalated.rows[0]["case_id"]]
+        assert f"The first 1 of {escalated.total}." in board

@@ -68,6 +68,13 @@ def calendar_zone(settings: Settings) -> ZoneInfo:
     return ZoneInfo(calendar.timezone)
 
 
+def page_offset(request: Request, size: int) -> int:
+    """The first row of the page asked for (`?page=N`, from 1); anything else is the first page."""
+    text = request.query_params.get("page", "1")
+    number = int(text) if text.isdigit() and len(text) < 7 else 1
+    return (max(number, 1) - 1) * size
+
+
 class Engine:
     """What the pages read and write, opened on first use (a mounted app gets no startup event)."""
 
@@ -279,20 +286,25 @@ class Pages:
         if isinstance(person, RedirectResponse):
             return person
         scope = request.query_params.get("scope", "mine")
+        offset = page_offset(request, figures.QUEUE_PAGE)
         view = self.engine.view()
         if scope == "team":
-            rows = await run_in_threadpool(figures.queue, view, teams=person.teams)
+            page = await run_in_threadpool(figures.queue, view, teams=person.teams, limit=figures.QUEUE_PAGE,
+                                           offset=offset)
         else:
             scope = "mine"
-            rows = await run_in_threadpool(figures.queue, view, assignee=person.name)
-        rows = await run_in_threadpool(with_headlines, self.engine.store(), rows)
-        return self.render(request, "queue.html", person=person, rows=rows, scope=scope)
+            page = await run_in_threadpool(figures.queue, view, assignee=person.name, limit=figures.QUEUE_PAGE,
+                                           offset=offset)
+        # The subjects and names from the store, for the page's rows only.
+        rows = await run_in_threadpool(with_headlines, self.engine.store(), page.rows)
+        return self.render(request, "queue.html", person=person, rows=rows, page=page, scope=scope,
+                           size=figures.QUEUE_PAGE)
 
     async def board(self, request: Request) -> Response:
         person = self.signed_in(request, "board")
         if isinstance(person, RedirectResponse):
             return person
-        board = await run_in_threadpool(figures.board, self.engine.view(), self.now())
+        board = await run_in_threadpool(figures.board, self.engine.view(), self.now(), figures.BOARD_ROWS)
         return self.render(request, "board.html", person=person, board=board, within=figures.AT_RISK_WITHIN,
                            actions=ACTIONS)
 
@@ -385,15 +397,20 @@ class Pages:
         if isinstance(person, RedirectResponse):
             return person
         flt, problem = self.filters(request)
-        figure = request.query_params.get("figure", "opened")
-        rows = await run_in_threadpool(figures.drill_down, self.engine.view(), flt, self.zone, self.now(), figure,
-                                       request.query_params.get("period", ""), request.query_params.get("team", "")
-                                       if request.query_params.get("by") == "team" else "")
-        if rows is None:
+        q = request.query_params
+        figure = q.get("figure", "opened")
+        team = q.get("team", "") if q.get("by") == "team" else ""
+        page = await run_in_threadpool(figures.drill_down, self.engine.view(), flt, self.zone, self.now(), figure,
+                                       q.get("period", ""), team, limit=figures.DRILL_PAGE,
+                                       offset=page_offset(request, figures.DRILL_PAGE))
+        if page is None:
             raise HTTPException(404, "figure")
-        return self.render(request, "cases.html", person=person, rows=rows, figure=figure, f=flt,
-                           period=request.query_params.get("period", ""), problem=problem,
-                           request_team=request.query_params.get("team", "") if request.query_params.get("by") == "team" else "")
+        # The pager's links keep everything but the page.
+        query = {**flt.query(figure=figure), **({"period": q["period"]} if q.get("period") else {}),
+                 **({"by": "team"} if q.get("by") == "team" else {})}
+        return self.render(request, "cases.html", person=person, rows=page.rows, page=page, size=figures.DRILL_PAGE,
+                           query=query, figure=figure, f=flt, period=q.get("period", ""), problem=problem,
+                           request_team=team)
 
     async def case(self, request: Request) -> Response:
         person = self.signed_in(request, "case")

@@ -8,9 +8,10 @@ its drill-down cannot disagree.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -35,17 +36,40 @@ def _when(text: str | None) -> datetime | None:
 # ---------------------------------------------------------------- queues and the supervisor's board
 
 
-def queue(view: ReportView, *, assignee: str | None = None, teams: tuple[str, ...] = ()) -> list[dict]:
-    """Open cases assigned to a person, or in any of some teams, the soonest due first."""
+QUEUE_PAGE = 50  # rows of a queue page (each reads its case from the event store for the subject); the rest by pages
+BOARD_ROWS = 50  # rows of each of the board's sections: the most urgent, and how many there are
+
+
+@dataclass
+class Rows:
+    """One page of a longer list: its rows, how many there are in all, where the page starts."""
+
+    rows: list[dict]
+    total: int
+    offset: int = 0
+
+    @property
+    def more(self) -> bool:
+        return self.offset + len(self.rows) < self.total
+
+
+def queue(view: ReportView, *, assignee: str | None = None, teams: tuple[str, ...] = (),
+          limit: int = QUEUE_PAGE, offset: int = 0) -> Rows:
+    """Open cases assigned to a person, or in any of some teams, the soonest due first (those with
+    no running clock last, then the oldest first): one page, and how many there are."""
     if assignee is not None:
         where, params = "c.assignee = ?", [assignee]
     elif teams:
         where, params = f"c.team IN ({', '.join('?' for _ in teams)})", list(teams)
     else:
-        return []
-    rows = view.query(f"""SELECT {CASE_COLUMNS}, {NEXT_DUE} FROM {{cases}} c
-                          WHERE c.closed_at IS NULL AND {where}""", params)
-    return sorted(rows, key=lambda r: (r["next_due"] is None, r["next_due"] or "", r["opened_at"]))
+        return Rows([], 0)
+    with view.reading() as query:
+        total = query(f"SELECT COUNT(*) AS n FROM {{cases}} c WHERE c.closed_at IS NULL AND {where}", params)[0]["n"]
+        rows = query(f"""SELECT * FROM (SELECT {CASE_COLUMNS}, {NEXT_DUE} FROM {{cases}} c
+                                        WHERE c.closed_at IS NULL AND {where}) AS q
+                         ORDER BY (q.next_due IS NULL), q.next_due, q.opened_at, q.case_id
+                         LIMIT {int(limit)} OFFSET {int(offset)}""", params)
+    return Rows(rows, total, offset)
 
 
 def case_row(view: ReportView, case_id: str) -> dict | None:
@@ -55,33 +79,45 @@ def case_row(view: ReportView, case_id: str) -> dict | None:
 
 @dataclass
 class Board:
-    at_risk: list[dict]  # running clocks due within AT_RISK_WITHIN, not yet past due
-    breached: list[dict]  # open cases with a breached clock
-    escalated: list[dict]  # open cases above level 0, with the latest escalation step
+    at_risk: Rows  # running clocks due within AT_RISK_WITHIN, not yet past due, the soonest first
+    breached: Rows  # open cases with a breached clock, the oldest first
+    escalated: Rows  # open cases above level 0, with the latest escalation step, the oldest first
 
 
-def board(view: ReportView, now: datetime) -> Board:
-    risky = [r for r in reports.at_risk(view, AT_RISK_WITHIN, now) if r["due"] > iso(now)]
-    breached = view.query(f"""SELECT {CASE_COLUMNS}, {NEXT_DUE} FROM {{cases}} c
-                              WHERE c.closed_at IS NULL AND {BREACHED} > 0 ORDER BY c.opened_at""")
-    clocks: dict[str, list[dict]] = defaultdict(list)  # one query for every open case's breaches
-    for k in view.query("""SELECT k.case_id, k.clock, k.breached_at FROM {sla_clocks} k
-                           JOIN {cases} c ON c.case_id = k.case_id
-                           WHERE c.closed_at IS NULL AND k.breached = 1 ORDER BY k.breached_at"""):
-        clocks[k["case_id"]].append(k)
-    for r in breached:
-        mine = clocks.get(r["case_id"], [])
-        r["clocks"] = sorted({k["clock"] for k in mine})
-        r["breached_at"] = mine[0]["breached_at"] if mine else None
-    escalated = view.query(f"""SELECT {CASE_COLUMNS} FROM {{cases}} c
-                               WHERE c.closed_at IS NULL AND c.escalation_level > 0 ORDER BY c.opened_at""")
-    steps: dict[str, list[dict]] = defaultdict(list)  # newest first, per case
-    for s in view.query("""SELECT e.case_id, e.kind, e.level, e.level_name, e.owner, e.cause, e.at
-                           FROM {escalations} e JOIN {cases} c ON c.case_id = e.case_id
-                           WHERE c.closed_at IS NULL AND c.escalation_level > 0
-                           ORDER BY e.case_id, e.seq DESC"""):
-        steps[s["case_id"]].append(s)
-    for r in escalated:
+def _in(ids: list[str]) -> str:
+    return f"({', '.join('?' for _ in ids)})" if ids else "(NULL)"
+
+
+def board(view: ReportView, now: datetime, limit: int = BOARD_ROWS) -> Board:
+    """The supervisor's board: of each section the first `limit` rows and how many there are; the
+    details (breached clocks, escalation steps) are read for the rows shown only."""
+    page = reports.at_risk_page(view, AT_RISK_WITHIN, now, limit=limit, overdue=False)
+    risky = Rows(page.rows, page.total)
+    with view.reading() as query:
+        where = f"c.closed_at IS NULL AND ({BREACHED}) > 0"
+        breached = Rows(query(f"""SELECT {CASE_COLUMNS}, {NEXT_DUE} FROM {{cases}} c WHERE {where}
+                                  ORDER BY c.opened_at, c.case_id LIMIT {int(limit)}"""),
+                        query(f"SELECT COUNT(*) AS n FROM {{cases}} c WHERE {where}")[0]["n"])
+        ids = [r["case_id"] for r in breached.rows]
+        clocks: dict[str, list[dict]] = defaultdict(list)
+        for k in query(f"""SELECT k.case_id, k.clock, k.breached_at FROM {{sla_clocks}} k
+                           WHERE k.case_id IN {_in(ids)} AND k.breached = 1 ORDER BY k.breached_at""", ids):
+            clocks[k["case_id"]].append(k)
+        for r in breached.rows:
+            mine = clocks.get(r["case_id"], [])
+            r["clocks"] = sorted({k["clock"] for k in mine})
+            r["breached_at"] = mine[0]["breached_at"] if mine else None
+        where = "c.closed_at IS NULL AND c.escalation_level > 0"
+        escalated = Rows(query(f"""SELECT {CASE_COLUMNS} FROM {{cases}} c WHERE {where}
+                                   ORDER BY c.opened_at, c.case_id LIMIT {int(limit)}"""),
+                         query(f"SELECT COUNT(*) AS n FROM {{cases}} c WHERE {where}")[0]["n"])
+        ids = [r["case_id"] for r in escalated.rows]
+        steps: dict[str, list[dict]] = defaultdict(list)  # newest first, per case
+        for s in query(f"""SELECT e.case_id, e.kind, e.level, e.level_name, e.owner, e.cause, e.at
+                           FROM {{escalations}} e WHERE e.case_id IN {_in(ids)}
+                           ORDER BY e.case_id, e.seq DESC""", ids):
+            steps[s["case_id"]].append(s)
+    for r in escalated.rows:
         mine = steps.get(r["case_id"], [])
         latest = next((s for s in mine if s["kind"] == "escalated"), None)
         r["level_name"] = latest["level_name"] if latest else None
@@ -153,23 +189,6 @@ def default_filters(today: date) -> Filters:
     return Filters(start=first, end=today)
 
 
-def case_rows(view: ReportView, filters: Filters, zone: ZoneInfo) -> list[dict]:
-    lo, hi = filters.bounds(zone)
-    where, params = ["c.opened_at >= ?", "c.opened_at < ?"], [lo, hi]
-    if filters.team == NO_TEAM:
-        where.append("c.team IS NULL")
-    elif filters.team:
-        where.append("c.team = ?")
-        params.append(filters.team)
-    if filters.channel:
-        where.append("c.channel = ?")
-        params.append(filters.channel)
-    return view.query(f"""SELECT {CASE_COLUMNS}, c.sla_policy_version, {BREACHED} AS breached_clocks,
-                                 c.first_response_seconds, c.resolution_seconds, c.first_contact_resolution,
-                                 c.reopen_count, c.satisfaction_score
-                          FROM {{cases}} c WHERE {" AND ".join(where)} ORDER BY c.opened_at""", params)
-
-
 def choices(view: ReportView) -> dict[str, list[str]]:
     """The teams and channels the filters offer: those the tables hold."""
     return {"team": [r["v"] for r in view.query(
@@ -185,31 +204,41 @@ def age_bucket(opened_at: str, now: datetime) -> str:
     return next((name for limit, name in reports.AGE_BUCKETS if age < limit), ">30d")
 
 
-def _sla_held(r: dict) -> bool:
-    return r["sla_policy_version"] is not None
-
-
-# The tests behind the figures. Age buckets are added below (they need `now`).
-FIGURES: dict[str, Callable[[dict], bool]] = {
-    "opened": lambda r: True,
-    "sla_held": _sla_held,
-    "sla_met": lambda r: _sla_held(r) and not r["breached_clocks"],
-    "breached": lambda r: _sla_held(r) and bool(r["breached_clocks"]),
-    "responded": lambda r: r["first_response_seconds"] is not None,
-    "resolved": lambda r: r["resolution_seconds"] is not None,
-    "closed": lambda r: r["closed_at"] is not None,
-    "fcr": lambda r: r["closed_at"] is not None and bool(r["first_contact_resolution"]),
-    "reopened": lambda r: r["closed_at"] is not None and r["reopen_count"] > 0,
-    "surveyed": lambda r: r["satisfaction_score"] is not None,
-    "below_target": lambda r: r["satisfaction_score"] is not None
-    and r["satisfaction_score"] < reports.SATISFACTION_TARGET,
-    "open": lambda r: r["closed_at"] is None,
+# The tests behind the figures, in SQL over `cases c`: one definition counts a figure and lists
+# the cases behind it. Age buckets are added by figure_sql (they need `now`).
+FIGURES: dict[str, str] = {
+    "opened": "1 = 1",
+    "sla_held": "c.sla_policy_version IS NOT NULL",
+    "sla_met": f"c.sla_policy_version IS NOT NULL AND ({BREACHED}) = 0",
+    "breached": f"c.sla_policy_version IS NOT NULL AND ({BREACHED}) > 0",
+    "responded": "c.first_response_seconds IS NOT NULL",
+    "resolved": "c.resolution_seconds IS NOT NULL",
+    "closed": "c.closed_at IS NOT NULL",
+    "fcr": "c.closed_at IS NOT NULL AND c.first_contact_resolution <> 0",
+    "reopened": "c.closed_at IS NOT NULL AND c.reopen_count > 0",
+    "surveyed": "c.satisfaction_score IS NOT NULL",
+    "below_target": f"c.satisfaction_score IS NOT NULL AND c.satisfaction_score < {reports.SATISFACTION_TARGET}",
+    "open": "c.closed_at IS NULL",
 }
 
 
-def figure_test(name: str, now: datetime) -> Callable[[dict], bool] | None:
+def _age_sql(bucket: str, now: datetime) -> str:
+    """Open cases of an age bucket: opened after now - its upper limit, not after now - the one
+    below (age < limit is opened_at > now - limit; ISO text compares as time)."""
+    limits = [limit for limit, _ in reports.AGE_BUCKETS]
+    i = AGE_BUCKETS.index(bucket)
+    parts = ["c.closed_at IS NULL"]
+    if i < len(limits):
+        parts.append(f"c.opened_at > '{iso(now - limits[i])}'")
+    if i > 0:
+        parts.append(f"c.opened_at <= '{iso(now - limits[i - 1])}'")
+    return " AND ".join(parts)
+
+
+def figure_sql(name: str, now: datetime) -> str | None:
+    """The SQL test of a figure (a condition on `cases c`), or None for a name that is none."""
     if name.startswith("age:") and name[4:] in AGE_BUCKETS:
-        return lambda r: r["closed_at"] is None and age_bucket(r["opened_at"], now) == name[4:]
+        return _age_sql(name[4:], now)
     return FIGURES.get(name)
 
 
@@ -237,24 +266,67 @@ def periods(filters: Filters) -> list[str]:
     return out
 
 
+def period_spans(filters: Filters, zone: ZoneInfo) -> list[tuple[str, str, str]]:
+    """(label, from, to) of every period of the range: UTC text from the local midnight of its first
+    day in the range to that of the next period's (the range's end for the last)."""
+    labels = periods(filters)
+    starts: list[date] = []
+    day = filters.start
+    while day <= filters.end:
+        label = (f"{day.isocalendar()[0]}-W{day.isocalendar()[1]:02d}" if filters.grain == "week"
+                 else f"{day.year}-{day.month:02d}")
+        if len(starts) < len(labels) and label == labels[len(starts)]:
+            starts.append(day)
+        day += timedelta(days=1)
+    bounds = [iso(datetime.combine(d, time(), zone)) for d in starts] + [filters.bounds(zone)[1]]
+    return [(label, bounds[i], bounds[i + 1]) for i, label in enumerate(labels)]
+
+
+def _period_case(spans: list[tuple[str, str, str]], lo: int = 0, hi: int | None = None) -> str:
+    """SQL naming the period (its index) of `c.opened_at`: a binary search over the periods' starts
+    (a few comparisons per case, however many weeks the range holds). The bounds are our own ISO
+    text, never user input."""
+    hi = len(spans) if hi is None else hi
+    if hi - lo == 1:
+        return str(lo)
+    mid = (lo + hi) // 2
+    return (f"CASE WHEN c.opened_at < '{spans[mid][1]}' THEN {_period_case(spans, lo, mid)} "
+            f"ELSE {_period_case(spans, mid, hi)} END")
+
+
+TEAM = f"COALESCE(NULLIF(c.team, ''), '{NO_TEAM}')"
+
+
+def _range_where(filters: Filters, zone: ZoneInfo) -> tuple[list[str], list]:
+    lo, hi = filters.bounds(zone)
+    where, params = ["c.opened_at >= ?", "c.opened_at < ?"], [lo, hi]
+    if filters.team == NO_TEAM:
+        where.append("(c.team IS NULL OR c.team = '')")
+    elif filters.team:
+        where.append("c.team = ?")
+        params.append(filters.team)
+    if filters.channel:
+        where.append("c.channel = ?")
+        params.append(filters.channel)
+    return where, params
+
+
 def _pct(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(100.0 * part / whole, 1)
 
 
-def summary(rows: list[dict]) -> dict:
-    """The headline figures of a set of cases: counts, rates, percentiles (hours), satisfaction."""
-    n = {name: sum(1 for r in rows if test(r)) for name, test in FIGURES.items()}
-    first = [r["first_response_seconds"] / 3600 for r in rows if r["first_response_seconds"] is not None]
-    resolution = [r["resolution_seconds"] / 3600 for r in rows if r["resolution_seconds"] is not None]
-    scores = [r["satisfaction_score"] for r in rows if r["satisfaction_score"] is not None]
-    fr, rs = reports.percentiles(first), reports.percentiles(resolution)
+DURATIONS = {"first_response_h": "first_response_seconds", "resolution_h": "resolution_seconds"}
+
+
+def _summary(n: dict[str, int], score_sum: float, hours: dict[str, tuple]) -> dict:
+    """The headline figures of a set of cases from its counts, its surveys' score sum and its
+    percentiles (hours): rates, p50/p90/p95, satisfaction."""
     return {"n": n,
             "compliance_pct": _pct(n["sla_met"], n["sla_held"]),
             "fcr_pct": _pct(n["fcr"], n["closed"]),
             "reopen_pct": _pct(n["reopened"], n["closed"]),
-            "first_response_h": {"p50": fr[0], "p90": fr[1], "p95": fr[2]},
-            "resolution_h": {"p50": rs[0], "p90": rs[1], "p95": rs[2]},
-            "satisfaction": round(sum(scores) / len(scores), 1) if scores else None,
+            **{key: dict(zip(("p50", "p90", "p95"), hours.get(key, (None, None, None)))) for key in DURATIONS},
+            "satisfaction": round(score_sum / n["surveyed"], 1) if n["surveyed"] else None,
             "target": reports.SATISFACTION_TARGET}
 
 
@@ -265,35 +337,149 @@ class Dashboard:
     trend: list[tuple[str, dict | None]]  # (period, summary) - None: no case opened in it
     teams: list[tuple[str, dict]]
     backlog: dict[str, int]
-    rows: int
+    rows: int  # cases opened in the range
 
 
 def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime) -> Dashboard:
-    rows = case_rows(view, filters, zone)
-    by_period: dict[str, list[dict]] = defaultdict(list)
-    by_team: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_period[period_of(r["opened_at"], filters.grain, zone)].append(r)
-        by_team[r["team"] or NO_TEAM].append(r)
-    trend = [(p, summary(by_period[p]) if by_period.get(p) else None) for p in periods(filters)]
-    backlog = {b: sum(1 for r in rows if r["closed_at"] is None and age_bucket(r["opened_at"], now) == b)
-               for b in AGE_BUCKETS}
-    return Dashboard(filters, summary(rows), trend, sorted((t, summary(rs)) for t, rs in by_team.items()),
-                     backlog, len(rows))
+    """Every figure per period, per team and in all, never a case listed: the same tests (FIGURES)
+    list the cases behind a figure (drill_down). PostgreSQL counts and ranks in the server
+    (_in_the_server); SQLite reads two numbers and a few flags a case from the `cases_dashboard`
+    index in one pass (_in_one_pass)."""
+    spans = period_spans(filters, zone)
+    where, params = _range_where(filters, zone)
+    tests = {**FIGURES, **{f"age:{b}": _age_sql(b, now) for b in AGE_BUCKETS}}
+    how = _in_the_server if view.ranks_in_one_statement else _in_one_pass
+    with view.reading() as query:
+        counts, scores, hours = how(query, _period_case(spans), " AND ".join(where), params, tests)
+
+    def summary_of(key: tuple) -> dict:
+        n = {name: counts[key].get(name, 0) for name in FIGURES}
+        return _summary(n, scores.get(key, 0.0), hours.get(key, {}))
+
+    trend = [(label, summary_of(("p", i)) if counts[("p", i)].get("opened") else None)
+             for i, (label, _, _) in enumerate(spans)]
+    teams = sorted((key[1], summary_of(key)) for key in counts if key[0] == "t" and counts[key].get("opened"))
+    total = counts[("", "")]
+    return Dashboard(filters, summary_of(("", "")), trend, teams,
+                     {b: total.get(f"age:{b}", 0) for b in AGE_BUCKETS}, total.get("opened", 0))
+
+
+# (counts of each test, sum of satisfaction scores, percentiles) per key: ("p", period index),
+# ("t", team) and ("", "") for all.
+Tally = tuple[dict[tuple, dict[str, int]], dict[tuple, float], dict[tuple, dict[str, tuple]]]
+
+
+def _in_the_server(query: Callable[..., list], period: str, where: str, params: list, tests: dict) -> Tally:
+    """PostgreSQL: one statement, one scan of the range, grouped by period, by team and in all
+    (grouping sets): the counts of each test, the scores' sum, and per duration an ordered-set
+    aggregate of which only the values at the percentiles' ranks come back
+    (reports.percentile_of_ranked)."""
+    counts: dict = defaultdict(lambda: defaultdict(int))
+    scores: dict = defaultdict(float)
+    hours: dict = defaultdict(dict)
+    names = list(tests)
+    aggregates, picks = ["SUM(s) AS score_sum", *(f"SUM(b{i}) AS f{i}" for i in range(len(names)))], \
+        ["score_sum", *(f"f{i}" for i in range(len(names)))]
+    for key in DURATIONS:
+        aggregates.append(f"COUNT({key}) AS n_{key}, array_agg({key} ORDER BY {key}) FILTER "
+                          f"(WHERE {key} IS NOT NULL) AS a_{key}")
+        picks.append(f"n_{key}")
+        for pc in reports.PERCENTILES:  # arrays count from 1; bigint / int divides as integers
+            picks.append(f"a_{key}[{pc} * (n_{key} - 1) / 100 + 1] AS lo_{key}_{pc}, "
+                         f"a_{key}[{pc} * (n_{key} - 1) / 100 + 2] AS hi_{key}_{pc}")
+    # seconds / 3600 in SQL: one IEEE division, as Python's
+    source = f"""SELECT {period} AS p, {TEAM} AS t, c.satisfaction_score AS s,
+                        {", ".join(f"CASE WHEN {test} THEN 1 ELSE 0 END AS b{i}" for i, test in enumerate(tests.values()))},
+                        {", ".join(f"c.{col} / 3600.0 AS {key}" for key, col in DURATIONS.items())}
+                 FROM {{cases}} c WHERE {where}"""
+    for r in query(f"""SELECT gp, gt, p, t, {", ".join(picks)} FROM (
+                         SELECT GROUPING(p) AS gp, GROUPING(t) AS gt, p, t, {", ".join(aggregates)}
+                         FROM ({source}) AS d GROUP BY GROUPING SETS ((p), (t), ())) AS g""", params):
+        key = ("p", r["p"]) if not r["gp"] else ("t", r["t"]) if not r["gt"] else ("", "")
+        scores[key] = r["score_sum"] or 0.0
+        for i, name in enumerate(names):
+            counts[key][name] = int(r[f"f{i}"] or 0)
+        for name in DURATIONS:
+            n = r[f"n_{name}"]
+            hours[key][name] = tuple(None if not n else reports.percentile_of_ranked(
+                pc, n, r[f"lo_{name}_{pc}"], r[f"hi_{name}_{pc}"]) for pc in reports.PERCENTILES)
+    return counts, scores, hours
+
+
+def _in_one_pass(query: Callable[..., list], period: str, where: str, params: list, tests: dict) -> Tally:
+    """SQLite: one scan of the `cases_dashboard` index over the range, each case as its period,
+    team, the tests it passes (bits), score and durations (hours), read by position; the counts by
+    distinct (period, team, bits), the durations ranked here (reports.percentiles)."""
+    bits = " + ".join(f"(CASE WHEN {test} THEN {1 << i} ELSE 0 END)" for i, test in enumerate(tests.values()))
+    rows = query(f"""SELECT {period}, {TEAM}, {bits}, c.satisfaction_score,
+                            {", ".join(f"c.{col} / 3600.0" for col in DURATIONS.values())}
+                     FROM {{cases}} c WHERE {where} ORDER BY c.opened_at""", params, positional=True)
+    counts: dict = defaultdict(lambda: defaultdict(int))
+    for (p, t, passed), n in Counter(map(itemgetter(0, 1, 2), rows)).items():
+        for key in (("p", p), ("t", t), ("", "")):
+            into = counts[key]
+            for i, name in enumerate(tests):
+                if passed >> i & 1:
+                    into[name] += n
+    scores: dict = defaultdict(float)
+    cells: dict = defaultdict(lambda: ([], []))
+    total = 0.0
+    for p, t, _, score, first, resolution in rows:
+        if score is not None:  # summed in opened order, as a plain sum over the cases would
+            scores[("p", p)] += score
+            scores[("t", t)] += score
+            total += score
+        if first is not None or resolution is not None:
+            cell = cells[(p, t)]
+            if first is not None:
+                cell[0].append(first)
+            if resolution is not None:
+                cell[1].append(resolution)
+    scores[("", "")] = total
+    joined: dict = defaultdict(lambda: ([], []))
+    for (p, t), (first, resolution) in cells.items():
+        first.sort()  # small sorts; the joined lists are then sorted runs, which sorting merges
+        resolution.sort()
+        for key in (("p", p), ("t", t), ("", "")):
+            joined[key][0].extend(first)
+            joined[key][1].extend(resolution)
+    hours: dict = defaultdict(dict)
+    for key, lists in joined.items():
+        for name, values in zip(DURATIONS, lists):
+            hours[key][name] = reports.percentiles(values)
+    return counts, scores, hours
+
+
+DRILL_PAGE = 200  # cases listed behind a figure per page
 
 
 def drill_down(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime, figure: str,
-               period: str = "", team: str = "") -> list[dict] | None:
-    """The cases behind one figure (optionally of one period or team); None for an unknown figure."""
-    test = figure_test(figure, now)
+               period: str = "", team: str = "", *, limit: int = DRILL_PAGE, offset: int = 0) -> Rows | None:
+    """The cases behind one figure (optionally of one period or team), oldest first: one page, and
+    how many there are (the figure itself). None for an unknown figure."""
+    test = figure_sql(figure, now)
     if test is None:
         return None
-    rows = [r for r in case_rows(view, filters, zone) if test(r)]
+    where, params = _range_where(filters, zone)
+    where.append(f"({test})")
     if period:
-        rows = [r for r in rows if period_of(r["opened_at"], filters.grain, zone) == period]
+        span = next((s for s in period_spans(filters, zone) if s[0] == period), None)
+        if span is None:
+            return Rows([], 0, offset)
+        where += ["c.opened_at >= ?", "c.opened_at < ?"]
+        params += [span[1], span[2]]
     if team:
-        rows = [r for r in rows if (r["team"] or NO_TEAM) == team]
-    return rows
+        where.append(f"{TEAM} = ?")
+        params.append(team)
+    condition = " AND ".join(where)
+    with view.reading() as query:
+        total = query(f"SELECT COUNT(*) AS n FROM {{cases}} c WHERE {condition}", params)[0]["n"]
+        rows = query(f"""SELECT {CASE_COLUMNS}, c.sla_policy_version, {BREACHED} AS breached_clocks,
+                                c.first_response_seconds, c.resolution_seconds, c.first_contact_resolution,
+                                c.reopen_count, c.satisfaction_score
+                         FROM {{cases}} c WHERE {condition}
+                         ORDER BY c.opened_at, c.case_id LIMIT {int(limit)} OFFSET {int(offset)}""", params)
+    return Rows(rows, total, offset)
 
 
 def utcnow() -> datetime:
