@@ -158,7 +158,7 @@ class BusinessCalendar(BaseModel):
 
     def open_spans(self, day: date) -> list[tuple[datetime, datetime]]:
         """The instants (in UTC) the desk is open on a local date of the calendar's zone."""
-        return self._plan.spans(day)
+        return list(self._plan.spans(day))
 
     def covers(self, day: date) -> bool:
         """Whether the holiday and make-up lists are known complete for this local date (published
@@ -217,8 +217,19 @@ class _Plan:
             special.update(first + timedelta(days=i) for i in range((last - first).days + 1))
         self.special = sorted(special)
         self.weekly = sum((_wall_length(s) for day in self.week for s in day), timedelta(0))
+        self._days: dict[date, list[tuple[datetime, datetime]]] = {}
 
     def spans(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The day's open spans (shared: not to be changed), computed once per date: the same dates
+        recur in every clock of a case and of its neighbours (`business_time_between` walks them)."""
+        found = self._days.get(day)
+        if found is None:
+            if len(self._days) >= 4096:
+                self._days.clear()
+            found = self._days[day] = self._spans(day)
+        return found
+
+    def _spans(self, day: date) -> list[tuple[datetime, datetime]]:
         if day in self.holidays:
             return []
         todays = self.makeup if day in self.workdays else self.week[day.weekday()]

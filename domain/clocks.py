@@ -4,11 +4,12 @@ and how clock events change the state. Pure; the calendar arithmetic comes from 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
 from domain import events as e
-from domain.calendar import add_business_time, business_time_between
+from domain.calendar import BusinessCalendar, add_business_time, business_time_between
 from domain.clock_catalogue import BY_NAME, OPENING_CLOCKS
 from domain.escalation import escalation_for
 from domain.model import CaseState, Clock, Stage
@@ -36,9 +37,14 @@ def clock_views(state: CaseState, now: datetime) -> list[ClockView]:
     if state.sla is None:
         return []
     return [ClockView(name=n, state=c.state, target=c.target, elapsed=_elapsed_until_stop(state.sla, c, now),
-                      paused=c.paused_total + (now - c.paused_since if c.paused_since else timedelta(0)),
-                      due=c.due, breached_at=c.breached_at, met_at=c.met_at, warned=c.warned)
+                      paused=paused_at(c, now), due=c.due, breached_at=c.breached_at, met_at=c.met_at,
+                      warned=c.warned)
             for n, c in sorted(state.clocks.items())]
+
+
+def paused_at(c: Clock, now: datetime) -> timedelta:
+    """Calendar time the clock has spent waiting on the customer by `now`, the current wait included."""
+    return c.paused_total + (now - c.paused_since if c.paused_since else timedelta(0))
 
 
 def opening_events(base: dict, terms: SlaTerms) -> list[e.Event]:
@@ -171,11 +177,19 @@ def overdue_events(state: CaseState, base: dict, names: list[str]) -> list[e.Eve
 
 
 def _elapsed_until_stop(terms: SlaTerms, c: Clock, at: datetime) -> timedelta:
+    return elapsed_at(terms.calendar if terms is not None else None, c, at)
+
+
+def elapsed_at(calendar: BusinessCalendar | None, c: Clock, at: datetime) -> timedelta:
+    """The business time a clock has used by `at`, on the calendar of the terms it runs under.
+
+    `c` is read by attribute only (a domain Clock, or a read model's record with the same fields)."""
     if c.running_since is None:
         return c.elapsed_before
     if BY_NAME[c.name].policy_field is None:  # a promised instant: its time, like its target, is wall-clock
         return c.elapsed_before + max(at - c.running_since, timedelta(0))
-    return c.elapsed_before + business_time_between(terms.calendar, c.running_since, at)
+    assert calendar is not None, f"clock {c.name} runs without SLA terms"
+    return c.elapsed_before + business_time_between(calendar, c.running_since, at)
 
 
 def time_when(terms: SlaTerms, c: Clock, amount: timedelta) -> datetime:
@@ -246,48 +260,21 @@ def _fall_due(state: CaseState, at: dict, name: str, share: float | None) -> tup
 
 def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
     """Apply an SLA or escalation event; other events leave the state as it is."""
-    clocks = dict(state.clocks)
-    terms = state.sla
     match event:
         case e.SlaPolicyPinned():
             return state.model_copy(update={"sla": event.terms})
         case e.SlaClockStarted():
-            clocks[event.clock] = Clock(name=event.clock, target=event.target, started_at=event.at,
-                                        running_since=event.at, due=event.due, cycle=event.cycle)
-        case e.SlaClockPaused():
-            c = clocks[event.clock]
-            clocks[event.clock] = c.model_copy(update={
-                "state": "paused", "elapsed_before": _elapsed_until_stop(terms, c, event.at),
-                "running_since": None, "paused_since": event.at, "due": None})
-        case e.SlaClockResumed():
-            c = clocks[event.clock]
-            # Only a wait on the customer is paused time; a met clock a reopen revives was not waiting.
-            waited = event.at - c.paused_since if c.paused_since else timedelta(0)
-            clocks[event.clock] = c.model_copy(update={
-                "state": "running", "running_since": event.at, "paused_since": None, "met_at": None,
-                "paused_total": c.paused_total + waited, "due": event.due})
-        case e.SlaClockRetargeted():
-            c = clocks[event.clock]
-            clocks[event.clock] = c.model_copy(update={
-                "target": event.target, "elapsed_before": event.elapsed, "due": event.due,
-                "running_since": event.at if c.state == "running" else None})
-        case e.SlaClockWarned():
-            c = clocks[event.clock]
-            clocks[event.clock] = c.model_copy(update={"warned": [*c.warned, event.share]})
-        case e.SlaClockBreached():
-            c = clocks[event.clock]
-            clocks[event.clock] = c.model_copy(update={"breached_at": event.at})
-            # Kept apart from the clock, so that a later cycle of it cannot wipe the breach.
-            return state.model_copy(update={"clocks": clocks, "breaches": [*state.breaches, f"{c.name}#{c.cycle}"]})
-        case e.SlaClockMet() | e.SlaClockCancelled():
-            c = clocks[event.clock]
-            # A stopped clock stops counting its pause too (a closed case's wait is over).
-            waited = event.at - c.paused_since if c.paused_since else timedelta(0)
-            clocks[event.clock] = c.model_copy(update={
-                "state": "met" if isinstance(event, e.SlaClockMet) else "cancelled",
-                "met_at": event.at if isinstance(event, e.SlaClockMet) else None,
-                "elapsed_before": _elapsed_until_stop(terms, c, event.at), "running_since": None,
-                "paused_since": None, "paused_total": c.paused_total + waited})
+            changes = clock_changes(None, None, event)
+            return state.model_copy(update={"clocks": {**state.clocks, event.clock: Clock(**changes)}})
+        case (e.SlaClockPaused() | e.SlaClockResumed() | e.SlaClockRetargeted() | e.SlaClockWarned()
+              | e.SlaClockBreached() | e.SlaClockMet() | e.SlaClockCancelled()):
+            c = state.clocks[event.clock]
+            calendar = state.sla.calendar if state.sla is not None else None
+            clocks = {**state.clocks, event.clock: c.model_copy(update=clock_changes(calendar, c, event))}
+            if isinstance(event, e.SlaClockBreached):
+                # Kept apart from the clock, so that a later cycle of it cannot wipe the breach.
+                return state.model_copy(update={"clocks": clocks, "breaches": [*state.breaches, f"{c.name}#{c.cycle}"]})
+            return state.model_copy(update={"clocks": clocks})
         case e.CaseEscalated() | e.CaseDeEscalated():
             changes = {"escalation_level": event.level, "escalation_level_name": event.level_name,
                        "escalation_acknowledged": False}
@@ -298,4 +285,45 @@ def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
             return state.model_copy(update={"escalation_acknowledged": True})
         case _:
             return state
-    return state.model_copy(update={"clocks": clocks})
+
+
+CLOCK_EVENTS = frozenset({"SlaClockStarted", "SlaClockPaused", "SlaClockResumed", "SlaClockRetargeted",
+                          "SlaClockWarned", "SlaClockBreached", "SlaClockMet", "SlaClockCancelled"})
+
+
+def clock_changes(calendar: BusinessCalendar | None, c: Clock | None, event: Any) -> dict[str, Any]:
+    """What a clock event (one of CLOCK_EVENTS) does to its clock `c`: the fields it sets (every field
+    of the new clock for a start, `c` being the clock it replaces or None). The one home of the
+    clocks' transitions: `evolve_clock` applies them to the domain's Clock, the reporting projection
+    to its own record of the clock; both are read by attribute only, and so is the event (its
+    `type`, `at` and the fields of its type), so a read model may pass its own decoding of it.
+    `calendar`: the calendar of the case's pinned terms."""
+    kind, at = event.type, event.at
+    if kind == "SlaClockStarted":
+        return {"name": event.clock, "cycle": event.cycle, "target": event.target, "state": "running",
+                "started_at": at, "running_since": at, "elapsed_before": timedelta(0), "paused_since": None,
+                "paused_total": timedelta(0), "due": event.due, "warned": [], "breached_at": None, "met_at": None}
+    assert c is not None, f"{kind} of clock {event.clock}, which never started"
+    if kind == "SlaClockPaused":
+        return {"state": "paused", "elapsed_before": elapsed_at(calendar, c, at), "running_since": None,
+                "paused_since": at, "due": None}
+    if kind == "SlaClockResumed":
+        # Only a wait on the customer is paused time; a met clock a reopen revives was not waiting.
+        waited = at - c.paused_since if c.paused_since else timedelta(0)
+        return {"state": "running", "running_since": at, "paused_since": None, "met_at": None,
+                "paused_total": c.paused_total + waited, "due": event.due}
+    if kind == "SlaClockRetargeted":
+        return {"target": event.target, "elapsed_before": event.elapsed, "due": event.due,
+                "running_since": at if c.state == "running" else None}
+    if kind == "SlaClockWarned":
+        return {"warned": [*c.warned, event.share]}
+    if kind == "SlaClockBreached":
+        return {"breached_at": at}
+    if kind in ("SlaClockMet", "SlaClockCancelled"):
+        # A stopped clock stops counting its pause too (a closed case's wait is over).
+        waited = at - c.paused_since if c.paused_since else timedelta(0)
+        met = kind == "SlaClockMet"
+        return {"state": "met" if met else "cancelled", "met_at": at if met else None,
+                "elapsed_before": elapsed_at(calendar, c, at), "running_since": None, "paused_since": None,
+                "paused_total": c.paused_total + waited}
+    raise ValueError(f"{kind} is not a clock event")

@@ -153,29 +153,40 @@ class SealingMapper(Mapper[uuid.UUID]):
         """A stored case event's fact, personal fields opened: to_domain_event(...).fact, without
         building eventsourcing's event object around it or decoding the rest of its state (the
         projection reads every event of the store this way)."""
-        state = stored_event.state
+        fact = json.loads(self.plain_state(stored_event.state))["fact"]  # the fact holds plain JSON types only
+        return fact if self.sealer is None else self._opened(fact)
+
+    def plain_state(self, state: bytes) -> bytes:
+        """A stored event's state bytes as the transcoder wrote them (JSON): decrypted and decompressed
+        if configured. Its personal fields are still sealed (`open_field`)."""
         if self.cipher:
             state = self.cipher.decrypt(state)
         if self.compressor:
             state = self.compressor.decompress(state)
-        fact = json.loads(state)["fact"]  # JSON (the transcoder's); the fact holds plain JSON types only
-        return fact if self.sealer is None else self._opened(fact)
+        return state
+
+    def open_field(self, case_id: str, event_type: str, path: str, value: str) -> str:
+        """One personal field of a stored case event, opened as `fact_of` opens each: its text,
+        FORGOTTEN once the customer's key is destroyed, or the value itself if it was stored before
+        sealing existed (or no sealer is configured)."""
+        sealer = self.sealer
+        if sealer is None or not sealer.is_sealed(value):
+            return value
+        text = sealer.unseal(_field_aad(case_id, event_type, path), value)
+        return FORGOTTEN if text is None else text
 
     def _opened(self, fact: dict[str, Any]) -> dict[str, Any]:
-        sealer = self.sealer
-        assert sealer is not None
-
-        def open_(path: str, value: str) -> str:
-            if not sealer.is_sealed(value):
-                return value  # stored before sealing existed
-            text = sealer.unseal(_aad(fact, path), value)
-            return FORGOTTEN if text is None else text
-
-        return map_personal(fact, PERSONAL_PATHS.get(fact.get("type", ""), ()), open_)
+        case_id, kind = fact.get("case_id"), fact.get("type", "")
+        return map_personal(fact, PERSONAL_PATHS.get(kind, ()),
+                            lambda path, value: self.open_field(case_id, kind, path, value))  # type: ignore[arg-type]
 
 
 def _aad(fact: dict[str, Any], path: str) -> str:
-    return f"case:{fact.get('case_id')}|{fact.get('type')}|{path}"
+    return _field_aad(fact.get("case_id"), fact.get("type"), path)
+
+
+def _field_aad(case_id: str | None, event_type: str | None, path: str) -> str:
+    return f"case:{case_id}|{event_type}|{path}"
 
 
 class PrivacyAudit(Aggregate):

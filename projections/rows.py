@@ -1,16 +1,18 @@
-"""From one domain event and the case's state after it, the reporting rows to write. Pure."""
+"""The reporting rows as the domain's state gives them: from one domain event and the case's state
+after it (domain.evolve), the rows applying that event alone would write. Pure.
+
+The projection does not build the domain state (projections/handlers.py keeps a memory of what the
+rows need); these are the definition its tables are held to (tests/projections/test_batched_rows.py
+folds `evolve` over the events and writes these rows, one event at a time)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from projections.schema import CLOCK_NAMES
 from domain.clocks import clock_views
 from domain.events import Event
 from domain.model import CaseState
-from domain.personal import WITHHELD, map_personal, personal_paths
 
 STAFF_ROLES = ("agent", "supervisor")
 ESCALATION_KINDS = {"CaseEscalated": "escalated", "EscalationAcknowledged": "acknowledged",
@@ -116,27 +118,3 @@ def follow_up_rows(state: CaseState, event: Event) -> list[tuple[str, dict]]:
                          "team": state.team, "assignee": state.assignee, "category": state.category.value}),
             *(("survey_scores", {"case_id": state.case_id, "round": s.round, "dimension": d, "score": v,
                                  "original": s.original[d]}) for d, v in s.scores.items())]
-
-
-def escalation_rows(state: CaseState, event: Event) -> list[tuple[str, dict]]:
-    row = escalation_row(state, event)
-    return [] if row is None else [("escalations", row)]
-
-
-def activity_rows(state: CaseState, event: Event) -> list[tuple[str, dict]]:
-    row = activity_row(state, event)
-    return [] if row is None else [("agent_activity", row)]
-
-
-# The tables that get rows appended per event, each from the event and the case's state after it.
-# A new such table: its create statement in schema.py, and its function here.
-EVENT_ROWS: list[Callable[[CaseState, Event], Iterable[tuple[str, dict]]]] = [
-    escalation_rows, activity_rows, follow_up_rows]
-
-
-def scrubbed_json(state: CaseState) -> str:
-    """The state as JSON with every personal text withheld (what domain.personal.scrub then dumps,
-    without validating the model back first: once per case and batch, it is the projection's hot path)."""
-    data = map_personal(state.model_dump(mode="json"), personal_paths(CaseState),
-                        lambda _path, text: WITHHELD if text else text)
-    return json.dumps(data, separators=(",", ":"))

@@ -21,8 +21,9 @@ import structlog
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from domain.events import EVENT_ADAPTER
 from domain.store import CaseStore, Forgotten, PrivacyAudit, is_case_event
+from projections import facts
+from projections.log import reader as log_reader
 from projections.lease import POSTGRES, ProjectionBusy, holding, lease_for, postgres_ddl_lock
 from projections.view import Batch, PostgresReportView, ReportView, SQLiteReportView, StalePosition
 
@@ -64,6 +65,8 @@ class ReportProjection:
         if view.sealer is None:  # what the view keeps sealed, it seals with the store's keyring
             view.sealer = store.sealer
         self.refused = 0  # batches another writer beat us to (read again, nothing written)
+        self._log = log_reader(store.recorder)  # (after, limit) -> the next (id, topic, state) of the log
+        self._read = facts.reader(store.mapper)  # a stored case event's state -> the fact the handlers read
         self.failed = 0  # steps that raised (logged, retried after a pause)
 
     def position(self) -> int:
@@ -71,10 +74,9 @@ class ReportProjection:
 
     def _next(self, after: int, limit: int) -> Batch:
         # The store also holds the privacy audit: a forgetting erases what read models keep of the customer.
-        notifications = self.store.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        fact_of = self.store.mapper.fact_of  # type: ignore[attr-defined]
-        return [(EVENT_ADAPTER.validate_python(fact_of(n)) if is_case_event(n.topic) else _forgotten(self.store, n), n.id)
-                for n in notifications]
+        read = self._read
+        return [(read(state) if is_case_event(topic) else _forgotten(self.store, position), position)
+                for position, topic, state in self._log(after, limit)]
 
     def step(self) -> int:
         """Apply the next batch; returns how many events it applied (0: caught up).
@@ -159,11 +161,14 @@ class ReportProjection:
     def lag(self) -> Lag:
         position, head = self.position(), self.head()
         behind = self._next(position, 1)
-        seconds = (datetime.now(UTC) - behind[0][0].recorded_at).total_seconds() if behind and behind[0][0] else 0.0
+        # The next event's instant: a case event's recording, a forgetting's own instant.
+        when = getattr(behind[0][0], "recorded_at", None) or getattr(behind[0][0], "at", None) if behind else None
+        seconds = (datetime.now(UTC) - when).total_seconds() if when is not None else 0.0
         return Lag(events_behind=head - position, seconds_behind=max(seconds, 0.0), position=position, head=head)
 
 
-def _forgotten(store: CaseStore, notification: Any) -> Forgotten | None:
+def _forgotten(store: CaseStore, position: int) -> Forgotten | None:
+    [notification] = store.recorder.select_notifications(position, 1, inclusive_of_start=True)
     entry = store.mapper.to_domain_event(notification)
     if not isinstance(entry, PrivacyAudit.CustomerForgotten):
         return None

@@ -9,11 +9,15 @@ from domain.clock_catalogue import CATALOGUE
 CLOCK_NAMES = tuple(spec.name for spec in CATALOGUE)  # one breached column per clock of the catalogue
 
 TABLES = {
-    # The projection's own memory of each case (the domain state as JSON), so every event is
-    # applied with the domain's `evolve`: the read model and the engine cannot disagree.
+    # The projection's own memory of each case (projections/memory.py): what applying its next
+    # event needs, as JSON.
     "case_state": """
         case_id TEXT PRIMARY KEY,
         state TEXT NOT NULL""",
+    # The calendars pinned on cases, each once (the memory names its case's by key).
+    "sla_calendars": """
+        calendar_key TEXT PRIMARY KEY,
+        calendar TEXT NOT NULL""",
     "cases": """
         case_id TEXT PRIMARY KEY,
         source_system TEXT, external_id TEXT,

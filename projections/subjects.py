@@ -8,7 +8,7 @@ are deleted too when the projection reaches the privacy audit's entry for the cu
 forgetting is in the log after every event read before it, so no row sealed from an earlier read
 survives it. Without a keyring (store_encryption off) the subject is not kept at all.
 
-Fed in the view's own transaction (projections/view.py calls `apply` and `forget`): exactly once,
+Fed in the view's own transaction (projections/view.py calls `write` and `forget`): exactly once,
 rebuilt with the other tables.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.model import CaseState
 from domain.personal import FORGOTTEN, WITHHELD
 
 TABLE = "case_subjects"
@@ -27,19 +26,16 @@ def aad(case_id: str) -> str:
     return f"reporting:{TABLE}|{case_id}|subject"
 
 
-def apply(view: Any, c: Any, state: CaseState, event: Any) -> None:
-    """After `event` (its state `state`): a new case's sealed subject."""
-    if event.type != "CaseOpened":  # no other event changes a subject
-        return
+def write(view: Any, c: Any, opened: list[tuple[str, str, str]]) -> None:
+    """The sealed subjects of the cases a batch opened: (case id, customer id, subject) each."""
     sealer = getattr(view, "sealer", None)
-    subject = event.subject
-    # Read after the customer was forgotten: nothing to keep (sealing it would make them a new key).
-    if sealer is None or not subject or subject in (FORGOTTEN, WITHHELD):
+    if sealer is None:
         return
-    token = sealer.seal(state.customer.id, aad(state.case_id), subject)
-    c.execute(view.sql(f"INSERT INTO {view.table(TABLE)} (case_id, customer_id, subject) VALUES (?, ?, ?) "
-                       "ON CONFLICT (case_id) DO UPDATE SET customer_id = excluded.customer_id, "
-                       "subject = excluded.subject"), [state.case_id, state.customer.id, token])
+    # Read after the customer was forgotten: nothing to keep (sealing it would make them a new key).
+    rows = [(case_id, customer_id, sealer.seal(customer_id, aad(case_id), subject))
+            for case_id, customer_id, subject in opened if subject and subject not in (FORGOTTEN, WITHHELD)]
+    view.write_rows(c, TABLE, ("case_id", "customer_id", "subject"), rows,
+                    "ON CONFLICT (case_id) DO UPDATE SET customer_id = excluded.customer_id, subject = excluded.subject")
 
 
 def forget(view: Any, c: Any, customer_id: str) -> None:

@@ -13,38 +13,26 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder, SQLiteTransaction
 
-from domain.events import Event
-from domain.lifecycle import evolve
 from domain.model import CaseState
 from domain.store import Forgotten
-from projections import subjects
+from projections import handlers, memory, subjects
+from projections.facts import Fact
 from projections.lease import lock_key
-from projections.rows import EVENT_ROWS, case_row, clock_rows, scrubbed_json
 from projections.schema import INDEXES, RETIRED_COLUMNS, TABLES, create_statements
 
 KEYS = {"case_state": ("case_id",), "cases": ("case_id",), "sla_clocks": ("case_id", "clock", "cycle")}
 
-# None: a stored event that is neither a case's nor a forgetting (moves the position only).
-Batch = list[tuple[Event | Forgotten | None, int]]
-
-
-@dataclass
-class _Pending:
-    """What a batch did to the cases it touched, in memory until the batch is written."""
-
-    states: dict[str, CaseState] = field(default_factory=dict)  # each case's state after its latest event
-    latest: dict[str, Event] = field(default_factory=dict)  # the case's latest event of the batch
-    # (case, clock, cycle) -> the state and instant of the batch's last event while that cycle was current
-    clocks: dict[tuple[str, str, int], tuple[CaseState, datetime]] = field(default_factory=dict)
-    rows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # appended rows, per table
+# A case's event as the projection reads it (projections/facts.py), a forgetting, or None: a stored
+# event that is neither (moves the position only).
+Batch = list[tuple[Fact | Forgotten | None, int]]
+_JSON = msgspec.json.Encoder()
 
 
 class StalePosition(IntegrityError):
@@ -190,105 +178,101 @@ class ReportView:
     sealer: Any = None  # the keyring, to seal what `case_subjects` keeps (set by ReportProjection)
 
     def _apply_events(self, c: Any, batch: Batch) -> None:
-        """Apply a batch's events: the cases it touches are read once, evolved in memory, and each row
-        is written once per batch (executemany per table), not once per event. The sealed subjects
-        (`case_subjects`) are written as they come, so a forgetting later in the batch erases them."""
-        pending = _Pending()
-        self._load_states(c, pending, {event.case_id for event, _ in batch if isinstance(event, Event)})
+        """Apply a batch's events (projections/handlers.py): the memories of the cases it touches are
+        read once, the events applied to them in memory, and each row written once per batch
+        (executemany per table), not once per event. A forgetting drops the sealed subjects
+        (`case_subjects`) of the customer, those of the batch so far included."""
+        pending = handlers.Pending()
+        self._load_memories(c, pending, batch)
+        apply = handlers.apply
         for event, _ in batch:
+            if event is None:
+                continue
             if isinstance(event, Forgotten):  # the privacy audit: read models holding personal data drop it
+                pending.subjects = [s for s in pending.subjects if s[1] != event.customer_id]
                 subjects.forget(self, c, event.customer_id)
-            elif event is not None:
-                self._apply(pending, event)
-                subjects.apply(self, c, pending.states[event.case_id], event)
+            else:
+                apply(pending, event)
         self._flush(c, pending)
 
-    def _load_states(self, c: Any, pending: _Pending, case_ids: set[str]) -> None:
-        ids = sorted(case_ids)
+    def _load_memories(self, c: Any, pending: handlers.Pending, batch: Batch) -> None:
+        """The memories of the batch's cases that were opened before it."""
+        opened, wanted = set(), set()
+        for event, _ in batch:
+            if event is None or isinstance(event, Forgotten) or event.case_id in opened:
+                continue
+            (opened if event.type == "CaseOpened" and event.case_id not in wanted else wanted).add(event.case_id)
+        ids, old = sorted(wanted), {}
         for i in range(0, len(ids), 500):  # under every backend's limit on parameters
             chunk = ids[i:i + 500]
             c.execute(self.sql(f"SELECT case_id, state FROM {self.table('case_state')} WHERE case_id IN "
                                f"({', '.join('?' for _ in chunk)})"), chunk)
             for row in c.fetchall():
-                pending.states[row["case_id"]] = CaseState.model_validate_json(row["state"])
-
-    def _apply(self, pending: _Pending, event: Event) -> None:
-        """One event: the domain's `evolve` (so the tables and the engine cannot disagree), then the
-        rows it appends; the rows kept per case (and per clock cycle) are only noted, to be written
-        once by `_flush`. Tables appended to per event: add a function to `rows.EVENT_ROWS`."""
-        state = evolve(pending.states.get(event.case_id), event)
-        pending.states[event.case_id] = state
-        pending.latest[event.case_id] = event
-        if state.sla is not None:  # the clock rows clock_rows(state, event.at) would write now
-            for name, clock in state.clocks.items():
-                pending.clocks[(state.case_id, name, clock.cycle)] = (state, event.at)
-        for rows_for in EVENT_ROWS:
-            for table, row in rows_for(state, event):
-                pending.rows[table].append(row)
-
-    def _flush(self, c: Any, pending: _Pending) -> None:
-        memory, cases = [], []
-        for case_id, event in pending.latest.items():
-            state = pending.states[case_id]
-            # The projection's memory keeps no personal field: no report reads them, and a table that
-            # never held them has nothing to leak or to forget (docs/security-data.md).
-            memory.append({"case_id": case_id, "state": scrubbed_json(state)})
-            cases.append(case_row(state, event))
-        clocks = []
-        views: dict[tuple[int, datetime], dict[str, dict]] = {}
-        for (_, name, _), (state, at) in pending.clocks.items():
-            # A cycle's row as of the last event of the batch while it was the clock's current cycle
-            # (a next_response cycle's row is final once the next starts), as per-event upserts left it.
-            key = (id(state), at)
-            if key not in views:
-                views[key] = {row["clock"]: row for row in clock_rows(state, at)}
-            clocks.append(views[key][name])
-        self._add_agent_totals(c, pending.rows.get("agent_activity", []))
-        self._upsert_many(c, "case_state", memory)
-        self._upsert_many(c, "cases", cases)
-        self._upsert_many(c, "sla_clocks", clocks)
-        for table, rows in pending.rows.items():
-            self._insert_many(c, table, rows)
-
-    def _add_agent_totals(self, c: Any, activity: list[dict]) -> None:
-        """Add a batch's agent_activity rows to agent_totals (before they are inserted): actions, and
-        the cases the staff member had not touched before."""
-        if not activity:
-            return
-        touched: dict[tuple[str, str], set[str]] = defaultdict(set)
-        actions: dict[tuple[str, str], int] = defaultdict(int)
-        for row in activity:
-            touched[(row["actor_id"], row["actor_role"])].add(row["case_id"])
-            actions[(row["actor_id"], row["actor_role"])] += 1
-        ids = sorted({row["case_id"] for row in activity})
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            c.execute(self.sql(f"SELECT DISTINCT case_id, actor_id, actor_role FROM {self.table('agent_activity')} "
-                               f"WHERE case_id IN ({', '.join('?' for _ in chunk)})"), chunk)
+                found = memory.loads(row["state"])
+                if found is None:
+                    old[row["case_id"]] = row["state"]
+                else:
+                    pending.memories[row["case_id"]] = found
+        if old:  # rows of an earlier version: the whole domain state (scrubbed); the staff from agent_activity
+            staff: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            ids = sorted(old)
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                c.execute(self.sql(f"SELECT DISTINCT case_id, actor_id, actor_role FROM "
+                                   f"{self.table('agent_activity')} WHERE case_id IN "
+                                   f"({', '.join('?' for _ in chunk)})"), chunk)
+                for row in c.fetchall():
+                    staff[row["case_id"]].append((row["actor_id"], row["actor_role"]))
+            for case_id, text in old.items():
+                pending.memories[case_id] = memory.from_state(CaseState.model_validate_json(text), staff[case_id],
+                                                              pending.calendars)
+        keys = sorted({m.calendar for m in pending.memories.values() if m.calendar and not memory.known(m.calendar)})
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            c.execute(self.sql(f"SELECT calendar_key, calendar FROM {self.table('sla_calendars')} WHERE calendar_key "
+                               f"IN ({', '.join('?' for _ in chunk)})"), chunk)
             for row in c.fetchall():
-                touched.get((row["actor_id"], row["actor_role"]), set()).discard(row["case_id"])
-        c.executemany(self.sql(
-            f"INSERT INTO {self.table('agent_totals')} AS t (actor_id, actor_role, actions, cases_touched) "
-            f"VALUES (?, ?, ?, ?) ON CONFLICT (actor_id, actor_role) DO UPDATE SET "
-            f"actions = t.actions + excluded.actions, cases_touched = t.cases_touched + excluded.cases_touched"),
-            [[actor, role, n, len(touched[(actor, role)])] for (actor, role), n in actions.items()])
+                memory.remember(row["calendar_key"], row["calendar"])
 
-    def _upsert_many(self, c: Any, name: str, rows: list[dict]) -> None:
-        if not rows:
-            return
-        keys, columns = KEYS[name], list(rows[0])
+    def _flush(self, c: Any, pending: handlers.Pending) -> None:
+        cases, memories, clocks = [], [], dict(pending.superseded)
+        case_row, clock_rows, dumps = handlers.case_row, handlers.clock_rows, memory.dumps
+        for case_id, latest in pending.latest.items():
+            m = pending.memories[case_id]
+            cases.append(case_row(m, latest))
+            for row in clock_rows(pending, m, latest.at):
+                clocks[row[:3]] = row
+            memories.append((case_id, dumps(m)))
+        self._add_agent_totals(c, pending)
+        self.write_rows(c, "sla_calendars", ("calendar_key", "calendar"),
+                        [(key, raw.decode()) for key, raw in sorted(pending.calendars.items())],
+                        "ON CONFLICT (calendar_key) DO NOTHING")
+        self._upsert_many(c, "case_state", ("case_id", "state"), memories)
+        self._upsert_many(c, "cases", handlers.CASE_COLUMNS, cases)
+        self._upsert_many(c, "sla_clocks", handlers.CLOCK_COLUMNS, list(clocks.values()))
+        for table, rows in pending.appended.items():
+            self.write_rows(c, table, handlers.APPENDED[table], rows)
+        subjects.write(self, c, pending.subjects)
+
+    def _add_agent_totals(self, c: Any, pending: handlers.Pending) -> None:
+        """Add a batch's staff actions to agent_totals, and the cases each staff member acted on for the
+        first time (the memories remember who acted on each case)."""
+        self.write_rows(c, "agent_totals", ("actor_id", "actor_role", "actions", "cases_touched"),
+                        [(actor, role, n, pending.touched[(actor, role)]) for (actor, role), n in pending.actions.items()],
+                        "ON CONFLICT (actor_id, actor_role) DO UPDATE SET actions = t.actions + excluded.actions, "
+                        "cases_touched = t.cases_touched + excluded.cases_touched")
+
+    def _upsert_many(self, c: Any, name: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        keys = KEYS[name]
         updates = ", ".join(f"{k} = excluded.{k}" for k in columns if k not in keys)
-        c.executemany(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(columns)}) VALUES "
-                               f"({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(keys)}) "
-                               f"DO UPDATE SET {updates}"), [[row[k] for k in columns] for row in rows])
+        self.write_rows(c, name, columns, rows, f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
 
-    def _insert_many(self, c: Any, name: str, rows: list[dict]) -> None:
-        by_columns: dict[tuple[str, ...], list[list]] = defaultdict(list)
-        for row in rows:
-            by_columns[tuple(row)].append(list(row.values()))
-        for columns, values in by_columns.items():
-            c.executemany(self.sql(f"INSERT INTO {self.table(name)} ({', '.join(columns)}) VALUES "
-                                   f"({', '.join('?' for _ in columns)})"), values)
+    def write_rows(self, c: Any, name: str, columns: tuple[str, ...], rows: list[tuple], conflict: str = "") -> None:
+        """Insert rows (tuples in the order of `columns`) into table `name` (the table aliased `t`
+        for `conflict`, an ON CONFLICT clause): one executemany."""
+        if rows:
+            c.executemany(self.sql(f"INSERT INTO {self.table(name)} AS t ({', '.join(columns)}) VALUES "
+                                   f"({', '.join('?' for _ in columns)}) {conflict}"), rows)
 
     def query(self, statement: str, params: list | tuple = ()) -> list[dict]:
         """Run a report query; `{cases}`-style names are replaced by this backend's table names."""
@@ -361,6 +345,16 @@ class PostgresReportView(ReportView, PostgresTrackingRecorder):
                 c.execute("SELECT pg_advisory_xact_lock(%s::bigint)",
                           [lock_key("write", dbname, self.datastore.schema, upstream)])
             yield c
+
+    def write_rows(self, c: Any, name: str, columns: tuple[str, ...], rows: list[tuple], conflict: str = "") -> None:
+        """One statement for all the rows: sent as one JSON array and turned into the table's rows by
+        the server (json_populate_recordset). Through the pure-Python driver, a statement per row
+        (executemany) costs more in the client than everything else the projection does."""
+        if rows:
+            table, names = self.table(name), ", ".join(columns)
+            data = _JSON.encode([dict(zip(columns, row)) for row in rows]).decode()
+            c.execute(f"INSERT INTO {table} AS t ({names}) SELECT {names} FROM "
+                      f"json_populate_recordset(NULL::{table}, %s::json) {conflict}", [data])
 
     def table(self, name: str, prefix: str | None = None) -> str:
         return f'"{self.datastore.schema}".{super().table(name, prefix)}'

@@ -93,9 +93,10 @@ def test_forgetting_a_customer_leaves_their_history_unreadable_and_the_others_re
     rows = view.query("SELECT * FROM {cases} ORDER BY case_id")
     assert [(r["case_id"], r["customer_id"]) for r in rows] == [
         ("case-a1", "cust-a"), ("case-a2", "cust-a"), ("case-b1", "cust-b")]
+    # The projection's memory of each case keeps no personal field at all (projections/memory.py).
     states = [json.loads(r["state"]) for r in view.query("SELECT state FROM {case_state}")]
-    assert {s["customer"]["name"] for s in states} == {"[withheld]"}
-    assert all(s["description"] in ("[withheld]", "") and s["subject"] == "[withheld]" for s in states)
+    assert len(states) == 3 and not any({"customer", "subject", "description", "solution"} & s.keys() for s in states)
+    assert not any(secret in json.dumps(states) for secret in SECRETS_A + SECRETS_B)
 
     everything = stored_bytes(settings)
     for secret in SECRETS_A + SECRETS_B:
