@@ -249,13 +249,19 @@ class Planner:
             self.state = follow_up[1].state_after(row.key)
             return
         if row.at <= self.stored_until:
-            planned = self._tentative(row)
-            if planned and known.live:
+            planned, refused = self._tentative(row)
+            if (planned or refused) and known.live:
                 self._live(row)
-            elif planned:
-                self.out.refused.append(Refused(row.case, row.where, row.activity, planned[0].kind, "before_stored", (
-                    f"case {self.case.case_id} is stored up to {self.stored_until.isoformat()}: a row at "
-                    f"{row.at.isoformat()} that is not in it would rewrite its history, which is kept as it is")))
+            elif planned or row.at < known.history[0].at:
+                # Before the stored opening: no import that stored this case read the row (its rows
+                # start there), so whatever it plans on the stored state, it is lost unless said.
+                self.out.refused.append(Refused(
+                    row.case, row.where, row.activity, planned[0].kind if planned else "-", "before_stored", (
+                        f"case {self.case.case_id} is stored up to {self.stored_until.isoformat()} (opened "
+                        f"{known.history[0].at.isoformat()}): a row at {row.at.isoformat()} that is not in it "
+                        "would rewrite its history, which is kept as it is")))
+            else:  # the domain refuses it on the stored state: said again, as the first import said it
+                self.out.refused += refused
             return
         if known.live:
             self._live(row)
@@ -292,8 +298,9 @@ class Planner:
         found = self.lookup(case_id)
         return (case_id, found) if found is not None and row.key in found.commands else None
 
-    def _tentative(self, row: Row) -> list[Command]:
-        """The commands the row plans now, on the state before it, leaving the plan as it was."""
+    def _tentative(self, row: Row) -> tuple[list[Command], list[Refused]]:
+        """The commands the row plans now, on the state before it, and what the domain refuses of it,
+        leaving the plan as it was."""
         saved = (self.state, self.case, self.known, dict(self.out.cases), self.out.commands, len(self.out.sent),
                  len(self.out.refused), self.out.follow_ups,
                  {k: (len(c.events), c.state) for k, c in self.out.cases.items()})
@@ -302,17 +309,17 @@ class Planner:
             self._row(row)
         finally:
             self.trying = False
-        planned = self.out.sent[saved[5]:]
+        planned, refused = self.out.sent[saved[5]:], self.out.refused[saved[6]:]
         self.state, self.case, self.known, self.out.cases, self.out.commands = saved[:5]
         del self.out.sent[saved[5]:], self.out.refused[saved[6]:]
         self.out.follow_ups = saved[7]
         for k, (n, state) in saved[8].items():
             del self.out.cases[k].events[n:]
             self.out.cases[k].state = state
-        return planned
+        return planned, refused
 
     def _compare(self, row: Row, holder: StoredCase) -> None:
-        planned = [(c.command_id, c.digest()) for c in self._tentative(row)]
+        planned = [(c.command_id, c.digest()) for c in self._tentative(row)[0]]
         if planned != holder.commands[row.key]:
             self.out.changed.append(Changed(row.case, row.where, row.activity))
 
