@@ -7,10 +7,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -71,21 +70,30 @@ def read_traces(path: str | Path, mapping: Mapping) -> list[Trace]:
             trace.rows.append(row)
     for trace in traces.values():
         trace.rows.sort(key=lambda r: r.at)
-        seen: Counter[str] = Counter()
+        # Rows with the same identity (a duplicate in the log, or the same activity twice in one
+        # instant) are told apart by their occurrence, counted in the order of their content, not
+        # their place in the file: a re-export in another order is the same rows.
+        same: dict[str, list[int]] = {}
         for i, row in enumerate(trace.rows):
-            content = row_key(row)
-            seen[content] += 1
-            # Identical rows (a duplicate in the log) are told apart by their occurrence, not by their
-            # place in the file: a re-export in another order is the same rows.
-            trace.rows[i] = replace(row, key=content if seen[content] == 1 else f"{content}~{seen[content]}")
+            same.setdefault(row_key(row), []).append(i)
+        for identity, places in same.items():
+            places.sort(key=lambda i: _content(trace.rows[i]))
+            for n, i in enumerate(places, 1):
+                trace.rows[i] = replace(trace.rows[i], key=identity if n == 1 else f"{identity}~{n}")
     return list(traces.values())
 
 
 def row_key(row: Row) -> str:
-    """A digest of the row's content: case, activity, instant, resource and attributes. Never its
-    line: the same row keeps its key wherever a later export writes it."""
-    content = [row.case, row.activity, row.at.isoformat(), row.resource, sorted(row.attributes.items())]
+    """A digest of what the row is: its case, activity and instant (in UTC: the same instant written
+    with another offset is the same row). Never its line, and not its resource or attributes: those
+    are what a later export may correct, and a row whose content now plans otherwise is reported
+    as changed, not taken for another row (docs/import.md, "Importing again")."""
+    content = [row.case, row.activity, row.at.astimezone(UTC).isoformat()]
     return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()[:20]
+
+
+def _content(row: Row) -> str:
+    return json.dumps([row.resource, sorted(row.attributes.items())], separators=(",", ":"))
 
 
 def _row(where: str, values: dict[str, str], mapping: Mapping) -> Row | Problem:

@@ -208,7 +208,7 @@ class Planner:
             else:  # opened by an earlier import: the store's opening stands
                 history = self.known.history
                 self.state = replay_on(None, [e for e in history if e.command_id == history[0].command_id])
-                if first.key in self.known.commands and history[0].command_digest != opening.digest():
+                if history[0].command_id == opening.command_id and history[0].command_digest != opening.digest():
                     out.changed.append(Changed(first.case, first.where, first.activity))
                 self.stored_until = self._stored_until(trace)
         except CommandRefused as err:

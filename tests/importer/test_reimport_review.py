@@ -66,3 +66,58 @@ def test_rows_of_an_earlier_file_imported_second_are_never_dropped_silently(tmp_
     assert summary.events == 0  # holds: stored history is not rewritten
     reported = len(summary.refused) + len(summary.changed) + len(summary.not_imported)
     assert reported >= 3, (summary.already, summary.refused)  # fails: 0, nothing said
+
+
+
+def test_the_same_rows_written_with_another_offset_are_recognised_as_stored(tmp_path):
+    """The final export writes the trial's instants in UTC (01:00Z is 09:00+08:00): the same rows,
+    so they add nothing and are not refused; the new closure continues the case. Found: the row key
+    hashes the instant as written (isoformat with its offset), so both stored rows are refused
+    `before_stored` and the summary reports two refusals of rows that are stored."""
+    store, mapping = sqlite_store(tmp_path / "events.db"), _mapping(tmp_path)
+    _import(tmp_path, [NEW, TAKE], mapping, store, "trial.csv")
+    final = [["A", "New", "2026-03-02T01:00:00+00:00", "ann", "normal"],
+             ["A", "Take in charge", "2026-03-02T01:30:00Z", "ann", "normal"],
+             ["A", "Closed", "2026-03-03T01:30:00+00:00", "ann", "normal"]]
+    summary = _import(tmp_path, final, mapping, store, "final.csv")
+    assert state_of(store, "A").stage is Stage.closed  # holds
+    assert [(r.activity, r.code) for r in summary.refused] == []  # fails: 2 x before_stored
+
+
+
+def test_a_mapping_that_adds_a_column_reports_changed_rows_not_refusals(tmp_path):
+    """A corrected mapping that names one more column (the subject now says the site): docs/import.md
+    says stored rows the mapping now plans otherwise are counted as such ("changed") and nothing is
+    refused. Found: a new attribute changes every row's key, so both stored rows are refused
+    `before_stored` and `changed` is empty (the opening's new subject is not reported either)."""
+    header = [*HEADER, "site"]
+    rows = [[*NEW, "Dock 4"], [*TAKE, "Dock 4"]]
+    store = sqlite_store(tmp_path / "events.db")
+    _import(tmp_path, rows, _mapping(tmp_path), store, "trial.csv", header)
+    corrected = _mapping(tmp_path, MAPPING.replace('priority = "prio"', 'priority = "prio"\nsite = "site"')
+                         .replace('subject = "Ticket {case}"', 'subject = "Ticket {case} at {site}"'))
+    summary = _import(tmp_path, rows, corrected, store, "again.csv", header)
+    assert summary.already == 1 and summary.events == 0  # holds: nothing written
+    assert [(r.activity, r.code) for r in summary.refused] == []  # fails: 2 x before_stored
+    assert summary.changed  # fails: empty
+
+
+
+def test_a_corrected_opening_is_reported_when_the_first_row_plans_nothing_else(tmp_path):
+    """The first row opens the case and its activity changes nothing (a reassignment to the handler
+    the opening named, with `unchanged = "skip"`). The corrected mapping opens such cases as urgent.
+    docs/import.md: stored rows the mapping now plans otherwise are counted ("changed"). Found:
+    nothing reported (the opening is compared only when the first row's key has commands of its own);
+    the case stays normal, silently."""
+    text = (MAPPING.replace("[plan]", '[plan]\nunchanged = "skip"')
+            .replace('subject = "Ticket {case}"', 'subject = "Ticket {case}"\nassignee = "{resource}"')
+            .replace('"New" = { action = "add_note", fields = { text = "new ticket" } }',
+                     '"New" = { action = "reassign", fields = { assignee = "{resource}", reason = "new" } }'))
+    rows = [["A", "New", "2026-03-02T09:00:00+00:00", "ann", "normal"],
+            ["A", "Take in charge", "2026-03-02T10:00:00+00:00", "ann", "normal"]]
+    store = sqlite_store(tmp_path / "events.db")
+    _import(tmp_path, rows, _mapping(tmp_path, text), store, "trial.csv")
+    corrected = _mapping(tmp_path, text.replace('priority = "{priority}"', 'priority = "urgent"'))
+    summary = _import(tmp_path, rows, corrected, store, "again.csv")
+    assert summary.events == 0  # holds: stored history kept
+    assert summary.changed, "the opening now plans another priority"  # fails: []
