@@ -126,6 +126,17 @@ def parse_instant(text: str, mapping: Mapping) -> datetime | str:
             return (f"timestamp '{text}' has no time zone; give the log's zone in the mapping "
                     "([timestamp] timezone = \"Europe/Brussels\", say)")
         at = at.replace(tzinfo=ZoneInfo(spec.timezone))
+        # A wall time the zone's clocks show twice (a fold) or skip (a gap) is no one instant: the
+        # two readings (fold 0 and 1) differ. Which one was meant is a guess: refused.
+        if at.utcoffset() != at.replace(fold=1).utcoffset():
+            skipped = at.astimezone(UTC).astimezone(at.tzinfo).replace(tzinfo=None) != at.replace(tzinfo=None)
+            return (f"timestamp '{text}' {'does not exist' if skipped else 'happens twice'} in {spec.timezone} "
+                    f"(the clocks {'skip' if skipped else 'repeat'} that hour): write it with its offset")
+    # A log is history: nothing has happened after now (a typo, 2036 for 2026, would be handed to
+    # the engine as a case opened in years to come). The as-of commands refuse the future likewise.
+    now = datetime.now(UTC)
+    if at > now:
+        return f"timestamp '{text}' is in the future (now is {now.isoformat(timespec='seconds')}): a log records what happened"
     return at
 
 
