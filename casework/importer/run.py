@@ -99,6 +99,16 @@ def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, sto
     traces = (log if isinstance(log, list) else read_traces(log, mapping))[:limit]
     planner, summary = Planner(mapping, policy), Summary(traces=len(traces))
     batch: list[tuple[Trace, TracePlan]] = []
+
+    def replan(trace: Trace) -> TracePlan:
+        """The trace planned again on what the store holds now (after another writer's commit)."""
+        lookup = functools.cache(lambda cid: stored_case(store, cid, live))
+        case_id, opening_id = planner.identity(trace)
+        known = lookup(case_id)
+        if known is not None and all(e.command_id != opening_id for e in known.history):
+            return TracePlan(trace.case, case_id, problem=f"case {case_id} was written meanwhile, not by an import of this log")
+        return planner.plan(trace, lookup)
+
     for trace in tqdm(traces, unit="case", desc="import", disable=not progress, mininterval=0.5):
         if trace.problems or not trace.rows:
             summary.not_imported += trace.problems
@@ -131,8 +141,8 @@ def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, sto
             continue
         batch.append((trace, plan))
         if len(batch) >= BATCH:
-            _write(store, batch, summary)
-    _write(store, batch, summary)
+            _write(store, batch, summary, replan)
+    _write(store, batch, summary, replan)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -151,18 +161,35 @@ def stored_case(store: CaseStore, case_id: str, live: Callable[[str], bool] | No
     return StoredCase(state=state, history=history, live=engine_owned)
 
 
-def _write(store: CaseStore, batch: list[tuple[Trace, TracePlan]], summary: Summary) -> None:
-    """The batch's cases in one transaction; if one was written meanwhile, each on its own."""
+def _write(store: CaseStore, batch: list[tuple[Trace, TracePlan]], summary: Summary,
+           replan: Callable[[Trace], TracePlan]) -> None:
+    """The batch's cases in one transaction; if one was written meanwhile, each on its own: a case
+    written meanwhile is planned again on what the store holds now (another import of the same log
+    stored it whole: already imported; it stored part of it: the rest is written)."""
     try:
         store.import_cases(*_histories(batch))
         written = batch
     except IntegrityError:
         written = []
         for trace, plan in batch:
-            try:
-                store.import_cases(*_histories([(trace, plan)]))
-                written.append((trace, plan))
-            except IntegrityError:  # written meanwhile by another import, a live opening or command
+            for _ in range(2):
+                try:
+                    store.import_cases(*_histories([(trace, plan)]))
+                    written.append((trace, plan))
+                    break
+                except IntegrityError:  # written meanwhile by another import, a live opening or command
+                    plan = replan(trace)
+                    if plan.problem:
+                        summary.not_imported.append(Problem(trace.case, plan.where or trace.rows[0].where,
+                                                            plan.problem))
+                        break
+                    if not plan.events:  # the other writer stored it whole
+                        summary.already += 1
+                        summary.refused += plan.refused
+                        summary.changed += plan.changed
+                        _count_cases(summary, plan)
+                        break
+            else:
                 summary.not_imported.append(Problem(trace.case, trace.rows[0].where,
                                                     f"case {plan.case_id} was written by someone else meanwhile"))
     for trace, plan in written:

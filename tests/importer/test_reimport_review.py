@@ -174,3 +174,56 @@ def test_a_local_time_the_clocks_skip_is_not_guessed(tmp_path):
     [problem] = summary.not_imported
     assert (problem.case, problem.where) == ("G", "line 3")
     assert "'2026-03-29T02:30:00' does not exist in Europe/Brussels" in problem.message
+
+
+class _Meanwhile:
+    """The store, with another import of the same log committed between this import's planning and
+    its write (what a second operator running the same job at the same time does)."""
+
+    def __init__(self, store, other):
+        self.store, self.other = store, other
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def import_cases(self, *args, **kwargs):
+        if self.other is not None:
+            other, self.other = self.other, None
+            other()
+        return self.store.import_cases(*args, **kwargs)
+
+
+def test_two_imports_of_the_same_log_at_once_each_report_the_others_cases_as_already_imported(tmp_path):
+    """Two imports of one log race: the one that commits second finds every case written meanwhile.
+    Those cases are stored whole (by the other import): "already imported", nothing left out, and the
+    store holds each case once. Found (concurrent_import.sh, BPIC log): "written by someone else
+    meanwhile" for hundreds of traces, exit 1."""
+    mapping = _mapping(tmp_path)
+    rows = [NEW, TAKE, ["B", "New", "2026-03-02T09:05:00+08:00", "bob", "normal"]]
+    log = write(tmp_path / "log.csv", rows)
+    store = sqlite_store(tmp_path / "events.db")
+    first = []
+    racing = _Meanwhile(store, lambda: first.append(import_log(log, mapping, store, load_policy())))
+    second = import_log(log, mapping, racing, load_policy())
+    assert (first[0].imported, first[0].not_imported) == (2, [])
+    assert (second.imported, second.already, second.not_imported, second.refused) == (0, 2, [], [])
+    assert sorted(second.open_case_ids) == sorted(first[0].open_case_ids)  # both still open: A and B
+    alone = sqlite_store(tmp_path / "alone.db")
+    import_log(log, mapping, alone, load_policy())
+    for ticket in "AB":
+        assert [e.model_dump(exclude={"imported_at"}) for e in store.history(state_of(store, ticket).case_id)] == [
+            e.model_dump(exclude={"imported_at"}) for e in alone.history(state_of(alone, ticket).case_id)]
+
+
+def test_an_import_that_stored_part_of_a_case_meanwhile_is_continued(tmp_path):
+    """The other import had the trial export (A opened and taken in charge); this one has the final
+    export, with A's closure: planned on an empty store, it finds A written meanwhile and writes just
+    the closure, as a re-import would."""
+    mapping = _mapping(tmp_path)
+    close = ["A", "Closed", "2026-03-03T09:30:00+08:00", "ann", "normal"]
+    trial, final = write(tmp_path / "trial.csv", [NEW, TAKE]), write(tmp_path / "final.csv", [NEW, TAKE, close])
+    store = sqlite_store(tmp_path / "events.db")
+    racing = _Meanwhile(store, lambda: import_log(trial, mapping, store, load_policy()))
+    summary = import_log(final, mapping, racing, load_policy())
+    assert (summary.imported, summary.continued, summary.not_imported, summary.refused) == (0, 1, [], [])
+    assert state_of(store, "A").stage is Stage.closed
