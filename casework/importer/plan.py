@@ -128,23 +128,33 @@ class StoredCase:
         self.last_at = max(e.at for e in self.history)
         self.commands: dict[str, list[tuple[str, str]]] = {}  # row key -> its stored commands (id, digest)
         self._ends: dict[str, int] = {}  # row key -> position after its last stored event
+        self._starts: dict[str, int] = {}  # row key -> position of its first stored event
         for i, event in enumerate(self.history):
             key = row_of(event.command_id)
             if key is not None:
                 pair = (event.command_id, event.command_digest)
                 if pair not in self.commands.setdefault(key, []):
                     self.commands[key].append(pair)
+                self._starts.setdefault(key, i)
                 self._ends[key] = i + 1
+
+    def _state_at(self, position: int) -> CaseState | None:
+        """The stored state after the first `position` events."""
+        if not hasattr(self, "_at"):  # one pass over the history, for every row
+            wanted, state, self._at = {*self._ends.values(), *self._starts.values()}, None, {}
+            for i, event in enumerate(self.history, 1):
+                state = replay_on(state, [event])
+                if i in wanted:
+                    self._at[i] = state
+        return self._at.get(position)
 
     def state_after(self, key: str) -> CaseState:
         """The stored state just after the row's last event: the row's stored outcome."""
-        if not hasattr(self, "_after"):  # one pass over the history, for every row
-            ends, state, self._after = set(self._ends.values()), None, {}
-            for i, event in enumerate(self.history, 1):
-                state = replay_on(state, [event])
-                if i in ends:
-                    self._after[i] = state
-        return self._after[self._ends[key]]
+        return self._state_at(self._ends[key])
+
+    def state_before(self, key: str) -> CaseState | None:
+        """The stored state the row was planned on (None: the row's events open the stream)."""
+        return self._state_at(self._starts[key])
 
 
 Lookup = Callable[[str], StoredCase | None]
@@ -214,7 +224,12 @@ class Planner:
         except CommandRefused as err:
             out.where, out.problem = first.where, f"opening refused ({err.code}): {err.message}"
             return out
-        for row in trace.rows:
+        rows = trace.rows
+        if self.known is not None:
+            # Within one instant, the stored rows first: a row of the last stored instant that is not
+            # stored continues the case after them (a trial export cut inside that instant).
+            rows = sorted(rows, key=lambda r: (r.at, not self._is_stored(r)))
+        for row in rows:
             if self.known is None:
                 self._row(row)  # a case new to the store, or continued from its stored state
             else:
@@ -239,6 +254,9 @@ class Planner:
         known = self.known
         assert known is not None
         if row.key in known.commands:
+            # Compared on the state the row was stored on, not the previous row's in this file:
+            # rows of one instant listed in another order are the same rows.
+            self.state = known.state_before(row.key) or self.state
             self._compare(row, known)
             self.state = known.state_after(row.key)
             return
@@ -248,7 +266,9 @@ class Planner:
             self._enter(follow_up[0])
             self.state = follow_up[1].state_after(row.key)
             return
-        if row.at <= self.stored_until:
+        # At the last stored instant, of the case that holds it: the row continues the case after
+        # the instant's stored rows (as imported at once); before it, history would be rewritten.
+        if row.at < self.stored_until or (row.at == self.stored_until and known.last_at < row.at):
             planned, refused = self._tentative(row)
             if (planned or refused) and known.live:
                 self._live(row)
@@ -276,17 +296,21 @@ class Planner:
             f"case {self.case.case_id} continues live in casework since its import: rows the old "
             "system records after the handover are not applied (send them to the case if they still matter)")))
 
+    def _is_stored(self, row: Row) -> bool:
+        return any(row.key in c.commands for c in self._stored_cases)
+
     def _stored_until(self, trace: Trace) -> datetime:
         """The last instant the store holds of the trace: of its case, or of the last follow-up case
         an earlier import opened from it (found by the rows that opened them)."""
         case_id, case = self.case.case_id, self.known
-        until = case.last_at
+        until, self._stored_cases = case.last_at, [case]
         for row in trace.rows:
             if case.state.is_closed and row.at >= case.last_at:
                 follow_up = follow_up_case_id(case_id, self._command_id(row, 0))
                 found = self.lookup(follow_up)
                 if found is not None:
                     case_id, case, until = follow_up, found, max(until, found.last_at)
+                    self._stored_cases.append(found)
         return until
 
     def _stored_follow_up(self, row: Row) -> tuple[str, StoredCase] | None:

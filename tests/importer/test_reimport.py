@@ -103,12 +103,21 @@ def test_identical_duplicate_rows_are_each_a_row_and_a_third_copy_later_is_refus
     assert first.commands == 3 and kinds(store, "E") == ["CaseOpened", "NoteAdded", "NoteAdded"]  # open + 2 notes
     again = import_log(tmp_path / "twice.csv", mapping, store, policy)
     assert (again.already, again.events, again.refused) == (1, 0, [])
-    # A third identical row in a later export, at an instant the store holds already: refused, said.
+    # A third identical row in a later export, at the last instant the store holds: the trial was cut
+    # inside that instant, so it continues the case, as the three rows imported at once (a third note).
     thrice = import_log(write(tmp_path / "thrice.csv", twice + twice[:1]), mapping, store, policy)
-    assert (thrice.already, thrice.events) == (1, 0)
-    assert thrice.refused_by_activity == Counter({("New", "before_stored"): 1})
-    assert "stored up to 2026-03-02T01:00:00+00:00" in thrice.refused[0].message
-    assert kinds(store, "E") == ["CaseOpened", "NoteAdded", "NoteAdded"]
+    assert (thrice.continued, thrice.events, thrice.refused) == (1, 1, [])
+    assert kinds(store, "E") == ["CaseOpened", "NoteAdded", "NoteAdded", "NoteAdded"]
+    whole = sqlite_store(tmp_path / "whole.db")
+    import_log(tmp_path / "thrice.csv", mapping, whole, policy)
+    assert streams(store, "E") == streams(whole, "E")
+    # A fourth copy with a later row stored: now before the last stored instant, refused, said.
+    later = [["E", "Take in charge", "2026-03-02T10:00:00+08:00", "ann", "normal"]]
+    import_log(write(tmp_path / "later.csv", twice + twice[:1] + later), mapping, store, policy)
+    four = import_log(write(tmp_path / "four.csv", twice * 2 + later), mapping, store, policy)
+    assert (four.already, four.events) == (1, 0)
+    assert four.refused_by_activity == Counter({("New", "before_stored"): 1})
+    assert "stored up to 2026-03-02T02:00:00+00:00" in four.refused[0].message
 
 
 def test_a_late_arriving_older_row_is_refused_and_the_later_ones_are_imported(tmp_path, mapping):

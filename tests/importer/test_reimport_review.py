@@ -161,6 +161,39 @@ def test_rows_dated_after_now_are_not_imported(tmp_path):
     assert (problem.where, problem.case) == ("line 2", "F") and "is in the future" in problem.message
 
 
+
+def test_rows_of_one_instant_listed_in_another_order_are_not_a_changed_mapping(tmp_path):
+    """Same mapping, the re-export lists two rows of the same instant the other way round. docs/import.md:
+    "a re-export that lists the rows differently is the same rows": nothing to add, nothing to report.
+    Found: the second row is compared against a plan made from the first row's stored outcome, and
+    reported as "stored rows the mapping now plans otherwise"."""
+    wait = ["A", "Waiting for customer", "2026-03-02T09:30:00+08:00", "ann", "normal"]
+    store, mapping = sqlite_store(tmp_path / "events.db"), _mapping(tmp_path)
+    _import(tmp_path, [NEW, TAKE, wait], mapping, store, "trial.csv")
+    summary = _import(tmp_path, [NEW, wait, TAKE], mapping, store, "reordered.csv")
+    assert (summary.already, summary.events, summary.refused) == (1, 0, [])  # holds
+    assert summary.changed == []  # was: Take in charge reported changed
+
+
+
+def test_a_trial_cut_inside_one_instant_then_the_whole_log_equals_the_whole_log(tmp_path):
+    """The trial export ends with a row at 09:30; the final one has the closure at the same 09:30
+    (written in the same second, after the trial was cut). Imported whole, the case is closed; trial
+    then final should say the same ("The stored streams then equal those of the final export imported
+    at once"). Found: the closure is refused `before_stored` (at == the last stored instant), the case
+    stays in response. (docs/import.md says rows "at or before" are refused: the rule itself loses the
+    row; low severity, the summary names it.)"""
+    close = ["A", "Closed", "2026-03-02T09:30:00+08:00", "ann", "normal"]
+    whole = sqlite_store(tmp_path / "whole.db")
+    mapping = _mapping(tmp_path)
+    _import(tmp_path, [NEW, TAKE, close], mapping, whole, "whole.csv")
+    assert state_of(whole, "A").stage is Stage.closed
+    store = sqlite_store(tmp_path / "events.db")
+    _import(tmp_path, [NEW, TAKE], mapping, store, "trial.csv")
+    _import(tmp_path, [NEW, TAKE, close], mapping, store, "final.csv")
+    assert state_of(store, "A").stage is Stage.closed  # was: response
+
+
 def test_a_local_time_the_clocks_skip_is_not_guessed(tmp_path):
     """Europe/Brussels skips 02:00-03:00 on 2026-03-29 (CET -> CEST): 02:30 is no instant at all.
     The trace is left out naming the timestamp; another trace of the log is imported."""
