@@ -27,6 +27,7 @@ from casework.importer.mapping import Mapping, load_mapping
 from casework.importer.plan import Changed, Planner, Refused, StoredCase, TracePlan
 from domain.events import Event
 from domain.lifecycle import replay_on
+from domain.refusal import in_words
 from domain.ids import workflow_id_for
 from domain.sla import SlaPolicy
 from domain.store import CaseStore
@@ -115,8 +116,9 @@ def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, sto
             continue
         try:
             case_id, opening_id = planner.identity(trace)
-        except ValueError as err:
-            summary.not_imported.append(Problem(trace.case, trace.rows[0].where, str(err)))
+        except ValueError as err:  # pydantic's ValidationError too (a case id too long): said in words
+            summary.not_imported.append(Problem(trace.case, trace.rows[0].where,
+                                                f"the case's identity does not validate: {in_words(err)}"))
             continue
         lookup = functools.cache(lambda cid: stored_case(store, cid, live))
         known = lookup(case_id) if case_id else None

@@ -194,6 +194,20 @@ def test_a_trial_cut_inside_one_instant_then_the_whole_log_equals_the_whole_log(
     assert state_of(store, "A").stage is Stage.closed  # was: response
 
 
+
+def test_a_too_long_case_id_is_said_in_words(tmp_path):
+    """A case id over 200 characters: the trace is left out (holds) with a message in words, as the
+    other validation messages are (domain/refusal.in_words). Found: pydantic's raw text, with its
+    'errors.pydantic.dev' link, and the 5,000-character id echoed twice."""
+    store, mapping = sqlite_store(tmp_path / "events.db"), _mapping(tmp_path)
+    summary = _import(tmp_path, [["c" * 5000, "New", "2026-03-02T09:00:00+08:00", "ann", "normal"]],
+                      mapping, store, "long.csv")
+    assert len(summary.not_imported) == 1
+    message = summary.not_imported[0].message
+    assert "at most 200 characters" in message and len(message) < 300, message
+    assert "pydantic" not in message  # was: pydantic's raw text, the id echoed twice
+
+
 def test_a_local_time_the_clocks_skip_is_not_guessed(tmp_path):
     """Europe/Brussels skips 02:00-03:00 on 2026-03-29 (CET -> CEST): 02:30 is no instant at all.
     The trace is left out naming the timestamp; another trace of the log is imported."""
