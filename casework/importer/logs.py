@@ -27,8 +27,8 @@ class Row:
     attributes: dict[str, str]
     where: str  # "line 12" / "trace 3, event 4": for messages
     timestamp: str  # as written
-    # What the row is, from its content (row_key): its commands' ids derive from it, so the same row
-    # in a later or re-ordered export is recognised as imported already.
+    # What the row is (row_key: case, activity, UTC instant, and its occurrence): its commands' ids
+    # derive from it, so the same row in a later or re-ordered export is recognised as imported already.
     key: str = ""
 
 
@@ -136,7 +136,8 @@ def parse_instant(text: str, mapping: Mapping) -> datetime | str:
     # the engine as a case opened in years to come). The as-of commands refuse the future likewise.
     now = datetime.now(UTC)
     if at > now:
-        return f"timestamp '{text}' is in the future (now is {now.isoformat(timespec='seconds')}): a log records what happened"
+        return (f"timestamp '{text}' is in the future (now is {now.isoformat(timespec='seconds')}): "
+                "a log records what happened")
     return at
 
 

@@ -8,9 +8,10 @@ confirmed, a rejected solution precedes more work after a proposed one. Work aft
 decided by the domain's reopen rule: a reopen within the window, a follow-up case after it. Whatever
 the domain still refuses is reported with its code and the trace goes on with its next row.
 
-A row's commands have ids from the row's content (logs.row_key), so a later export of the same case
-is planned against what the store holds (`StoredCase`): stored rows add nothing, later rows continue
-the stored state, and a row that would rewrite stored history is refused (docs/import.md).
+A row's commands have ids from the row's identity (logs.row_key: case, activity, instant), so a
+later export of the same case is planned against what the store holds (`StoredCase`): stored rows
+add nothing, later rows continue the stored state, and a row that would rewrite stored history is
+refused (docs/import.md).
 """
 
 from __future__ import annotations
@@ -247,10 +248,10 @@ class Planner:
 
     def _replay(self, row: Row) -> None:
         """A row of a case an earlier import stored. Stored already: nothing to add (said when the
-        mapping now plans it otherwise). Not stored and after the case's last stored instant: the
-        case continues from its stored state. Not stored and not after it: history is not
-        rewritten; the row is refused, unless it plans nothing now either (an earlier import read it
-        and refused or skipped it then)."""
+        mapping now plans it otherwise). Not stored and at or after the case's last stored instant:
+        the case continues from its stored state. Not stored and before it: history is not
+        rewritten; the row is refused and said (`before_stored`, or the domain's own refusal of it
+        on the stored state); only a row that plans nothing at all adds and loses nothing."""
         known = self.known
         assert known is not None
         if row.key in known.commands:

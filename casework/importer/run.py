@@ -107,7 +107,8 @@ def import_log(log: str | Path | list[Trace], mapping: Mapping | str | Path, sto
         case_id, opening_id = planner.identity(trace)
         known = lookup(case_id)
         if known is not None and all(e.command_id != opening_id for e in known.history):
-            return TracePlan(trace.case, case_id, problem=f"case {case_id} was written meanwhile, not by an import of this log")
+            return TracePlan(trace.case, case_id,
+                             problem=f"case {case_id} was written meanwhile, not by an import of this log")
         return planner.plan(trace, lookup)
 
     for trace in tqdm(traces, unit="case", desc="import", disable=not progress, mininterval=0.5):
