@@ -10,6 +10,7 @@ continue from the store with their clocks running."""
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -154,13 +155,13 @@ def stored_case(store: CaseStore, case_id: str, live: Callable[[str], bool] | No
 def _write(store: CaseStore, batch: list[tuple[Trace, TracePlan]], summary: Summary) -> None:
     """The batch's cases in one transaction; if one was written meanwhile, each on its own."""
     try:
-        store.import_cases(*_histories(batch))
+        store.import_cases(*_histories(batch), stored_at=datetime.now(UTC))
         written = batch
     except IntegrityError:
         written = []
         for trace, plan in batch:
             try:
-                store.import_cases(*_histories([(trace, plan)]))
+                store.import_cases(*_histories([(trace, plan)]), stored_at=datetime.now(UTC))
                 written.append((trace, plan))
             except IntegrityError:  # written meanwhile by another import, a live opening or command
                 summary.not_imported.append(Problem(trace.case, trace.rows[0].where,
