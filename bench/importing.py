@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import statistics
+from datetime import UTC, datetime
 import time
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def import_speed(tmp: Path, log: Path = BPIC, mapping: str = "bpic2013", limit: 
     raw = CaseStore(env=sqlite_env(tmp / "raw.db"))
     start = time.perf_counter()
     for i in range(0, len(histories), BATCH):
-        raw.import_cases(histories[i:i + BATCH])
+        raw.import_cases(histories[i:i + BATCH], stored_at=datetime.now(UTC))
     raw_elapsed = time.perf_counter() - start
     events = sum(map(len, histories))
     assert events == summary.events and raw.recorder.max_notification_id() == events

@@ -195,27 +195,31 @@ class CaseworkClient:
             raise _RunReplaced()
         # Closed. The command may have been stored by a task whose update was then aborted, or long ago
         # in an earlier run: the case's runs hold every stored event, each naming its command and digest.
+        # Read from the run just described, by its run id: another sender may start a new run of the
+        # case at any moment (a reopening reply), and a handle without a run id waits for *that* run's
+        # end, which a reopened case may never reach (two replies at once hung so).
+        closed_run = self.client.get_workflow_handle(handle.id, run_id=described.run_id, result_type=CaseState)
         found = await self._stored_digest(handle.id, cmd.command_id)
         if found == cmd.digest():
             if described.status is WorkflowExecutionStatus.COMPLETED:
-                return await self.client.get_workflow_handle(handle.id, result_type=CaseState).result()
+                return await closed_run.result(follow_runs=False)
             return await self.state(case_id)
         if found is not None:
             raise CommandRefused("command_id_reused", f"command id {cmd.command_id} was already used by "
                                  f"another command on case {case_id}")
         if isinstance(cmd, REOPENING) and described.status is WorkflowExecutionStatus.COMPLETED:
-            return await self._reopen(case_id, cmd, update_id)
+            return await self._reopen(case_id, cmd, update_id, await closed_run.result(follow_runs=False))
         raise CommandRefused("case_closed", f"command '{kind}' refused: case {case_id} is in stage 'closed'")
 
-    async def _reopen(self, case_id: str, cmd: Command, update_id: str) -> CaseState:
+    async def _reopen(self, case_id: str, cmd: Command, update_id: str, closed: CaseState) -> CaseState:
         """A customer's reply or rejection on a closed case (domain/reopen.py): a new run of the case's
         workflow (same id) starts from the store and takes the command; the store decides it, so two
         reopening commands at once reopen once (the second lands on the same run, or is decided on
         what the first stored). After the reopen window the command opens a follow-up case instead,
         linked to this one; the answer is then that case (its case_id differs, follow_up_of names
-        this one)."""
+        this one). `closed` is the closed run's result: the case as it closed, whether or not another
+        sender's reopening has started a new run since."""
         workflow_id = workflow_id_for(case_id)
-        closed = await self.client.get_workflow_handle(workflow_id, result_type=CaseState).result()
         if not may_reopen(closed, cmd):
             raise CommandRefused("case_closed", f"command '{cmd.kind}' refused: case {case_id} is in stage "  # type: ignore[attr-defined]
                                  "'closed'")

@@ -407,17 +407,18 @@ class CaseStore(Application[uuid.UUID]):
         return dict(stream.command_ids) if stream else None
 
     def import_cases(self, histories: list[list[Event]],
-                     continued: list[tuple[str, int, list[Event]]] | None = None) -> None:
+                     continued: list[tuple[str, int, list[Event]]] | None = None, *,
+                     stored_at: datetime) -> None:
         """Store whole imported case histories, and the events that continue cases imported before
         (`continued`: case id, the version they follow, the events), in one transaction, or nothing:
         an import killed half-way leaves each case as it was or complete. Refused (IntegrityError,
         nothing stored) when a new case's stream exists, or a continued one moved past its version:
         imported history is only written where the importer saw the case as it is.
 
-        Each event is stamped `imported_at`, now: its recorded_at is the log's instant, long before
+        Each event is stamped `imported_at` = `stored_at` (the importer's now: the domain reads no
+        clock): its recorded_at is the log's instant, long before
         the store held it, and "what did the store know at T" must not count it before now (the one
         place the stamp is made; projections/asof.py reads it)."""
-        stored_at = datetime.now(UTC)
         streams = []
         for events in histories:
             if not events or not isinstance(events[0], CaseOpened):

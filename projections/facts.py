@@ -34,11 +34,12 @@ class Actor(Struct):
     role: str
 
 
-class Fact(Struct, tag_field="type"):
+class Fact(Struct, tag_field="type", kw_only=True):
     case_id: str
     actor: Actor
     at: datetime
     recorded_at: datetime
+    imported_at: datetime | None = None  # as-of's "known at" reads it (projections/asof.py)
     type = ""  # the tag, set below as a class attribute: `fact.type` reads as on a domain event
 
 

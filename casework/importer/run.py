@@ -10,6 +10,7 @@ continue from the store with their clocks running."""
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -170,14 +171,14 @@ def _write(store: CaseStore, batch: list[tuple[Trace, TracePlan]], summary: Summ
     written meanwhile is planned again on what the store holds now (another import of the same log
     stored it whole: already imported; it stored part of it: the rest is written)."""
     try:
-        store.import_cases(*_histories(batch))
+        store.import_cases(*_histories(batch), stored_at=datetime.now(UTC))
         written = batch
     except IntegrityError:
         written = []
         for trace, plan in batch:
             for _ in range(2):
                 try:
-                    store.import_cases(*_histories([(trace, plan)]))
+                    store.import_cases(*_histories([(trace, plan)]), stored_at=datetime.now(UTC))
                     written.append((trace, plan))
                     break
                 except IntegrityError:  # written meanwhile by another import, a live opening or command

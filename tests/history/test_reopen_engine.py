@@ -57,19 +57,62 @@ async def test_a_reply_after_the_close_reopens_the_case_in_a_new_run(engine):
     assert [x.type for x in history].count("CaseClosed") == 2
 
 
-async def test_two_replies_at_once_reopen_once(engine):
-    cid = await closed_case(engine.cases)
-    other = CaseworkClient(engine.temporal, engine.task_queue, engine.cases.limits)
+async def two_replies_reopen_once(engine, send_both) -> None:
+    """Two customer replies on a closed case, sent by `send_both(case_id, replies)` from two clients:
+    both answered, the case reopened once, each reply stored once."""
+    cid = await asyncio.wait_for(closed_case(engine.cases), ANSWER_WITHIN)
     replies = [command("record_customer_reply", CUSTOMER, message=f"reply {n}") for n in range(2)]
-    states = await asyncio.gather(engine.cases.send(cid, replies[0]), other.send(cid, replies[1]))
-    assert all(s.stage.value == "response" and s.reopen_count == 1 for s in states)
+    # Bounded: a reply left waiting fails the test instead of hanging it (and CI).
+    states = await asyncio.wait_for(send_both(cid, replies), ANSWER_WITHIN)
+    assert [(s.case_id, s.stage.value, s.reopen_count) for s in states] == [(cid, "response", 1)] * 2
     history = engine.store.history(cid)
     assert sum(isinstance(x, e.CaseReopened) for x in history) == 1
     assert sorted(x.message for x in history if isinstance(x, e.CustomerReplied)) == ["reply 0", "reply 1"]
     await store_and_workflow_agree(engine.cases, engine.store, cid)
     # A retry of a reopening command is answered once: nothing stored twice.
-    await engine.cases.send(cid, replies[0])
+    await asyncio.wait_for(engine.cases.send(cid, replies[0]), ANSWER_WITHIN)
     assert sum(isinstance(x, e.CustomerReplied) for x in engine.store.history(cid)) == 2
+
+
+async def test_two_replies_at_once_reopen_once(engine):
+    other = CaseworkClient(engine.temporal, engine.task_queue, engine.cases.limits)
+
+    async def at_once(cid, replies):
+        return await asyncio.gather(engine.cases.send(cid, replies[0]), other.send(cid, replies[1]))
+
+    for _ in range(3):  # the interleaving differs from round to round; each round is a fresh case
+        await two_replies_reopen_once(engine, at_once)
+
+
+class _PausedAfterSeeingTheClose(CaseworkClient):
+    """A client that, having found the case's run completed, waits for `go` before going on."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.saw_close, self.go = asyncio.Event(), asyncio.Event()
+
+    async def _stored_digest(self, workflow_id: str, command_id: str) -> str | None:
+        found = await super()._stored_digest(workflow_id, command_id)
+        self.saw_close.set()
+        await self.go.wait()
+        return found
+
+
+async def test_a_reply_that_saw_the_close_lands_on_the_run_another_reply_started(engine):
+    # The interleaving that hung two quick replies (one time in two after the as-of tests): one
+    # sender finds the case's run completed; the other's reply then starts a new run and reopens the
+    # case; only then does the first go on. It read the closed case from the workflow id's current
+    # run — by then the new one, which does not end — and waited for ever. It must reply on the new run.
+    late = _PausedAfterSeeingTheClose(engine.temporal, engine.task_queue, engine.cases.limits)
+
+    async def second_overtakes_the_first(cid, replies):
+        sending = asyncio.ensure_future(late.send(cid, replies[0]))
+        await late.saw_close.wait()
+        reopened = await engine.cases.send(cid, replies[1])  # a new run, the case reopened
+        late.go.set()
+        return [await sending, reopened]
+
+    await two_replies_reopen_once(engine, second_overtakes_the_first)
 
 
 async def test_a_reply_after_the_window_opens_a_linked_follow_up_case(temporal_env, store, tmp_path):
