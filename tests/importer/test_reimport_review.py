@@ -274,3 +274,31 @@ def test_an_import_that_stored_part_of_a_case_meanwhile_is_continued(tmp_path):
     summary = import_log(final, mapping, racing, load_policy())
     assert (summary.imported, summary.continued, summary.not_imported, summary.refused) == (0, 1, [], [])
     assert state_of(store, "A").stage is Stage.closed
+
+
+# -- the second review of the re-import (branch rev13b)
+
+def test_an_overlong_resource_on_a_later_row_loses_only_its_trace_said_in_words(tmp_path):
+    """Case E's second row names a 5,000-character resource (the actor id's limit is 200); case G is
+    fine. docs/import.md, "Bad input loses nothing": E is left out (or its row refused) in words, G is
+    imported. Found: pydantic's ValidationError for Actor escapes import_log; nothing is imported."""
+    store, mapping = sqlite_store(tmp_path / "events.db"), _mapping(tmp_path)
+    rows = [["G", "New", "2026-03-02T08:00:00+00:00", "ann", "normal"],
+            ["E", "New", "2026-03-02T09:00:00+00:00", "ann", "normal"],
+            ["E", "Take in charge", "2026-03-02T10:00:00+00:00", "b" * 5000, "normal"]]
+    summary = _import(tmp_path, rows, mapping, store, "long.csv")
+    assert state_of(store, "G") is not None
+    said = [p.message for p in summary.not_imported] + [r.message for r in summary.refused]
+    assert said and all("pydantic" not in m for m in said), said
+
+
+def test_the_cli_says_an_overlong_resource_without_a_traceback(tmp_path):
+    from tests.importer.test_import import run_cli
+    log = write(tmp_path / "log.csv", [["G", "New", "2026-03-02T08:00:00+00:00", "ann", "normal"],
+                                       ["E", "New", "2026-03-02T09:00:00+00:00", "ann", "normal"],
+                                       ["E", "Closed", "2026-03-02T10:00:00+00:00", "b" * 5000, "normal"]])
+    (tmp_path / "helpdesk.toml").write_text(MAPPING)
+    done = run_cli(tmp_path, "import", str(log), "--mapping", str(tmp_path / "helpdesk.toml"), "--no-live",
+                   "--no-progress")
+    assert "Traceback" not in done.stderr, done.stderr[-600:]
+    assert "imported 1" in done.stdout, done.stdout
