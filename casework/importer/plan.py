@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -235,6 +235,12 @@ class Planner:
             return out
         rows = trace.rows
         if self.known is not None:
+            try:
+                rows = self._keep_stored_keys(rows)
+            except _Invalid as err:
+                self.trying = False
+                out.where, out.problem = err.row.where, err.message
+                return out
             # Within one instant, the stored rows first: a row of the last stored instant that is not
             # stored continues the case after them (a trial export cut inside that instant).
             rows = sorted(rows, key=lambda r: (r.at, not self._is_stored(r)))
@@ -301,6 +307,51 @@ class Planner:
             return
         self.known, self.state = None, known.state  # the store's state stands: continue from it
         self._row(row)
+
+    def _keep_stored_keys(self, rows: list[Row]) -> list[Row]:
+        """Rows alike in case, activity and instant are told apart by their occurrence (logs.py numbers
+        them by content). Against a stored case that numbering would shift when a re-export adds a row
+        that sorts before a stored one, or renames one: the added row would take a stored row's key.
+        So, within each such group: a row that plans exactly what a stored row of the group stored
+        keeps that row's key (whatever its place in the file); the others take the group's unused
+        stored keys in the order of the file (a corrected row: reported changed); the rest are new."""
+        groups: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            groups.setdefault(row_key(row), []).append(i)
+        out = list(rows)
+        for identity, places in groups.items():
+            keys = [k for _, _, k in sorted((n, case._starts[k], k) for n, case in enumerate(self._stored_cases)
+                                            for k in case.commands if k == identity or k.startswith(identity + "~"))]
+            if not keys or (len(places) == 1 and keys == [rows[places[0]].key]):
+                continue
+            free, left = list(keys), []
+            for i in sorted(places, key=lambda i: json.dumps([rows[i].resource, sorted(rows[i].attributes.items())])):
+                match = next((k for k in free if self._plans_as_stored(rows[i], k)), None)
+                if match is None:
+                    left.append(i)
+                else:
+                    free.remove(match)
+                    out[i] = replace(rows[i], key=match)
+            n = max(int(k.rsplit("~", 1)[1]) if "~" in k else 1 for k in keys)
+            for i in sorted(left):  # the file's order: a renamed row keeps the place of the row it was
+                if free:
+                    out[i] = replace(rows[i], key=free.pop(0))
+                else:
+                    n += 1
+                    out[i] = replace(rows[i], key=f"{identity}~{n}")
+        return out
+
+    def _plans_as_stored(self, row: Row, key: str) -> bool:
+        """Whether the row, under a stored row's key and on the state that row was stored on, plans
+        exactly the commands stored for it."""
+        holder = next(c for c in self._stored_cases if key in c.commands)
+        saved = self.state
+        self.state = holder.state_before(key) or self.state
+        try:
+            planned = [(c.command_id, c.digest()) for c in self._tentative(replace(row, key=key))[0]]
+        finally:
+            self.state = saved
+        return planned == holder.commands[key]
 
     def _live(self, row: Row) -> None:
         # A case handed over to the engine is the engine's: the old system's later rows are refused,

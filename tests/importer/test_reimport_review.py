@@ -302,3 +302,54 @@ def test_the_cli_says_an_overlong_resource_without_a_traceback(tmp_path):
                    "--no-progress")
     assert "Traceback" not in done.stderr, done.stderr[-600:]
     assert "imported 1" in done.stdout, done.stdout
+
+
+NOTE = MAPPING.replace('[activities]', '[activities]\n"Note" = { action = "add_note", fields = { text = "note by {resource}" } }')
+OPENED = ["A", "New", "2026-03-02T09:00:00+00:00", "ann", "normal"]
+
+
+def _notes(store, ticket):
+    return sorted(e.text for e in store.history(state_of(store, ticket).case_id) if e.type == "NoteAdded")
+
+
+def test_a_cut_inside_an_instant_with_the_same_activity_twice(tmp_path):
+    """Two notes at 09:30, by ann and by bob; the trial export was cut after bob's (bob's row came
+    first in the log). The final export lists both. Whole: two notes, 'note by bob' and 'note by ann'.
+    Trial then final should store the same two notes, nothing changed."""
+    mapping = _mapping(tmp_path, NOTE)
+    bob = ["A", "Note", "2026-03-02T09:30:00+00:00", "bob", "normal"]
+    ann = ["A", "Note", "2026-03-02T09:30:00+00:00", "ann", "normal"]
+    store = sqlite_store(tmp_path / "events.db")
+    _import(tmp_path, [OPENED, bob], mapping, store, "trial.csv")
+    summary = _import(tmp_path, [OPENED, bob, ann], mapping, store, "final.csv")
+    notes = _notes(store, "A")
+    # Found: ['new ticket', 'note by bob', 'note by bob'] and Note at line 4 (ann's) reported changed:
+    # occurrences are numbered by content, so ann's new row takes the stored bob row's key.
+    assert notes == ["new ticket", "note by ann", "note by bob"], notes
+    assert summary.changed == [], [(c.activity, c.where) for c in summary.changed]
+
+
+def test_a_rename_and_a_row_added_in_the_same_instant_of_the_same_activity(tmp_path):
+    """Trial: a note by ann at 09:30. Final: ann renamed 'zed' on that row, and a note by bob added at
+    09:30. By hand: the stored note kept (reported changed: its resource is now zed), bob's note
+    added: notes 'new ticket', 'note by ann', 'note by bob'."""
+    mapping = _mapping(tmp_path, NOTE)
+    store = sqlite_store(tmp_path / "events.db")
+    _import(tmp_path, [OPENED, ["A", "Note", "2026-03-02T09:30:00+00:00", "ann", "normal"]], mapping, store, "trial.csv")
+    summary = _import(tmp_path, [OPENED, ["A", "Note", "2026-03-02T09:30:00+00:00", "zed", "normal"],
+                                 ["A", "Note", "2026-03-02T09:30:00+00:00", "bob", "normal"]], mapping, store, "final.csv")
+    assert summary.refused == []
+    assert _notes(store, "A") == ["new ticket", "note by ann", "note by bob"]  # found: ann, zed: bob's lost
+
+
+def test_renaming_one_of_two_same_instant_rows_reports_one_changed_row(tmp_path):
+    """Trial: notes by ann and bob at 09:30. Final: bob renamed 'aaron' (ann's row as it was). By hand:
+    nothing added; one stored row now planned otherwise (bob's), not two."""
+    mapping = _mapping(tmp_path, NOTE)
+    store = sqlite_store(tmp_path / "events.db")
+    at = "2026-03-02T09:30:00+00:00"
+    _import(tmp_path, [OPENED, ["A", "Note", at, "ann", "normal"], ["A", "Note", at, "bob", "normal"]], mapping, store, "t.csv")
+    summary = _import(tmp_path, [OPENED, ["A", "Note", at, "ann", "normal"], ["A", "Note", at, "aaron", "normal"]],
+                      mapping, store, "f.csv")
+    assert (summary.events, summary.refused) == (0, [])
+    assert len(summary.changed) == 1, [c.where for c in summary.changed]  # found: 2 (ann's row too)
