@@ -72,7 +72,8 @@ def read_traces(path: str | Path, mapping: Mapping) -> list[Trace]:
         trace.rows.sort(key=lambda r: r.at)
         # Rows with the same identity (a duplicate in the log, or the same activity twice in one
         # instant) are told apart by their occurrence, counted in the order of their content, not
-        # their place in the file: a re-export in another order is the same rows.
+        # their place in the file: a re-export in another order is the same rows. Against a stored
+        # case the planner keeps each stored row's occurrence (plan.Planner._keep_stored_keys).
         same: dict[str, list[int]] = {}
         for i, row in enumerate(trace.rows):
             same.setdefault(row_key(row), []).append(i)
