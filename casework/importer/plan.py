@@ -565,8 +565,10 @@ class Planner:
         command_id = self._command_id(row, self.n)
         self.n += 1
         try:
-            actor = (Actor(id=self.state.customer.id, role=Role.customer) if kind in _CUSTOMERS
-                     else ENGINE if role is Role.system else self._actor(row, role))
+            # Validated with the command (not on its own), so an error names where: `actor.id`.
+            actor = ({"id": self.state.customer.id, "role": Role.customer} if kind in _CUSTOMERS
+                     else ENGINE if role is Role.system
+                     else {"id": row.resource or self.mapping.plan.unknown_resource, "role": role})
             return COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": command_id, "actor": actor,
                                                     "occurred_at": row.at, **fields})
         except ValidationError as err:
