@@ -51,8 +51,11 @@ def test_a_trickling_receiver_is_cut_off_at_the_deadline_and_the_row_retried_on_
     slow = [(key, start, end) for key, start, end, trickled in trickler.held if trickled]
     assert len(slow) >= 2 * PER_ROUND
     held = [end - start for _, start, end in slow]
-    # Cut at the deadline: not before it, and far from the minute the trickle would have taken.
-    assert min(held) >= DEADLINE - 0.05 and max(held) < DEADLINE + 1.5, held
+    # Cut at the deadline: not before it, and far from the minute the trickle would have taken. The
+    # receiver's clock starts when its thread takes the connection, after the client's deadline clock
+    # started (accept and thread start lag on a loaded machine: 0.09 s seen in CI), so its reading of
+    # a cut at 1 s may be a little short; a cut at half the deadline would still fail.
+    assert min(held) >= DEADLINE - 0.2 and max(held) < DEADLINE + 1.5, held
     starts = defaultdict(list)
     for key, start, _ in slow:
         starts[key].append(start)
