@@ -1,18 +1,31 @@
 """The case workflow runs without Temporal's sandbox (workflows/service_case.py says why): its histories
 must replay. A history with a burst of commands (batched store steps), a re-triage decided alone, the
 timer kept across notes and a close is replayed by Temporal's Replayer; a nondeterministic workflow
-fails it."""
+fails it. So must the histories recorded by earlier workflow code (tests/workflows/histories, named by
+the commit that recorded them): a case started by a deployed worker may still be running when a new
+worker takes it, and every change to the workflow's commands goes behind `workflow.patched`."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
+from pathlib import Path
 
+import pytest
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.ids import workflow_id_for
 from tests.factory import CUSTOMER, SUPERVISOR, command, open_case
 from workflows.service_case import ServiceCaseWorkflow
+
+RECORDED = sorted(Path(__file__).with_name("histories").glob("*.json.gz"))
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[ServiceCaseWorkflow], data_converter=pydantic_data_converter)
 
 
 async def test_a_case_s_history_replays(engine):
@@ -28,6 +41,20 @@ async def test_a_case_s_history_replays(engine):
     state = await engine.cases.wait_closed(cid)
     assert state.stage.value == "closed"
     history = await engine.temporal.get_workflow_handle(workflow_id_for(cid)).fetch_history()
-    replayer = Replayer(workflows=[ServiceCaseWorkflow], data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+
+
+def test_the_recorded_histories_are_there():
+    # lifecycle, burst, open (a case still running), timers (SLA warnings, a breach, callbacks)
+    assert len(RECORDED) >= 4, RECORDED
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.name.removesuffix(".json.gz") for p in RECORDED])
+async def test_a_history_recorded_by_earlier_workflow_code_replays(path):
+    recorded = json.loads(gzip.decompress(path.read_bytes()))
+    # The workflow reads its case id from its workflow id: replay it under the one it ran as.
+    workflow_id = recorded["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"]
+    history = WorkflowHistory.from_json(workflow_id, recorded)
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
