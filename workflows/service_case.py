@@ -52,6 +52,12 @@ BATCH_MAX = 32
 # activity's result must stay well under Temporal's 2 MB payload limit (a larger command goes alone).
 BATCH_BYTES = 256 * 1024
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+# Runs started from this patch on write fewer events per command (bench/README.md, "Commands"): policy
+# terms and the last survey read by local activities (a marker instead of an activity's three events and
+# the workflow task that takes its result), and one alarm per wake-up that a later deadline leaves
+# running instead of a timer cancelled and started again on each stage change. Runs started before it
+# keep their commands (tests/workflows/histories replay them); one id, asked once per run.
+LEAN_PATCH = "lean-history-2026-11"
 
 
 def refusal(code: str, message: str) -> ApplicationError:
@@ -69,6 +75,15 @@ def answer(state: CaseState) -> CaseState:
     if state.sla is None or state.sla.policy is None:
         return state
     return state.model_copy(update={"sla": state.sla.model_copy(update={"policy": None})})
+
+
+class _Alarm:
+    """The main loop's running timer and the instant it rings (the deadline it was started for)."""
+
+    __slots__ = ("at", "task")
+
+    def __init__(self, at: datetime, task: asyncio.Future) -> None:
+        self.at, self.task = at, task
 
 
 class _Queued:
@@ -132,6 +147,8 @@ class ServiceCaseWorkflow:
         # handler right after its validator, on the same payload, so the handler takes it from here
         # instead of validating the JSON a second time (bench/README.md, "Commands").
         self._parsed: tuple[object, Command] | None = None
+        self.lean = False  # set by `run` from LEAN_PATCH: this run writes the leaner history
+        self.alarm: _Alarm | None = None  # lean runs: the timer the main loop keeps across commands
         workflow.register_random_seed_callback(self._on_reset)
 
     def _on_reset(self, _seed: int) -> None:
@@ -139,6 +156,9 @@ class ServiceCaseWorkflow:
 
     @workflow.run
     async def run(self, raw: RawValue = None) -> CaseState:  # type: ignore[assignment]
+        # Asked first, in the run's first task, before any command: a run replayed from a history
+        # without the patch's marker takes the old commands throughout (the answer is memoized).
+        self.lean = workflow.patched(LEAN_PATCH)
         if self.malformed is not None:
             raise ApplicationError(f"ServiceCase input is malformed: {self.malformed}", "malformed",
                                    type="CommandRefused", non_retryable=True)
@@ -175,7 +195,10 @@ class ServiceCaseWorkflow:
                 workflow.continue_as_new(CaseInput(
                     state=self.state, timeline=self.timeline[-TIMELINE_KEPT:], known_commands=self.known,
                     forgot_commands=self.forgot, limits=self.inp.limits))
-            await self._wait_for_change_or_deadline()
+            if self.lean:
+                await self._wait_with_alarm()
+            else:
+                await self._wait_for_change_or_deadline()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
@@ -245,11 +268,64 @@ class ServiceCaseWorkflow:
                 return
             except asyncio.TimeoutError:
                 pass
+        await self._send_due(kind, version)
+
+    async def _wait_with_alarm(self) -> None:
+        """As _wait_for_change_or_deadline, with one alarm per wake-up (runs with LEAN_PATCH).
+
+        A stage change often moves the next deadline later, or away (waiting on the customer): the
+        running alarm then stays, and when it rings before anything is due the loop starts one for the
+        deadline as it is then. Only a deadline earlier than the alarm cancels it. Moving the timer
+        cost two events each time (cancelled, started); a kept alarm costs nothing while the case
+        closes or moves its deadline earlier first, else one wake-up (fired, a workflow task, started:
+        five events) for however many moves it absorbed. A run that ends leaves its alarm unfired:
+        no cancel either. Deadlines keep their instants: an alarm never rings after the next one."""
+        version = self._state.version
+        timer = self._next_timer()
+        if timer is not None and self.spent_timer == (timer[1], version):
+            await workflow.wait_condition(lambda: (self._state.version != version or self.resync
+                                                   or self._should_continue_as_new()))
+            return
+        changed = lambda: (self._next_timer() != timer or self._state.is_closed or self.resync  # noqa: E731
+                           or self._should_continue_as_new())
+        if timer is None:
+            await workflow.wait_condition(changed)
+            return
+        wake, kind = timer
+        if wake > workflow.now():
+            alarm = self._arm(wake, kind)
+            await workflow.wait_condition(lambda: changed() or alarm.task.done())
+            if not alarm.task.done():
+                return  # the case changed: the loop looks again (the alarm stays unless a deadline is earlier)
+            self.alarm = None
+            if workflow.now() < wake:
+                return  # an alarm kept from an earlier deadline: the loop starts one for this one
+        await self._send_due(kind, version)
+
+    def _arm(self, wake: datetime, kind: str) -> _Alarm:
+        """An alarm that rings at `wake` or before: the running one if it does, else a new one."""
+        alarm = self.alarm
+        if alarm is not None and not alarm.task.done():
+            if alarm.at <= wake:
+                return alarm
+            alarm.task.cancel()  # the deadline moved earlier: the one case a timer is cancelled
+        task = asyncio.ensure_future(workflow.sleep(wake - workflow.now(), summary=kind))
+        self.alarm = _Alarm(wake, task)
+        return self.alarm
+
+    async def _send_due(self, kind: str, version: int) -> None:
+        """Send the case's own command for the timer `kind` that fell due at `version`."""
         extra = {}
         if kind == "attempt_callback":  # the survey throttle needs the customer's last survey
-            extra["last_survey_at"] = await workflow.execute_activity_method(
-                FollowUpActivities.last_survey_at, LastSurvey(customer_id=self._state.customer.id),
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
+            survey = LastSurvey(customer_id=self._state.customer.id)
+            if self.lean:
+                extra["last_survey_at"] = await workflow.execute_local_activity_method(
+                    FollowUpActivities.last_survey_at, survey,
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
+            else:
+                extra["last_survey_at"] = await workflow.execute_activity_method(
+                    FollowUpActivities.last_survey_at, survey,
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
         # The id comes from the case's own state, so a retried or replayed task sends the same command.
         due = COMMAND_ADAPTER.validate_python({"kind": kind, "command_id": timer_command_id(kind, version),
                                                "actor": ENGINE, **extra})
@@ -295,10 +371,16 @@ class ServiceCaseWorkflow:
         return None
 
     async def _load_terms(self, case: OpenCase | CaseState, priority=None, category=None) -> SlaTerms:
+        terms_for = TermsFor(priority=priority or case.priority, tier=case.customer.tier,
+                             category=category or case.category, channel=case.channel)
+        if self.lean:
+            # In this worker, inside the workflow task: the opening no longer waits for an activity
+            # task's round trip through the server and a second workflow task (six events, one marker now).
+            return await workflow.execute_local_activity_method(
+                SlaPolicyActivities.load_sla_terms, terms_for,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
         return await workflow.execute_activity_method(
-            SlaPolicyActivities.load_sla_terms,
-            TermsFor(priority=priority or case.priority, tier=case.customer.tier,
-                     category=category or case.category, channel=case.channel),
+            SlaPolicyActivities.load_sla_terms, terms_for,
             start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY)
 
     @command.validator
