@@ -49,7 +49,7 @@ from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from workflows.contract import SEARCH_ATTRIBUTES
 from workflows.return_visits import ReturnVisitsWorkflow
-from workflows.service_case import ServiceCaseWorkflow
+from workflows.service_case import LEAN_PATCH, ServiceCaseWorkflow
 
 log = structlog.get_logger("casework.worker")
 
@@ -57,7 +57,10 @@ log = structlog.get_logger("casework.worker")
 def build_worker(client: Client, store: CaseStore, task_queue: str, max_activities: int = 32,
                  policy_path: str | None = None, reporting: dict[str, str] | None = None,
                  identity: str | None = None, registry: Registry | None = None,
-                 credential: Credential | None = None, max_cached_workflows: int = 1000) -> Worker:
+                 credential: Credential | None = None, max_cached_workflows: int = 1000,
+                 lean_history: bool = True) -> Worker:
+    """`lean_history`: new cases take LEAN_PATCH's commands (False: the commands of the workflow before
+    it, for a rolling upgrade, and for the benchmark's before-and-after in one run)."""
     acts = CaseStoreActivities(store, registry)
     return Worker(
         client, task_queue=task_queue, workflows=[ServiceCaseWorkflow, ReturnVisitsWorkflow],
@@ -66,7 +69,8 @@ def build_worker(client: Client, store: CaseStore, task_queue: str, max_activiti
                     ReturnVisitActivities(client, task_queue, credential, registry).open_return_visit,
                     ReturnVisitActivities(client, task_queue, credential, registry).authorize_plan_command],
         activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities,
-        max_cached_workflows=max_cached_workflows, identity=identity)
+        max_cached_workflows=max_cached_workflows, identity=identity,
+        patch_activation_callback=None if lean_history else (lambda patch: patch.patch_id != LEAN_PATCH))
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
@@ -154,7 +158,7 @@ async def _serve(settings: Settings, http: socket.socket | None = None) -> None:
         await ensure_queue_is_ours(client, settings.temporal_namespace, settings.task_queue, fingerprint)
         worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities,
                               settings.sla_policy or None, reporting_env(settings), worker_identity(fingerprint),
-                              registry, credential, settings.max_cached_workflows)
+                              registry, credential, settings.max_cached_workflows, settings.lean_history)
         async with worker, projection_thread(settings, store), notification_thread(settings, store), \
                 http_api(settings, client, store, http) as url:
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,

@@ -1,7 +1,8 @@
 """Where a command's CPU goes, by process: this process (the worker and the driver), the Temporal dev
 server and the projection's child, for casework's lifecycle commands and for the bare update, in
 alternating rounds on one server. CPU seconds are the kernel's per-process counts, so they hold on a
-shared machine where wall-clock throughput does not: `python -m bench.cpu_per_command [CASES] [ROUNDS]`."""
+shared machine where wall-clock throughput does not: `python -m bench.cpu_per_command [CASES] [ROUNDS]
+[--before]` (--before: a third side, casework writing the history of before LEAN_PATCH)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-async def main(cases: int, rounds: int) -> None:
+async def main(cases: int, rounds: int, before: bool) -> None:
     configure_logging("console", "warning")
     me = os.getpid()
     with tempfile.TemporaryDirectory() as d:
@@ -48,14 +49,16 @@ async def main(cases: int, rounds: int) -> None:
             dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
             dev_server_database_filename=str(Path(d) / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
         server = _children(me)[0]
-        rows: dict[str, list[dict]] = {"casework": [], "bare": []}
+        sides = ("casework", "casework_before", "bare") if before else ("casework", "bare")
+        rows: dict[str, list[dict]] = {side: [] for side in sides}
         try:
             for r in range(rounds):
-                for side in ("casework", "bare"):
+                for side in sides:
                     (Path(d) / f"{side}-{r}").mkdir()
                     py, srv, kids = _cpu(me), _cpu(server), _cpu(me, children=True) - _cpu(me)
-                    if side == "casework":
-                        result = await end_to_end(env, Path(d) / f"{side}-{r}", cases, 20)
+                    if side.startswith("casework"):
+                        result = await end_to_end(env, Path(d) / f"{side}-{r}", cases, 20,
+                                                  lean_history=side == "casework")
                         n = result["commands"]
                     else:
                         result = await floor(env.client, cases * COMMANDS_PER_CASE, 20, COMMANDS_PER_CASE)
@@ -70,7 +73,15 @@ async def main(cases: int, rounds: int) -> None:
         med = {k: round(statistics.median(v[k] for v in values), 2) for k in ("python_ms", "server_ms", "projection_ms")}
         print(side, "CPU ms per command (median of rounds):", med, "rounds:",
               [{k: round(v, 1) for k, v in row.items()} for row in values])
+    # A shared machine moves every side's absolute CPU from round to round (clock speed, caches): the
+    # ratios within a round hold better.
+    for side in sides[:-1]:
+        for k in ("python_ms", "server_ms"):
+            per_round = [c[k] / b[k] for c, b in zip(rows[side], rows["bare"])]
+            print(f"{side} / bare, {k}: median {statistics.median(per_round):.2f}, rounds",
+                  [round(x, 2) for x in per_round])
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 40, int(sys.argv[2]) if len(sys.argv) > 2 else 3))
+    args = [a for a in sys.argv[1:] if a != "--before"]
+    asyncio.run(main(int(args[0]) if args else 40, int(args[1]) if len(args) > 1 else 3, "--before" in sys.argv))

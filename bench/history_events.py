@@ -1,6 +1,7 @@
 """What one case's lifecycle writes into Temporal's history: events by type and their bytes, for the
 bench's lifecycle (bench/lifecycle.py) driven one case at a time, and the bare update's 8 round trips
-beside it. The server's CPU per command follows the count of events and the tasks behind them
+beside it, and casework writing the history of before LEAN_PATCH (workflows/service_case.py). The
+server's CPU per command follows the count of events and the tasks behind them
 (bench/README.md, "Commands"). `python -m bench.history_events [CASES] [--save DIR]` (DIR: each
 case's history as JSON, e.g. to keep one as a replay fixture)."""
 
@@ -36,10 +37,10 @@ def census(history: WorkflowHistory) -> dict:
             "by_type": dict(sorted(kinds.items()))}
 
 
-async def casework_histories(client: Client, tmp: Path, cases: int) -> list[WorkflowHistory]:
-    store = CaseStore(env=sqlite_env(tmp / "events.db"))
+async def casework_histories(client: Client, tmp: Path, cases: int, lean: bool = True) -> list[WorkflowHistory]:
+    store = CaseStore(env=sqlite_env(tmp / f"events-{lean}.db"))
     queue = f"history-{uuid.uuid4()}"
-    async with build_worker(client, store, queue):
+    async with build_worker(client, store, queue, lean_history=lean):
         await drive(CaseworkClient(client, queue), cases, 1)  # one at a time: no batching by chance
     return [await client.get_workflow_handle(w).fetch_history() for w in await _listed(client, queue, cases)]
 
@@ -73,6 +74,7 @@ async def main(cases: int, save: Path | None) -> None:
             dev_server_database_filename=str(Path(d) / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
         try:
             histories = await casework_histories(env.client, Path(d), cases)
+            before = await casework_histories(env.client, Path(d), cases, lean=False)
             bare = await bare_history(env.client)
         finally:
             await env.shutdown()
@@ -81,6 +83,7 @@ async def main(cases: int, save: Path | None) -> None:
         for h in histories:
             (save / f"{h.workflow_id}.json").write_text(h.to_json())
     print(json.dumps({"commands_per_case": COMMANDS_PER_CASE, "casework": [census(h) for h in histories],
+                      "casework_before_lean_patch": [census(h) for h in before],
                       "bare_update": census(bare)}, indent=1))
 
 

@@ -43,10 +43,11 @@ SECTIONS = ("e2e", "projection", "reports", "import", "rebuild", "timers", "scal
 
 
 async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int,
-                     projection: str = "process") -> dict:
+                     projection: str = "process", lean_history: bool = True) -> dict:
     """`projection`: "process" follows the store in a process of its own, as `casework run` does by
     default (casework/projector.py); "thread" in a thread of this process, beside the worker, as it
-    did before; "off": no projection."""
+    did before; "off": no projection. `lean_history` False: the cases write the history of the
+    workflow before LEAN_PATCH (the same code, the patch left inactive), for a before-and-after."""
     store = CaseStore(env=sqlite_env(tmp / "events.db"))
     reporting = sqlite_env(tmp / "reporting.db")
     follower = ReportProjection(store, open_view(reporting))  # the thread's runner; else only read for its lag
@@ -60,7 +61,8 @@ async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrenc
             lags.append(follower.lag().events_behind)
 
     async with contextlib.AsyncExitStack() as running:
-        await running.enter_async_context(build_worker(env.client, store, queue, reporting=reporting))
+        await running.enter_async_context(build_worker(env.client, store, queue, reporting=reporting,
+                                                       lean_history=lean_history))
         if projection == "process":
             await running.enter_async_context(projection_process(
                 functools.partial(open_envs, sqlite_env(tmp / "events.db"), reporting),
@@ -100,6 +102,9 @@ async def main() -> None:
     parser.add_argument("--projection", choices=["process", "thread", "off"], default="process",
                         help="e2e: where the reporting projection follows the store during casework's rounds "
                              "(process: as `casework run` does by default)")
+    parser.add_argument("--before", action="store_true",
+                        help="e2e: each round also runs casework with the history of before LEAN_PATCH "
+                             "(workflows/service_case.py), a third side in the same rounds")
     parser.add_argument("--only", nargs="*", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgres"], choices=["sqlite", "postgres"],
                         help="where the projection and report benchmarks run (postgres: a throwaway cluster)")
@@ -146,8 +151,10 @@ async def temporal_parts(args: argparse.Namespace, tmp: Path, summary: dict) -> 
             # The floor is a bare update (no activity), measured A/B alternately with casework's
             # commands, in --rounds rounds; the update-plus-activity floor of before is the second line.
             casework = functools.partial(end_to_end, projection=args.projection)
+            before = (functools.partial(end_to_end, projection=args.projection, lean_history=False)
+                      if args.before else None)
             ab = await against_bare(env, tmp, casework, args.cases, args.concurrency, COMMANDS_PER_CASE,
-                                    args.rounds)
+                                    args.rounds, before=before)
             summary["commands_vs_bare_update"] = ab
             last = ab["rounds"][-1]["casework"]
             base = await floor(env.client, last["commands"], args.concurrency, COMMANDS_PER_CASE,

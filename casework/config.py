@@ -58,6 +58,10 @@ class Settings(BaseModel):
     # is evicted and replays its history when it next wakes (a command or a timer): memory stays flat
     # however many cases wait on timers (bench/README.md, "Timers at scale").
     max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
+    # Cases opened (or continued as new) by this worker write the leaner history of LEAN_PATCH
+    # (workflows/service_case.py). False while workers older than it still poll the task queue, in a
+    # rolling upgrade: they could not replay such a case. Cases already running keep their history's shape.
+    lean_history: bool = True
     projections: bool = True  # run the reporting projection with the worker
     # ... in a process of its own (casework/projector.py): in a thread of the worker it competed with
     # the workflows for the interpreter (bench/README.md, "Commands"); false: a thread, as before.
