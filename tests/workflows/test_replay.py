@@ -12,13 +12,19 @@ import gzip
 import json
 from pathlib import Path
 
+import uuid
+
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from casework.client import CaseworkClient
 from domain.ids import workflow_id_for
+from tests.conftest import sqlite_store
 from tests.factory import CUSTOMER, SUPERVISOR, command, open_case
+from worker import build_worker
 from workflows.service_case import ServiceCaseWorkflow
 
 RECORDED = sorted(Path(__file__).with_name("histories").glob("*.json.gz"))
@@ -58,3 +64,38 @@ async def test_a_history_recorded_by_earlier_workflow_code_replays(path):
     history = WorkflowHistory.from_json(workflow_id, recorded)
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+async def _opened_and_replied(temporal_env, store, lean: bool) -> WorkflowHistory:
+    queue = f"casework-test-{uuid.uuid4()}"
+    async with build_worker(temporal_env.client, store, queue, lean_history=lean):
+        cases = CaseworkClient(temporal_env.client, queue)
+        cid = (await cases.open_case(open_case())).case_id
+        await cases.send(cid, command("respond", message="on it"))
+        await cases.send(cid, command("close", reason="cancelled"))
+        await cases.wait_closed(cid)
+    return await temporal_env.client.get_workflow_handle(workflow_id_for(cid)).fetch_history()
+
+
+def _shape(history: WorkflowHistory) -> tuple[list[str], int, int]:
+    """(markers by name, activities scheduled, timers cancelled)."""
+    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events
+               if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    count = lambda t: sum(e.event_type == t for e in history.events)  # noqa: E731
+    return (sorted(set(markers)), count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
+            count(EventType.EVENT_TYPE_TIMER_CANCELED))
+
+
+async def test_lean_history_is_the_patch_and_off_keeps_the_commands_of_before(temporal_env, tmp_path):
+    # CASEWORK_LEAN_HISTORY=false (a rolling upgrade): new cases write what the workflow before the
+    # patch wrote, which older workers can replay: the terms by an activity, the timer cancelled when
+    # the response moved the deadline and again at the close. On: the patch's marker, the terms by a
+    # local activity, the timer left running by both.
+    before = await _opened_and_replied(temporal_env, sqlite_store(tmp_path / "a.db"), lean=False)
+    lean = await _opened_and_replied(temporal_env, sqlite_store(tmp_path / "b.db"), lean=True)
+    assert _shape(before) == (["core_local_activity"], 1, 2)
+    assert _shape(lean) == (["core_local_activity", "core_patch"], 0, 0)
+    assert len(lean.events) < len(before.events)
+    for history in (before, lean):
+        result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
