@@ -1,7 +1,7 @@
 """Records the case histories tests/workflows/test_replay.py replays: run it with the workflow code a
-deployed worker runs (`python -m tests.workflows.histories.record tests/workflows/histories`), commit
-the JSON beside it with the commit that recorded it in its name, and every later workflow change must
-still replay them (a case started by that code may still be running when a new worker takes it).
+deployed worker runs (`python -m tests.workflows.histories.record tests/workflows/histories TAG`, TAG
+naming the commit that records them, e.g. main-5af4abe), commit the .json.gz files it writes, and
+every later workflow change must still replay them (a case started by that code may still be running when a new worker takes it).
 
 Each scenario exercises one kind of command sequence: the lifecycle the benchmark drives, a burst of
 commands decided in one store step, SLA timers firing (warnings, a breach and its escalation, a pause
@@ -11,6 +11,7 @@ re-applied by a supervisor, and a case left open with a running timer (a history
 from __future__ import annotations
 
 import asyncio
+import gzip
 import sys
 import uuid
 from datetime import timedelta
@@ -82,7 +83,7 @@ async def timers(env: WorkflowEnvironment, cases: CaseworkClient) -> str:
 
 async def save(client: Client, cid: str, name: str, folder: Path) -> None:
     history = await client.get_workflow_handle(workflow_id_for(cid)).fetch_history()
-    (folder / f"{name}.json").write_text(history.to_json())
+    (folder / f"{name}.json.gz").write_bytes(gzip.compress(history.to_json().encode(), 9))
     print(name, len(history.events), "events")
 
 
