@@ -69,6 +69,7 @@ def projection_catch_up(store: CaseStore, new_env: Callable[[int], dict[str, str
     head = store.recorder.max_notification_id() or 0
     rows = [(n.id, n.topic, bytes(n.state)) for n in store.recorder.select_notifications(0, head, inclusive_of_start=False)]
     applied_s, raw_s, ratios, applied = [], [], [], 0
+    load = [round(os.getloadavg()[0], 2)]  # a shared machine: the load the figures were taken under
     for r in range(rounds):
         view = open_view(new_env(r))
         start = time.perf_counter()
@@ -79,7 +80,8 @@ def projection_catch_up(store: CaseStore, new_env: Callable[[int], dict[str, str
     projection, raw = statistics.median(applied_s), statistics.median(raw_s)
     return {"events": applied, "rounds": rounds, "batch_size": batch_size, "events_per_s": round(projection),
             "raw_inserts_per_s": round(raw), "ratio_to_raw_inserts": round(projection / raw, 4),
-            "round_ratios": [round(x, 4) for x in ratios]}
+            "round_ratios": [round(x, 4) for x in ratios],
+            "load_average_1m": {"before": load[0], "after": round(os.getloadavg()[0], 2)}}
 
 
 def report_queries(view: ReportView, store: CaseStore, tmp: Path, events: int, rounds: int, analyze: bool) -> dict:
@@ -116,7 +118,7 @@ def report_queries(view: ReportView, store: CaseStore, tmp: Path, events: int, r
 
 
 def run(tmp: Path, backends: list[str], projection_events: int, report_events: int, rounds: int,
-        parts: list[str]) -> dict:
+        parts: list[str], projection_batches: tuple[int, ...] = (1000,)) -> dict:
     """The projection and report figures per backend."""
     out: dict = {}
     for backend in backends:
@@ -133,8 +135,10 @@ def run(tmp: Path, backends: list[str], projection_events: int, report_events: i
                 store = CaseStore(env=env_for("events") if backend == "sqlite" else
                                   {k: v for k, v in env_for("events").items() if k != "POSTGRES_SCHEMA"})
                 write_cases(store, target_events=projection_events)
-                figures["projection_catch_up"] = projection_catch_up(
-                    store, lambda r: env_for(f"reporting-{r}"), rounds)
+                for size in projection_batches:  # the first size's figures under the usual key
+                    key = "projection_catch_up" + ("" if size == projection_batches[0] else f"_batch_{size}")
+                    figures[key] = projection_catch_up(store, lambda r: env_for(f"reporting-{size}-{r}"), rounds,
+                                                       batch_size=size)
             if "reports" in parts:
                 store = CaseStore(env=env_for("page-events") if backend == "sqlite" else
                                   {k: v for k, v in env_for("page-events").items() if k != "POSTGRES_SCHEMA"})

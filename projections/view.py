@@ -25,7 +25,7 @@ from domain.store import Forgotten
 from projections import handlers, memory, subjects
 from projections.facts import Fact
 from projections.lease import lock_key
-from projections.schema import INDEXES, RETIRED_COLUMNS, TABLES, create_statements
+from projections.schema import INDEXES, RETIRED_COLUMNS, RETIRED_INDEXES, TABLES, create_statements
 
 KEYS = {"case_state": ("case_id",), "cases": ("case_id",), "sla_clocks": ("case_id", "clock", "cycle")}
 
@@ -84,6 +84,8 @@ class ReportView:
             had_totals = "actions" in self._columns(c, "agent_totals")
             for statement in self.report_create_statements():
                 c.execute(statement)
+            for index in RETIRED_INDEXES:
+                c.execute(f"DROP INDEX IF EXISTS {self.index(self.prefix + index)}")
             if not had_totals:  # tables of an earlier version: total what they hold once
                 self.fill_agent_totals(c)
             for name, columns in RETIRED_COLUMNS.items():

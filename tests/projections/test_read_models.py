@@ -162,3 +162,27 @@ def test_replaying_an_applied_batch_is_refused_and_counts_nothing_twice(projecte
     with pytest.raises(IntegrityError):  # the rows or the tracking position refuse it; all rolls back
         view.apply_batch(batch, projection.upstream, after=0)
     assert snapshot() == before
+
+
+def _index_names(view) -> set[str]:
+    if view.placeholder == "?":
+        return {r["name"] for r in view.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    return {r["indexname"] for r in view.query("SELECT indexname FROM pg_indexes WHERE schemaname = %s",
+                                               [view.datastore.schema])}
+
+
+def test_an_index_an_earlier_version_made_is_dropped_when_the_view_opens_and_reports_still_read(projected):
+    store, env, view, _, _ = projected
+    # The indexes earlier versions made: one the leading columns of a wider one, one no report read.
+    with view._writing() as c:
+        c.execute(f"CREATE INDEX activity_actor ON {view.table('agent_activity')} (actor_id, at)")
+        c.execute(f"CREATE INDEX clocks_due ON {view.table('sla_clocks')} (state, due)")
+    assert {"clocks_due", "activity_actor"} <= _index_names(view)
+    before = {name: fn(view) for name, fn in reports.REPORTS.items()}
+
+    reopened = open_view(env)
+
+    names = _index_names(reopened)
+    assert not names & {"clocks_due", "activity_actor"}
+    assert {"cases_opened", "cases_report", "cases_dashboard", "clocks_running", "clocks_case"} <= names
+    assert {name: fn(reopened) for name, fn in reports.REPORTS.items()} == before
