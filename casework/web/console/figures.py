@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from projections import reports
+from projections import dashboard as daily, reports
 from projections.rows import iso
 from projections.schema import CLOCK_NAMES
 from projections.view import ReportView
@@ -222,6 +222,9 @@ FIGURES: dict[str, str] = {
 }
 
 
+assert tuple(FIGURES) == daily.FIGURES  # dashboard_days keeps a count of each, in this order
+
+
 def _age_sql(bucket: str, now: datetime) -> str:
     """Open cases of an age bucket: opened after now - its upper limit, not after now - the one
     below (age < limit is opened_at > now - limit; ISO text compares as time)."""
@@ -338,19 +341,25 @@ class Dashboard:
     teams: list[tuple[str, dict]]
     backlog: dict[str, int]
     rows: int  # cases opened in the range
+    from_days: bool = False  # summed from dashboard_days (else counted over the cases)
 
 
 def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime) -> Dashboard:
     """Every figure per period, per team and in all, never a case listed: the same tests (FIGURES)
-    list the cases behind a figure (drill_down). PostgreSQL counts and ranks in the server
-    (_in_the_server); SQLite reads two numbers and a few flags a case from the `cases_dashboard`
-    index in one pass (_in_one_pass)."""
+    list the cases behind a figure (drill_down). Where the projection keeps the dashboard's days in
+    this zone (projections/dashboard.py) they are summed (_from_days: a few thousand rows for
+    years); else PostgreSQL counts and ranks in the server (_in_the_server) and SQLite reads two
+    numbers and a few flags a case from the `cases_dashboard` index in one pass (_in_one_pass)."""
     spans = period_spans(filters, zone)
     where, params = _range_where(filters, zone)
     tests = {**FIGURES, **{f"age:{b}": _age_sql(b, now) for b in AGE_BUCKETS}}
     how = _in_the_server if view.ranks_in_one_statement else _in_one_pass
     with view.reading() as query:
-        counts, scores, hours = how(query, _period_case(spans), " AND ".join(where), params, tests)
+        tally = _from_days(query, filters, zone, spans, now)
+        from_days = tally is not None
+        if tally is None:
+            tally = how(query, _period_case(spans), " AND ".join(where), params, tests)
+    counts, scores, hours = tally
 
     def summary_of(key: tuple) -> dict:
         n = {name: counts[key].get(name, 0) for name in FIGURES}
@@ -361,7 +370,109 @@ def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime)
     teams = sorted((key[1], summary_of(key)) for key in counts if key[0] == "t" and counts[key].get("opened"))
     total = counts[("", "")]
     return Dashboard(filters, summary_of(("", "")), trend, teams,
-                     {b: total.get(f"age:{b}", 0) for b in AGE_BUCKETS}, total.get("opened", 0))
+                     {b: total.get(f"age:{b}", 0) for b in AGE_BUCKETS}, total.get("opened", 0),
+                     from_days=from_days)
+
+
+def _from_days(query: Callable[..., list], filters: Filters, zone: ZoneInfo, spans: list[tuple[str, str, str]],
+               now: datetime) -> Tally | None:
+    """The tally from `dashboard_days`, or None where they are not kept in this zone (or a score in
+    the range is not summed exactly there). The days' rows are named by period in SQL (a binary
+    search over the periods' first days), counted by period and team there; scores and sorted
+    durations are merged here, so the percentiles are ranked over the cases' very values. The
+    age buckets of open cases need `now`: read from the cases opened in the last 30 days, the
+    rest are the older open ones."""
+    if zone.key is None or not query("SELECT zone FROM {dashboard_zone} WHERE zone = ?", [zone.key]):
+        return None
+    firsts = [datetime.fromisoformat(lo.replace("Z", "+00:00")).astimezone(zone).date().isoformat()
+              for _, lo, _ in spans]
+
+    def period(lo: int, hi: int) -> str:
+        if hi - lo == 1:
+            return str(lo)
+        mid = (lo + hi) // 2
+        return f"CASE WHEN d.local_day < '{firsts[mid]}' THEN {period(lo, mid)} ELSE {period(mid, hi)} END"
+
+    where, params = ["d.zone = ?", "d.local_day >= ?", "d.local_day <= ?"], \
+        [zone.key, filters.start.isoformat(), filters.end.isoformat()]
+    if filters.team:
+        where.append("d.team = ?")
+        params.append("" if filters.team == NO_TEAM else filters.team)
+    if filters.channel:
+        where.append("d.channel = ?")
+        params.append(filters.channel)
+    condition = " AND ".join(where)
+    names = daily.FIGURES
+    grouped = query(f"""SELECT p, t, {", ".join(f"SUM({c})" for c in daily.COUNTS)} FROM (
+                          SELECT {period(0, len(spans))} AS p, d.team AS t, {", ".join(daily.COUNTS)}
+                          FROM {{dashboard_days}} d WHERE {condition}) AS q GROUP BY p, t""", params, positional=True)
+    values = query(f"""SELECT {period(0, len(spans))}, d.team, d.score_sum, d.score_odd, d.first_response_h,
+                              d.resolution_h
+                       FROM {{dashboard_days}} d WHERE {condition} AND (d.n_surveyed > 0 OR d.n_responded > 0
+                                                                       OR d.n_resolved > 0)""",
+                   params, positional=True)
+    counts: dict = defaultdict(lambda: defaultdict(int))
+    for r in grouped:
+        p, t = int(r[0]), r[1] or NO_TEAM
+        for key in (("p", p), ("t", t), ("", "")):
+            into = counts[key]
+            for i, name in enumerate(names):
+                into[name] += int(r[2 + i] or 0)
+    # Per (period, team) first: the exact score sum, and the durations' packed runs joined and
+    # unpacked once; sorted there (small sorts), a team's or the range's lists are then a few
+    # sorted runs, which sorting merges.
+    parts: dict = defaultdict(lambda: [0, [], []])
+    for p, t, score, odd, first, resolution in values:
+        if odd:
+            return None  # a score the rows do not sum exactly: the cases are summed instead
+        part = parts[(int(p), t or NO_TEAM)]
+        part[0] += int(score)
+        part[1].append(first)
+        part[2].append(resolution)
+    sums: dict = defaultdict(int)
+    joined: dict = defaultdict(lambda: ([], []))
+    for (p, t), (score, first, resolution) in sorted(parts.items()):
+        lists = (sorted(daily.unpack("".join(first))), sorted(daily.unpack("".join(resolution))))
+        for key in (("p", p), ("t", t), ("", "")):
+            sums[key] += score
+            for into, got in zip(joined[key], lists):
+                into.extend(got)
+    scores: dict = {key: total / daily.SCALE for key, total in sums.items()}  # correctly rounded
+    hours: dict = defaultdict(dict)
+    for key, lists in joined.items():
+        for name, got in zip(DURATIONS, lists):
+            got.sort()  # sorted runs: a period's, one per team; a team's, one per period
+            hours[key][name] = _ranked(got)
+    _backlog(query, filters, zone, now, counts[("", "")])
+    return counts, scores, hours
+
+
+def _ranked(values: list[float]) -> tuple:
+    """p50, p90, p95 of sorted values: reports.percentile_of_ranked at statistics.quantiles' ranks,
+    which equals reports.percentiles over the same values to the last bit."""
+    n = len(values)
+    if not n:
+        return None, None, None
+    out = []
+    for pc in reports.PERCENTILES:
+        rank = pc * (n - 1) // 100
+        out.append(reports.percentile_of_ranked(pc, n, values[rank], values[rank + 1] if rank + 1 < n else None))
+    return tuple(out)
+
+
+def _backlog(query: Callable[..., list], filters: Filters, zone: ZoneInfo, now: datetime, total: dict) -> None:
+    """The open cases by age (they need `now`): the buckets below 30 days counted over the cases
+    opened since, the oldest bucket as the rest of the range's open cases (the buckets part them)."""
+    where, params = _range_where(filters, zone)
+    recent = [b for b in AGE_BUCKETS if b != ">30d"]
+    rows = query(f"""SELECT {", ".join(f"SUM(CASE WHEN {_age_sql(b, now)} THEN 1 ELSE 0 END)" for b in recent)}
+                     FROM {{cases}} c WHERE {" AND ".join(where)} AND c.closed_at IS NULL
+                                      AND c.opened_at > '{iso(now - reports.AGE_BUCKETS[-1][0])}'""",
+                 params, positional=True)
+    got = [int(v or 0) for v in rows[0]]
+    for b, n in zip(recent, got):
+        total[f"age:{b}"] = n
+    total["age:>30d"] = total.get("open", 0) - sum(got)
 
 
 # (counts of each test, sum of satisfaction scores, percentiles) per key: ("p", period index),
