@@ -403,10 +403,10 @@ def _from_days(query: Callable[..., list], filters: Filters, zone: ZoneInfo, spa
         params.append(filters.channel)
     condition = " AND ".join(where)
     names = daily.FIGURES
-    grouped = query(f"""SELECT p, t, {", ".join(f"SUM({c})" for c in daily.COUNTS)} FROM (
+    grouped = query(f"""SELECT p, t, {", ".join(f"SUM({c}) AS {c}" for c in daily.COUNTS)} FROM (
                           SELECT {period(0, len(spans))} AS p, d.team AS t, {", ".join(daily.COUNTS)}
                           FROM {{dashboard_days}} d WHERE {condition}) AS q GROUP BY p, t""", params, positional=True)
-    values = query(f"""SELECT {period(0, len(spans))}, d.team, d.score_sum, d.score_odd, d.first_response_h,
+    values = query(f"""SELECT {period(0, len(spans))} AS p, d.team, d.score_sum, d.score_odd, d.first_response_h,
                               d.resolution_h
                        FROM {{dashboard_days}} d WHERE {condition} AND (d.n_surveyed > 0 OR d.n_responded > 0
                                                                        OR d.n_resolved > 0)""",
@@ -465,7 +465,8 @@ def _backlog(query: Callable[..., list], filters: Filters, zone: ZoneInfo, now: 
     opened since, the oldest bucket as the rest of the range's open cases (the buckets part them)."""
     where, params = _range_where(filters, zone)
     recent = [b for b in AGE_BUCKETS if b != ">30d"]
-    rows = query(f"""SELECT {", ".join(f"SUM(CASE WHEN {_age_sql(b, now)} THEN 1 ELSE 0 END)" for b in recent)}
+    rows = query(f"""SELECT {", ".join(f"SUM(CASE WHEN {_age_sql(b, now)} THEN 1 ELSE 0 END) AS b{i}"
+                                 for i, b in enumerate(recent))}
                      FROM {{cases}} c WHERE {" AND ".join(where)} AND c.closed_at IS NULL
                                       AND c.opened_at > '{iso(now - reports.AGE_BUCKETS[-1][0])}'""",
                  params, positional=True)
