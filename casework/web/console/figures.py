@@ -8,6 +8,7 @@ its drill-down cannot disagree.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -500,7 +501,9 @@ def _in_the_server(query: Callable[..., list], period: str, where: str, params: 
             picks.append(f"a_{key}[{pc} * (n_{key} - 1) / 100 + 1] AS lo_{key}_{pc}, "
                          f"a_{key}[{pc} * (n_{key} - 1) / 100 + 2] AS hi_{key}_{pc}")
     # seconds / 3600 in SQL: one IEEE division, as Python's
-    source = f"""SELECT {period} AS p, {TEAM} AS t, c.satisfaction_score AS s,
+    # Scores summed as doubles (SUM of a REAL is a REAL): REALs are 4-byte floats, so their sums
+    # are exact at any survey scale's values, as math.fsum's are.
+    source = f"""SELECT {period} AS p, {TEAM} AS t, CAST(c.satisfaction_score AS DOUBLE PRECISION) AS s,
                         {", ".join(f"CASE WHEN {test} THEN 1 ELSE 0 END AS b{i}" for i, test in enumerate(tests.values()))},
                         {", ".join(f"c.{col} / 3600.0 AS {key}" for key, col in DURATIONS.items())}
                  FROM {{cases}} c WHERE {where}"""
@@ -535,19 +538,20 @@ def _in_one_pass(query: Callable[..., list], period: str, where: str, params: li
                     into[name] += n
     scores: dict = defaultdict(float)
     cells: dict = defaultdict(lambda: ([], []))
-    total = 0.0
+    summed: dict = defaultdict(list)
     for p, t, _, score, first, resolution in rows:
-        if score is not None:  # summed in opened order, as a plain sum over the cases would
-            scores[("p", p)] += score
-            scores[("t", t)] += score
-            total += score
+        if score is not None:
+            summed[("p", p)].append(score)
+            summed[("t", t)].append(score)
+            summed[("", "")].append(score)
         if first is not None or resolution is not None:
             cell = cells[(p, t)]
             if first is not None:
                 cell[0].append(first)
             if resolution is not None:
                 cell[1].append(resolution)
-    scores[("", "")] = total
+    for key, values in summed.items():  # the exact sum, rounded once: in whatever order the cases come
+        scores[key] = math.fsum(values)
     joined: dict = defaultdict(lambda: ([], []))
     for (p, t), (first, resolution) in cells.items():
         first.sort()  # small sorts; the joined lists are then sorted runs, which sorting merges
