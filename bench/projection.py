@@ -136,8 +136,10 @@ def run(tmp: Path, backends: list[str], projection_events: int, report_events: i
                 store = CaseStore(env=env_for("events") if backend == "sqlite" else
                                   {k: v for k, v in env_for("events").items() if k != "POSTGRES_SCHEMA"})
                 write_cases(store, target_events=projection_events)
+                # The reporting environment as casework's own (config.reporting_env): the dashboard's
+                # days kept in the console's zone.
                 figures["projection_catch_up"] = projection_catch_up(
-                    store, lambda r: env_for(f"reporting-{r}"), rounds)
+                    store, lambda r: {**env_for(f"reporting-{r}"), dashboard.ZONE_KEY: CONSOLE_ZONE}, rounds)
             if "reports" in parts:
                 store = CaseStore(env=env_for("page-events") if backend == "sqlite" else
                                   {k: v for k, v in env_for("page-events").items() if k != "POSTGRES_SCHEMA"})
