@@ -146,22 +146,25 @@ class Cell:
     counts: list[int] = field(default_factory=lambda: [0] * len(FIGURES))
     score: int = 0  # exact sum, in 2**-60
     odd: int = 0  # scores not summed exactly
-    first: list[float] = field(default_factory=list)  # sorted
-    resolution: list[float] = field(default_factory=list)
+    # The durations, sorted: a list, or the row's packed text until a change needs the list.
+    first: list[float] | str = field(default_factory=list)
+    resolution: list[float] | str = field(default_factory=list)
 
     def add(self, p: Part, sign: int) -> None:
-        counts = self.counts
-        for i, flag in enumerate(p.flags):
-            counts[i] += sign * flag
+        self.counts = [n + sign * flag for n, flag in zip(self.counts, p.flags)]
         if p.score is not None:
             exact = scaled(p.score)
             if exact is None:
                 self.odd += sign
             else:
                 self.score += sign * exact
-        for values, v in ((self.first, p.first_response_h), (self.resolution, p.resolution_h)):
+        for name, v in (("first", p.first_response_h), ("resolution", p.resolution_h)):
             if v is None:
                 continue
+            values = getattr(self, name)
+            if isinstance(values, str):
+                values = list(unpack(values))
+                setattr(self, name, values)
             if sign > 0:
                 bisect.insort(values, v)
                 continue
@@ -172,12 +175,13 @@ class Cell:
             del values[i]
 
     def row(self, zone: str, key: tuple[str, str, str]) -> tuple:
-        return (zone, *key, *self.counts, str(self.score), self.odd, pack(self.first), pack(self.resolution))
+        return (zone, *key, *self.counts, str(self.score), self.odd,
+                *(v if isinstance(v, str) else pack(v) for v in (self.first, self.resolution)))
 
     @classmethod
     def of_row(cls, r: Any) -> Cell:
         n = len(FIGURES)
-        return cls(list(r[4:4 + n]), int(r[4 + n]), r[5 + n], list(unpack(r[6 + n])), list(unpack(r[7 + n])))
+        return cls(list(r[4:4 + n]), int(r[4 + n]), r[5 + n], r[6 + n], r[7 + n])
 
 
 def cells_of(parts: Iterable[Part]) -> dict[tuple, Cell]:
@@ -247,15 +251,17 @@ class Days:
         if not moves:
             return
         view, table = self.view, self.view.table("dashboard_days")
-        days = sorted({p.key[0] for p, _ in moves})
+        wanted = {p.key for p, _ in moves}
+        days = sorted({key[0] for key in wanted})
         cells: dict[tuple, Cell] = {}
-        for i in range(0, len(days), 500):
+        for i in range(0, len(days), 500):  # the days' rows; those of the batch's cells read
             chunk = days[i:i + 500]
             c.execute(view.sql(f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE zone = ? AND local_day IN "
                                f"({', '.join('?' for _ in chunk)})"), [self.zone, *chunk])
             for r in c.fetchall():
                 r = tuple(r.values()) if isinstance(r, dict) else tuple(r)
-                cells[(r[1], r[2], r[3])] = Cell.of_row(r)
+                if (r[1], r[2], r[3]) in wanted:
+                    cells[(r[1], r[2], r[3])] = Cell.of_row(r)
         changed = set()
         for p, sign in moves:
             cells.setdefault(p.key, Cell()).add(p, sign)
