@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from projections.schema import CLOCK_NAMES
@@ -80,9 +80,8 @@ def scaled(score: float) -> int | None:
 # ---------------------------------------------------------------- what one case adds to its day
 
 
-@dataclass(frozen=True)
-class Part:
-    """One case's share of its day's row."""
+class Part(NamedTuple):
+    """One case's share of its day's row (a tuple: made and compared for every case of every batch)."""
 
     key: tuple[str, str, str]  # (local day, team ('' for none), channel)
     flags: tuple[int, ...]  # 1 for each test of FIGURES it passes
@@ -184,13 +183,6 @@ class Cell:
         return cls(list(r[4:4 + n]), int(r[4 + n]), r[5 + n], r[6 + n], r[7 + n])
 
 
-def cells_of(parts: Iterable[Part]) -> dict[tuple, Cell]:
-    cells: dict[tuple, Cell] = defaultdict(Cell)
-    for p in parts:
-        cells[p.key].add(p, 1)
-    return cells
-
-
 # ---------------------------------------------------------------- keeping the rows (projections/view.py)
 
 
@@ -205,17 +197,33 @@ def kept_zone(view: Any, c: Any) -> str | None:
     return row["zone"] if row else None
 
 
+CHUNK = 2000  # cases read, and rows written, per statement while deriving
+
+
 def derive(view: Any, c: Any, zone: str | None) -> None:
     """Every row afresh from `cases` as it stands, in `zone` (None: none kept), in the caller's
-    write transaction."""
+    write transaction. In chunks, by case id: PostgreSQL ends a transaction left idle for long
+    (eventsourcing's idle_in_transaction_session_timeout), and a million cases take a while here."""
     c.execute(f"DELETE FROM {view.table('dashboard_days')}")
     c.execute(f"DELETE FROM {view.table('dashboard_zone')}")
     if zone is None:
         return
     tz = ZoneInfo(zone)
-    c.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM {view.table('cases')}")
-    cells = cells_of(part_of_row(tuple(r.values()) if isinstance(r, dict) else tuple(r), tz) for r in c.fetchall())
-    view.write_rows(c, "dashboard_days", COLUMNS, [cell.row(zone, key) for key, cell in sorted(cells.items())])
+    cells: dict[tuple, Cell] = defaultdict(Cell)
+    after = ""
+    while True:
+        c.execute(view.sql(f"SELECT case_id, {', '.join(ROW_COLUMNS)} FROM {view.table('cases')} WHERE case_id > ? "
+                           f"ORDER BY case_id LIMIT {CHUNK}"), [after])
+        rows = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in c.fetchall()]
+        if not rows:
+            break
+        for r in rows:
+            p = part_of_row(r[1:], tz)
+            cells[p.key].add(p, 1)
+        after = rows[-1][0]
+    out = [cell.row(zone, key) for key, cell in sorted(cells.items())]
+    for i in range(0, len(out), CHUNK):
+        view.write_rows(c, "dashboard_days", COLUMNS, out[i:i + CHUNK])
     view.write_rows(c, "dashboard_zone", ("zone",), [(zone,)])
 
 
