@@ -55,6 +55,7 @@ class ReportView:
     # How a report reads values by rank (reports.response_times): SQLite by index with LIMIT/OFFSET,
     # PostgreSQL in one statement with ordered-set aggregates (array_agg ... ORDER BY).
     ranks_in_one_statement = False
+    concat_function = "group_concat"  # the aggregate joining text (console/figures.py reads dashboard_days with it)
     single_precision_reals = False  # REAL is a 4-byte float (PostgreSQL): what dashboard_days ranks is rounded so
     dashboard_zone: str | None = None  # the zone dashboard_days is kept in (None: not kept); open_view sets it
     datastore: Any
@@ -335,6 +336,7 @@ class PostgresReportView(ReportView, PostgresTrackingRecorder):
     placeholder = "%s"
     for_update = " FOR UPDATE"
     ranks_in_one_statement = True
+    concat_function = "string_agg"
     single_precision_reals = True
 
     @contextlib.contextmanager

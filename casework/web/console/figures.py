@@ -356,7 +356,7 @@ def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime)
     tests = {**FIGURES, **{f"age:{b}": _age_sql(b, now) for b in AGE_BUCKETS}}
     how = _in_the_server if view.ranks_in_one_statement else _in_one_pass
     with view.reading() as query:
-        tally = _from_days(query, filters, zone, spans, now)
+        tally = _from_days(query, filters, zone, spans, now, view.concat_function)
         from_days = tally is not None
         if tally is None:
             tally = how(query, _period_case(spans), " AND ".join(where), params, tests)
@@ -376,11 +376,11 @@ def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime)
 
 
 def _from_days(query: Callable[..., list], filters: Filters, zone: ZoneInfo, spans: list[tuple[str, str, str]],
-               now: datetime) -> Tally | None:
+               now: datetime, concat: str) -> Tally | None:
     """The tally from `dashboard_days`, or None where they are not kept in this zone (or a score in
     the range is not summed exactly there). The days' rows are named by period in SQL (a binary
-    search over the periods' first days), counted by period and team there; scores and sorted
-    durations are merged here, so the percentiles are ranked over the cases' very values. The
+    search over the periods' first days) and summed by period and team there (the scores' exact
+    sums and the sorted durations as joined text); merged here per period, team and in all, so the percentiles are ranked over the cases' very values. The
     age buckets of open cases need `now`: read from the cases opened in the last 30 days, the
     rest are the older open ones."""
     if zone.key is None or not query("SELECT zone FROM {dashboard_zone} WHERE zone = ?", [zone.key]):
@@ -403,41 +403,32 @@ def _from_days(query: Callable[..., list], filters: Filters, zone: ZoneInfo, spa
         where.append("d.channel = ?")
         params.append(filters.channel)
     condition = " AND ".join(where)
-    names = daily.FIGURES
-    grouped = query(f"""SELECT p, t, {", ".join(f"SUM({c}) AS {c}" for c in daily.COUNTS)} FROM (
-                          SELECT {period(0, len(spans))} AS p, d.team AS t, {", ".join(daily.COUNTS)}
-                          FROM {{dashboard_days}} d WHERE {condition}) AS q GROUP BY p, t""", params, positional=True)
-    values = query(f"""SELECT {period(0, len(spans))} AS p, d.team, d.score_sum, d.score_odd, d.first_response_h,
-                              d.resolution_h
-                       FROM {{dashboard_days}} d WHERE {condition} AND (d.n_surveyed > 0 OR d.n_responded > 0
-                                                                       OR d.n_resolved > 0)""",
-                   params, positional=True)
+    # One row per (period, team), each aggregate one text value: through PostgreSQL's driver each
+    # value read costs microseconds, so a few hundred rows of a few values, not the days' thousands.
+    text = lambda sql: f"CAST({sql} AS TEXT)"  # noqa: E731
+    counts_sql = " || ',' || ".join(text(f"SUM(d.{c})") for c in daily.COUNTS)
+    rows = query(f"""SELECT p, team AS t, {counts_sql} AS n, SUM(d.score_odd) AS odd, {concat}(d.score_sum, ',') AS s,
+                            {concat}(d.first_response_h, '') AS f, {concat}(d.resolution_h, '') AS r
+                     FROM (SELECT {period(0, len(spans))} AS p, d.* FROM {{dashboard_days}} d
+                           WHERE {condition}) AS d
+                     GROUP BY p, team""", params, positional=True)
     counts: dict = defaultdict(lambda: defaultdict(int))
-    for r in grouped:
-        p, t = int(r[0]), r[1] or NO_TEAM
-        for key in (("p", p), ("t", t), ("", "")):
-            into = counts[key]
-            for i, name in enumerate(names):
-                into[name] += int(r[2 + i] or 0)
-    # Per (period, team) first: the exact score sum, and the durations' packed runs joined and
-    # unpacked once; sorted there (small sorts), a team's or the range's lists are then a few
-    # sorted runs, which sorting merges.
-    parts: dict = defaultdict(lambda: [0, [], []])
-    for p, t, score, odd, first, resolution in values:
-        if odd:
-            return None  # a score the rows do not sum exactly: the cases are summed instead
-        part = parts[(int(p), t or NO_TEAM)]
-        part[0] += int(score)
-        part[1].append(first)
-        part[2].append(resolution)
     sums: dict = defaultdict(int)
     joined: dict = defaultdict(lambda: ([], []))
-    for (p, t), (score, first, resolution) in sorted(parts.items()):
-        lists = (sorted(daily.unpack("".join(first))), sorted(daily.unpack("".join(resolution))))
+    for p, t, n, odd, score, first, resolution in sorted(rows, key=lambda r: (int(r[0]), r[1] or "")):
+        if odd:
+            return None  # a score the rows do not sum exactly: the cases are summed instead
+        p, t = int(p), t or NO_TEAM
+        n = [int(x) for x in n.split(",")]
+        exact = sum(map(int, score.split(",")))
+        lists = (sorted(daily.unpack(first)), sorted(daily.unpack(resolution)))
         for key in (("p", p), ("t", t), ("", "")):
-            sums[key] += score
-            for into, got in zip(joined[key], lists):
-                into.extend(got)
+            into = counts[key]
+            for name, k in zip(daily.FIGURES, n):
+                into[name] += k
+            sums[key] += exact
+            for got, values in zip(joined[key], lists):
+                got.extend(values)
     scores: dict = {key: total / daily.SCALE for key, total in sums.items()}  # correctly rounded
     hours: dict = defaultdict(dict)
     for key, lists in joined.items():
