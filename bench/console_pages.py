@@ -30,6 +30,7 @@ from domain.store import CaseStore
 from projections.view import ReportView
 
 NOW = datetime(2025, 12, 1, 12, tzinfo=UTC)
+CONSOLE_ZONE = "Asia/Shanghai"  # the console's zone; the projection keeps the dashboard's days in it
 KEYS = {"agent-1": "bench-key-agent-0123456789", "sup": "bench-key-sup-0123456789",
         "boss": "bench-key-boss-0123456789"}
 SECRET = "bench-console-secret-0123456789"
@@ -118,7 +119,7 @@ def console_pages(view: ReportView, store: CaseStore, case_id: str, rounds: int,
     registry = load_registry(tmp / "bench-principals.toml", {"BENCH_CONSOLE_SECRET": SECRET})
     settings = Settings(principal="console", principal_secret=SECRET, console_managers=["boss"],
                         console_secure_cookie=False, console_session_secret="bench-session-secret-0123456789",
-                        console_timezone="Asia/Shanghai")
+                        console_timezone=CONSOLE_ZONE)
     console = console_app(settings, store=store, view=view, registry=registry, now=lambda: NOW)
     app = Starlette(routes=[Mount("/console", app=console)])
     # Its own event loop, in a thread: bench.run calls this from inside its own loop.

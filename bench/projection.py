@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.console_pages import console_pages
+from bench.console_pages import CONSOLE_ZONE, console_pages
 from bench.synthetic import write_cases, write_read_models
 from casework.history import write_history
 from casework.config import sqlite_env
 from domain.store import CaseStore
 from projections import reports
+from projections import dashboard
 from projections.runner import ReportProjection, open_view
 from projections.view import ReportView
 
@@ -88,6 +89,8 @@ def report_queries(view: ReportView, store: CaseStore, tmp: Path, events: int, r
     """Every report, and every console page (bench.console_pages), over `events` events' worth of
     read models; `store`: a small real history for the pages that read the event store."""
     sizes = write_read_models(view, target_events=events)
+    # The dashboard's days in the console's zone (bench.console_pages), as the projection keeps them.
+    dashboard.keep(view, CONSOLE_ZONE)
     if analyze:  # PostgreSQL's autovacuum would, soon after a bulk load; done now so the plans are the usual ones
         with view.datastore.transaction(commit=True) as c:
             c.execute("ANALYZE")
@@ -135,10 +138,13 @@ def run(tmp: Path, backends: list[str], projection_events: int, report_events: i
                 store = CaseStore(env=env_for("events") if backend == "sqlite" else
                                   {k: v for k, v in env_for("events").items() if k != "POSTGRES_SCHEMA"})
                 write_cases(store, target_events=projection_events)
+                # The reporting environment as casework's own (config.reporting_env): the dashboard's
+                # days kept in the console's zone.
                 for size in projection_batches:  # the first size's figures under the usual key
                     key = "projection_catch_up" + ("" if size == projection_batches[0] else f"_batch_{size}")
-                    figures[key] = projection_catch_up(store, lambda r: env_for(f"reporting-{size}-{r}"), rounds,
-                                                       batch_size=size)
+                    figures[key] = projection_catch_up(
+                        store, lambda r: {**env_for(f"reporting-{size}-{r}"), dashboard.ZONE_KEY: CONSOLE_ZONE},
+                        rounds, batch_size=size)
             if "reports" in parts:
                 store = CaseStore(env=env_for("page-events") if backend == "sqlite" else
                                   {k: v for k, v in env_for("page-events").items() if k != "POSTGRES_SCHEMA"})

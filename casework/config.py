@@ -257,13 +257,32 @@ def sqlite_env(path: str | Path) -> dict[str, str]:
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": "30"}
 
 
+def console_zone(settings: Settings) -> str:
+    """The zone the console shows dates in (and the projection keeps the dashboard's days in): the
+    setting, else the SLA policy's business calendar's. ConfigError: an unknown zone."""
+    from zoneinfo import ZoneInfo
+
+    if settings.console_timezone:
+        try:
+            return ZoneInfo(settings.console_timezone).key
+        except (KeyError, ValueError):
+            raise ConfigError(f"setting 'console_timezone': unknown time zone {settings.console_timezone!r}") from None
+    from casework.policy import load_policy
+
+    calendars = load_policy(settings.sla_policy or None).calendars
+    calendar = calendars.get("business") or next(iter(calendars.values()))
+    return ZoneInfo(calendar.timezone).key
+
+
 def reporting_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing environment of the reporting tables: a file of their own beside the event
-    store (SQLite keeps one set of tracking tables per file), or a schema of their own (PostgreSQL)."""
+    store (SQLite keeps one set of tracking tables per file), or a schema of their own (PostgreSQL);
+    with the zone the projection keeps the dashboard's days in (projections/dashboard.py)."""
+    zone = {"CASEWORK_DASHBOARD_ZONE": console_zone(settings)}
     if settings.event_store == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return sqlite_env(settings.data_dir / "reporting.db")
-    return {**settings.store_env(), "POSTGRES_SCHEMA": settings.reporting_schema}
+        return {**sqlite_env(settings.data_dir / "reporting.db"), **zone}
+    return {**settings.store_env(), "POSTGRES_SCHEMA": settings.reporting_schema, **zone}
 
 
 def outbox_env(settings: Settings) -> dict[str, str]:

@@ -22,7 +22,7 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from domain.store import CaseStore, Forgotten, PrivacyAudit, is_case_event
-from projections import facts
+from projections import dashboard, facts
 from projections.log import reader as log_reader
 from projections.lease import POSTGRES, ProjectionBusy, holding, lease_for, postgres_ddl_lock
 from projections.view import Batch, PostgresReportView, ReportView, SQLiteReportView, StalePosition
@@ -45,6 +45,7 @@ def open_view(env: dict[str, str], prefix: str = "") -> ReportView:
                 c.execute(f'CREATE SCHEMA IF NOT EXISTS "{factory.datastore.schema}"')  # type: ignore[attr-defined]
             view = factory.tracking_recorder(cls)
     view.env = dict(env)
+    view.dashboard_zone = env.get(dashboard.ZONE_KEY) or None
     return view  # type: ignore[return-value]
 
 

@@ -73,6 +73,21 @@ TABLES = {
         case_id TEXT NOT NULL, round INTEGER NOT NULL, dimension TEXT NOT NULL, score REAL NOT NULL,
         original REAL NOT NULL,
         PRIMARY KEY (case_id, round, dimension)""",
+    # The manager's dashboard by day in the console's zone (projections/dashboard.py): per day, team
+    # and channel, the count of each test's cases, the scores' exact sum (integer text, in 2**-60),
+    # and the durations in hours, sorted (hex of little-endian doubles).
+    "dashboard_days": """
+        zone TEXT NOT NULL, local_day TEXT NOT NULL, team TEXT NOT NULL, channel TEXT NOT NULL,
+        n_opened INTEGER NOT NULL, n_sla_held INTEGER NOT NULL, n_sla_met INTEGER NOT NULL,
+        n_breached INTEGER NOT NULL, n_responded INTEGER NOT NULL, n_resolved INTEGER NOT NULL,
+        n_closed INTEGER NOT NULL, n_fcr INTEGER NOT NULL, n_reopened INTEGER NOT NULL,
+        n_surveyed INTEGER NOT NULL, n_below_target INTEGER NOT NULL, n_open INTEGER NOT NULL,
+        score_sum TEXT NOT NULL, score_odd INTEGER NOT NULL, first_response_h TEXT NOT NULL,
+        resolution_h TEXT NOT NULL,
+        PRIMARY KEY (zone, local_day, team, channel)""",
+    # The zone dashboard_days is complete for (one row, or none: not kept).
+    "dashboard_zone": """
+        zone TEXT PRIMARY KEY""",
 }
 
 # Columns earlier versions had: dropped from live tables when the view opens. customer_name held the

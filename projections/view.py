@@ -22,7 +22,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder, SQLiteTransaction
 
 from domain.model import CaseState
 from domain.store import Forgotten
-from projections import handlers, memory, subjects
+from projections import dashboard, handlers, memory, subjects
 from projections.facts import Fact
 from projections.lease import lock_key
 from projections.schema import INDEXES, RETIRED_COLUMNS, RETIRED_INDEXES, TABLES, create_statements
@@ -55,6 +55,9 @@ class ReportView:
     # How a report reads values by rank (reports.response_times): SQLite by index with LIMIT/OFFSET,
     # PostgreSQL in one statement with ordered-set aggregates (array_agg ... ORDER BY).
     ranks_in_one_statement = False
+    concat_function = "group_concat"  # the aggregate joining text (console/figures.py reads dashboard_days with it)
+    single_precision_reals = False  # REAL is a 4-byte float (PostgreSQL): what dashboard_days ranks is rounded so
+    dashboard_zone: str | None = None  # the zone dashboard_days is kept in (None: not kept); open_view sets it
     datastore: Any
     env: dict[str, str] = {}  # the eventsourcing environment it was opened with (open_view): where its leases live
 
@@ -186,6 +189,7 @@ class ReportView:
         (`case_subjects`) of the customer, those of the batch so far included."""
         pending = handlers.Pending()
         self._load_memories(c, pending, batch)
+        days = dashboard.Days(self, c, pending.memories)  # the cases' shares of their days before the batch
         apply = handlers.apply
         for event, _ in batch:
             if event is None:
@@ -196,6 +200,7 @@ class ReportView:
             else:
                 apply(pending, event)
         self._flush(c, pending)
+        days.write(c, pending.memories, pending.latest)
 
     def _load_memories(self, c: Any, pending: handlers.Pending, batch: Batch) -> None:
         """The memories of the batch's cases that were opened before it."""
@@ -333,6 +338,8 @@ class PostgresReportView(ReportView, PostgresTrackingRecorder):
     placeholder = "%s"
     for_update = " FOR UPDATE"
     ranks_in_one_statement = True
+    concat_function = "string_agg"
+    single_precision_reals = True
 
     @contextlib.contextmanager
     def _writing(self, upstream: str | None = None, ddl: bool = False) -> Iterator[Any]:

@@ -14,6 +14,7 @@ import math
 import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,6 +26,7 @@ from domain.commands import AttemptCallback
 from domain.model import ENGINE, Category, Channel, Priority, Tier
 from domain.personal import WITHHELD, scrub
 from domain.store import CaseStore
+from projections import dashboard
 from projections.memory import as_plain, from_state, loads
 from projections.rows import activity_row, case_row, clock_rows, escalation_row, follow_up_rows
 from projections.runner import ReportProjection, open_view
@@ -36,6 +38,7 @@ from tests.projections.history import write_history
 from tests.projections.test_read_models import backend  # noqa: F401 - the (store, reporting env) fixture
 
 STAFF = ("agent", "supervisor")
+ZONE = "America/New_York"  # the dashboard's days: a zone with daylight saving, hours behind UTC
 KEYS = {"cases": ("case_id",), "sla_clocks": ("case_id", "clock", "cycle"), "escalations": ("case_id", "seq"),
         "agent_activity": ("case_id", "seq"), "callbacks": ("case_id", "attempt", "at"),
         "surveys": ("case_id", "round"), "survey_scores": ("case_id", "round", "dimension")}
@@ -131,7 +134,7 @@ def interleaved(backend, tmp_path):  # noqa: F811
     scratch = sqlite_store(tmp_path / "scratch.db")
     case_ids = write_history(scratch, cases=40, seed=11) + write_reply_cycles(scratch, cases=4)
     interleave(scratch, store, case_ids)
-    return store, env, case_ids
+    return store, {**env, dashboard.ZONE_KEY: ZONE}, case_ids
 
 
 def assert_equal_to_the_oracle(view, store: CaseStore, case_ids: list[str], old_layout: frozenset = frozenset()) -> None:
@@ -156,6 +159,10 @@ def assert_equal_to_the_oracle(view, store: CaseStore, case_ids: list[str], old_
     assert {cid for cid, state in rows.items() if loads(state) is None} == old_layout
     assert {cid: as_plain(loads(state)) for cid, state in rows.items() if cid not in old_layout} == {
         cid: m for cid, m in memory.items() if cid not in old_layout}
+    # The dashboard's days (kept in the zone of the environment): the cases rows (held equal to
+    # evolve's above) counted naively, day by day in that zone.
+    from tests.web.test_console_figures_oracle import assert_days_equal_the_cases
+    assert_days_equal_the_cases(view, ZoneInfo(view.dashboard_zone))
 
 
 @pytest.mark.parametrize("batch_size", [1, 13, 100_000])
@@ -189,7 +196,7 @@ def test_an_imported_history_projects_to_the_rows_of_evolve(backend, tmp_path, b
     assert summary.imported == 60 and len(case_ids) == 60 + summary.follow_ups  # and the follow-ups it opened
     interleave(scratch, store, case_ids)
 
-    view = open_view(env)
+    view = open_view({**env, dashboard.ZONE_KEY: ZONE})
     assert ReportProjection(store, view, batch_size=batch_size).catch_up() == store.recorder.max_notification_id()
     assert_equal_to_the_oracle(view, store, case_ids)
     assert any(r["reopen_count"] for r in view.query("SELECT reopen_count FROM {cases}"))

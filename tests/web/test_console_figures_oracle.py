@@ -6,9 +6,11 @@ over 700 days, three teams, four channels, breaches, surveys, open cases with ru
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
 from statistics import quantiles
 from zoneinfo import ZoneInfo
 
@@ -17,11 +19,15 @@ import pytest
 from bench.synthetic import write_read_models
 from casework.config import sqlite_env
 from casework.web.console import figures
-from projections import reports
-from projections.runner import open_view
+from projections import dashboard, reports
+from projections.runner import ReportProjection, open_view, rebuild
 from tests.pg import create_database
+from tests.projections.history import write_history
+from tests.projections.test_read_models import backend  # noqa: F401 - the (store, reporting env) fixture
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+CHONGQING = ZoneInfo("Asia/Chongqing")  # Shanghai's rules under another name: days not kept in it
+BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2025, 6, 1, 5, 30, tzinfo=UTC)
 TARGET = 82
 
@@ -41,6 +47,7 @@ def view(request, tmp_path_factory):
     write_read_models(v, target_events=40_000)
     with v.datastore.transaction(commit=True) as c:  # a few cases without a team: their own row
         c.execute(v.sql(f"UPDATE {v.table('cases')} SET team = NULL WHERE external_id IN (?, ?, ?)"), ["3", "4", "5"])
+    dashboard.keep(v, SHANGHAI.key)  # the days in the console's zone, as the projection keeps them
     return v
 
 
@@ -131,7 +138,8 @@ def _summary(rows: list[dict]) -> dict:
             "first_response_h": _cuts([r["first_response_seconds"] / 3600 for r in rows
                                        if r["first_response_seconds"] is not None]),
             "resolution_h": _cuts([r["resolution_seconds"] / 3600 for r in rows if r["resolution_seconds"] is not None]),
-            "satisfaction": round(sum(scores) / len(scores), 1) if scores else None, "target": TARGET}
+            # The exact sum, rounded once (math.fsum): so in whatever order the cases are summed.
+            "satisfaction": round(math.fsum(scores) / len(scores), 1) if scores else None, "target": TARGET}
 
 
 def _same_summary(got: dict, want: dict) -> None:
@@ -146,12 +154,23 @@ RANGES = [figures.Filters(start=date(2024, 1, 1), end=date(2025, 12, 31)),  # ev
           figures.Filters(start=date(2024, 1, 1), end=date(2025, 12, 31), team="-")]
 
 
+@pytest.mark.parametrize("zone", [SHANGHAI, CHONGQING], ids=["days-kept", "cases-counted"])
 @pytest.mark.parametrize("flt", RANGES, ids=["all-monthly", "weekly", "west-email", "no-team"])
-def test_the_dashboard_equals_the_oracle_over_every_case(view, flt):
+def test_the_dashboard_equals_the_oracle_over_every_case(view, flt, zone):
+    """In the zone the days are kept in, summed from them; in another, counted over the cases."""
+    rows = _in_range(_all(view)[0], flt, zone)
+    assert len(rows) > 2 and any(r["closed_at"] is None for r in rows) or flt.team == "-"
+    assert_dashboard_equals_the_oracle(view, flt, zone, NOW, from_days=zone is SHANGHAI)
+
+
+def assert_dashboard_equals_the_oracle(view, flt: figures.Filters, zone: ZoneInfo, now: datetime,
+                                       from_days: bool) -> None:
+    SHANGHAI = zone  # noqa: N806 - the oracle below in the zone asked for
+    NOW = now  # noqa: N806
     cases, _ = _all(view)
     rows = _in_range(cases, flt, SHANGHAI)
-    assert len(rows) > 2 and any(r["closed_at"] is None for r in rows) or flt.team == "-"
     d = figures.dashboard(view, flt, SHANGHAI, NOW)
+    assert d.from_days is from_days
     assert d.rows == len(rows)
     _same_summary(d.total, _summary(rows))
     by_period: dict = defaultdict(list)
@@ -281,3 +300,111 @@ def test_the_times_report_equals_python_quantiles_over_the_synthetic_rows(view):
                     row[f"{col.replace('_seconds', '_hours')}_p{p}"] = None if value is None else round(value / 3600, 2)
             want.append(row)
         assert reports.response_times(view, by) == want, by
+
+
+# ---------------------------------------------------------------- the days the projection keeps
+
+
+def days_of_cases(view, zone: ZoneInfo) -> dict:
+    """dashboard_days as the `cases` rows give them, naively: each case's tests (TESTS), its local
+    day, its durations in hours, its score (summed as a Fraction)."""
+    out: dict = {}
+    for r in view.query("SELECT * FROM {cases}"):
+        key = (_at(r["opened_at"]).astimezone(zone).date().isoformat(), r["team"] or "", r["channel"])
+        cell = out.setdefault(key, {"n": Counter(), "score": Fraction(0), "first": [], "resolution": []})
+        for name, test in TESTS.items():
+            cell["n"][name] += 1 if test(r) else 0
+        if r["satisfaction_score"] is not None:
+            cell["score"] += Fraction(r["satisfaction_score"])
+        for col, into in (("first_response_seconds", "first"), ("resolution_seconds", "resolution")):
+            if r[col] is not None:
+                cell[into].append(r[col] / 3600)
+    for cell in out.values():
+        cell["first"].sort()
+        cell["resolution"].sort()
+    return out
+
+
+def kept_days(view) -> tuple[set[str], dict]:
+    rows = view.query("SELECT * FROM {dashboard_days}")
+    return {r["zone"] for r in rows}, {
+        (r["local_day"], r["team"], r["channel"]): {
+            "n": Counter({name: r[f"n_{name}"] for name in TESTS}), "score": Fraction(int(r["score_sum"]), 2 ** 60),
+            "first": list(dashboard.unpack(r["first_response_h"])),
+            "resolution": list(dashboard.unpack(r["resolution_h"]))} for r in rows}
+
+
+def assert_days_equal_the_cases(view, zone: ZoneInfo) -> None:
+    assert view.query("SELECT zone FROM {dashboard_zone}") == [{"zone": zone.key}]
+    zones, got = kept_days(view)
+    assert zones <= {zone.key}
+    assert got == days_of_cases(view, zone)
+
+
+def test_the_days_equal_the_cases_counted_naively(view):
+    assert_days_equal_the_cases(view, SHANGHAI)
+
+
+def test_a_range_across_daylight_saving_changes_in_the_zone(view):
+    """Days kept in Berlin: weeks and months across the spring and autumn changes of 2024, each day
+    from its local midnight (23 or 25 hours long on the change)."""
+    spring = figures.Filters(start=date(2024, 3, 18), end=date(2024, 4, 7), grain="week")
+    autumn = figures.Filters(start=date(2024, 10, 1), end=date(2024, 11, 30))
+    for flt in (spring, autumn):
+        lo, hi = (datetime.combine(d, time(), BERLIN) for d in (flt.start, flt.end))
+        assert lo.utcoffset() != hi.utcoffset()
+    try:
+        dashboard.keep(view, BERLIN.key)
+        assert_days_equal_the_cases(view, BERLIN)
+        for flt in (spring, autumn):
+            assert_dashboard_equals_the_oracle(view, flt, BERLIN, NOW, from_days=True)
+        assert not figures.dashboard(view, spring, SHANGHAI, NOW).from_days  # kept in Berlin only now
+    finally:
+        dashboard.keep(view, SHANGHAI.key)
+
+
+def test_a_day_is_from_the_zone_s_midnight_not_utc_s(view):
+    """Shanghai's day starts at 16:00 UTC the day before: a range whose first day holds a case
+    opened before UTC's midnight counts it there, and UTC's days do not."""
+    cases, _ = _all(view)
+    edge = min((r for r in cases if _at(r["opened_at"]).date() != _at(r["opened_at"]).astimezone(SHANGHAI).date()
+                and _at(r["opened_at"]) > datetime(2024, 6, 1, tzinfo=UTC)), key=lambda r: r["opened_at"])
+    start = _at(edge["opened_at"]).astimezone(SHANGHAI).date()
+    flt = figures.Filters(start=start, end=start + timedelta(days=2), grain="week")
+    assert edge in _in_range(cases, flt, SHANGHAI) and edge not in _in_range(cases, flt, ZoneInfo("UTC"))
+    assert_dashboard_equals_the_oracle(view, flt, SHANGHAI, NOW, from_days=True)
+    d = figures.dashboard(view, flt, SHANGHAI, NOW)
+    assert d.rows == len(_in_range(cases, flt, SHANGHAI)) != len(_in_range(cases, flt, ZoneInfo("UTC")))
+
+
+def test_the_live_projection_keeps_the_days_a_rebuild_makes(backend, tmp_path):  # noqa: F811
+    """Events through the live projection in small batches (cases split across them) keep the days
+    equal to the cases; a rebuild makes the very same rows; a projection opened with another zone
+    derives them anew in its next batch, and one opened with none drops them."""
+    store, env = backend
+    env = {**env, dashboard.ZONE_KEY: SHANGHAI.key}
+    write_history(store, cases=60)
+    view = open_view(env)
+    ReportProjection(store, view, batch_size=7).catch_up()
+    assert_days_equal_the_cases(view, SHANGHAI)
+    live = kept_days(view)
+    cases = view.query("SELECT opened_at FROM {cases}")
+    days = sorted(_at(r["opened_at"]).astimezone(SHANGHAI).date() for r in cases)
+    flt = figures.Filters(start=days[0], end=days[-1], grain="week")
+    d = figures.dashboard(view, flt, SHANGHAI, NOW)
+    assert d.from_days and d.rows == len(cases)
+    assert_dashboard_equals_the_oracle(view, flt, SHANGHAI, NOW, from_days=True)
+
+    assert rebuild(store, env) == store.recorder.max_notification_id()
+    assert kept_days(view) == live
+
+    berlin = open_view({**env, dashboard.ZONE_KEY: BERLIN.key})
+    write_history(store, cases=3, seed=9)
+    ReportProjection(store, berlin, batch_size=5).catch_up()
+    assert_days_equal_the_cases(berlin, BERLIN)
+    ReportProjection(store, berlin, batch_size=5).catch_up()
+    none = open_view({k: v for k, v in env.items() if k != dashboard.ZONE_KEY})
+    write_history(store, cases=1, seed=10)
+    ReportProjection(store, none).catch_up()
+    assert none.query("SELECT * FROM {dashboard_zone}") == [] and none.query("SELECT * FROM {dashboard_days}") == []
+    assert not figures.dashboard(none, flt, SHANGHAI, NOW).from_days

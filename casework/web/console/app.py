@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from casework.access import ACTIONS, Forbidden, Person
 from casework.client import CaseworkClient, connect
-from casework.config import ConfigError, Settings, reporting_env
+from casework.config import ConfigError, Settings, console_zone, reporting_env
 from casework.http_auth import HttpAuthenticator, Unauthenticated, jwt_verifier_for
 from casework.principals import credential_for, registry_for
 from casework.web.console import figures
@@ -56,16 +56,7 @@ log = structlog.get_logger("casework.console")
 
 def calendar_zone(settings: Settings) -> ZoneInfo:
     """The zone dates are shown in: the setting, else the SLA policy's business calendar's."""
-    if settings.console_timezone:
-        try:
-            return ZoneInfo(settings.console_timezone)
-        except (KeyError, ValueError):
-            raise ConfigError(f"setting 'console_timezone': unknown time zone {settings.console_timezone!r}") from None
-    from casework.policy import load_policy
-
-    calendars = load_policy(settings.sla_policy or None).calendars
-    calendar = calendars.get("business") or next(iter(calendars.values()))
-    return ZoneInfo(calendar.timezone)
+    return ZoneInfo(console_zone(settings))
 
 
 def page_offset(request: Request, size: int) -> int:

@@ -8,6 +8,7 @@ its drill-down cannot disagree.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -15,7 +16,7 @@ from operator import itemgetter
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from projections import reports
+from projections import dashboard as daily, reports
 from projections.rows import iso
 from projections.schema import CLOCK_NAMES
 from projections.view import ReportView
@@ -222,6 +223,9 @@ FIGURES: dict[str, str] = {
 }
 
 
+assert tuple(FIGURES) == daily.FIGURES  # dashboard_days keeps a count of each, in this order
+
+
 def _age_sql(bucket: str, now: datetime) -> str:
     """Open cases of an age bucket: opened after now - its upper limit, not after now - the one
     below (age < limit is opened_at > now - limit; ISO text compares as time)."""
@@ -338,19 +342,25 @@ class Dashboard:
     teams: list[tuple[str, dict]]
     backlog: dict[str, int]
     rows: int  # cases opened in the range
+    from_days: bool = False  # summed from dashboard_days (else counted over the cases)
 
 
 def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime) -> Dashboard:
     """Every figure per period, per team and in all, never a case listed: the same tests (FIGURES)
-    list the cases behind a figure (drill_down). PostgreSQL counts and ranks in the server
-    (_in_the_server); SQLite reads two numbers and a few flags a case from the `cases_dashboard`
-    index in one pass (_in_one_pass)."""
+    list the cases behind a figure (drill_down). Where the projection keeps the dashboard's days in
+    this zone (projections/dashboard.py) they are summed (_from_days: a few thousand rows for
+    years); else PostgreSQL counts and ranks in the server (_in_the_server) and SQLite reads two
+    numbers and a few flags a case from the `cases_dashboard` index in one pass (_in_one_pass)."""
     spans = period_spans(filters, zone)
     where, params = _range_where(filters, zone)
     tests = {**FIGURES, **{f"age:{b}": _age_sql(b, now) for b in AGE_BUCKETS}}
     how = _in_the_server if view.ranks_in_one_statement else _in_one_pass
     with view.reading() as query:
-        counts, scores, hours = how(query, _period_case(spans), " AND ".join(where), params, tests)
+        tally = _from_days(query, filters, zone, spans, now, view.concat_function)
+        from_days = tally is not None
+        if tally is None:
+            tally = how(query, _period_case(spans), " AND ".join(where), params, tests)
+    counts, scores, hours = tally
 
     def summary_of(key: tuple) -> dict:
         n = {name: counts[key].get(name, 0) for name in FIGURES}
@@ -361,7 +371,101 @@ def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime)
     teams = sorted((key[1], summary_of(key)) for key in counts if key[0] == "t" and counts[key].get("opened"))
     total = counts[("", "")]
     return Dashboard(filters, summary_of(("", "")), trend, teams,
-                     {b: total.get(f"age:{b}", 0) for b in AGE_BUCKETS}, total.get("opened", 0))
+                     {b: total.get(f"age:{b}", 0) for b in AGE_BUCKETS}, total.get("opened", 0),
+                     from_days=from_days)
+
+
+def _from_days(query: Callable[..., list], filters: Filters, zone: ZoneInfo, spans: list[tuple[str, str, str]],
+               now: datetime, concat: str) -> Tally | None:
+    """The tally from `dashboard_days`, or None where they are not kept in this zone (or a score in
+    the range is not summed exactly there). The days' rows are named by period in SQL (a binary
+    search over the periods' first days) and summed by period and team there (the scores' exact
+    sums and the sorted durations as joined text); merged here per period, team and in all, so the percentiles are ranked over the cases' very values. The
+    age buckets of open cases need `now`: read from the cases opened in the last 30 days, the
+    rest are the older open ones."""
+    if zone.key is None or not query("SELECT zone FROM {dashboard_zone} WHERE zone = ?", [zone.key]):
+        return None
+    firsts = [datetime.fromisoformat(lo.replace("Z", "+00:00")).astimezone(zone).date().isoformat()
+              for _, lo, _ in spans]
+
+    def period(lo: int, hi: int) -> str:
+        if hi - lo == 1:
+            return str(lo)
+        mid = (lo + hi) // 2
+        return f"CASE WHEN d.local_day < '{firsts[mid]}' THEN {period(lo, mid)} ELSE {period(mid, hi)} END"
+
+    where, params = ["d.zone = ?", "d.local_day >= ?", "d.local_day <= ?"], \
+        [zone.key, filters.start.isoformat(), filters.end.isoformat()]
+    if filters.team:
+        where.append("d.team = ?")
+        params.append("" if filters.team == NO_TEAM else filters.team)
+    if filters.channel:
+        where.append("d.channel = ?")
+        params.append(filters.channel)
+    condition = " AND ".join(where)
+    # One row per (period, team), each aggregate one text value: through PostgreSQL's driver each
+    # value read costs microseconds, so a few hundred rows of a few values, not the days' thousands.
+    text = lambda sql: f"CAST({sql} AS TEXT)"  # noqa: E731
+    counts_sql = " || ',' || ".join(text(f"SUM(d.{c})") for c in daily.COUNTS)
+    rows = query(f"""SELECT p, team AS t, {counts_sql} AS n, SUM(d.score_odd) AS odd, {concat}(d.score_sum, ',') AS s,
+                            {concat}(d.first_response_h, '') AS f, {concat}(d.resolution_h, '') AS r
+                     FROM (SELECT {period(0, len(spans))} AS p, d.* FROM {{dashboard_days}} d
+                           WHERE {condition}) AS d
+                     GROUP BY p, team""", params, positional=True)
+    counts: dict = defaultdict(lambda: defaultdict(int))
+    sums: dict = defaultdict(int)
+    joined: dict = defaultdict(lambda: ([], []))
+    for p, t, n, odd, score, first, resolution in sorted(rows, key=lambda r: (int(r[0]), r[1] or "")):
+        if odd:
+            return None  # a score the rows do not sum exactly: the cases are summed instead
+        p, t = int(p), t or NO_TEAM
+        n = [int(x) for x in n.split(",")]
+        exact = sum(map(int, score.split(",")))
+        lists = (sorted(daily.unpack(first)), sorted(daily.unpack(resolution)))
+        for key in (("p", p), ("t", t), ("", "")):
+            into = counts[key]
+            for name, k in zip(daily.FIGURES, n):
+                into[name] += k
+            sums[key] += exact
+            for got, values in zip(joined[key], lists):
+                got.extend(values)
+    scores: dict = {key: total / daily.SCALE for key, total in sums.items()}  # correctly rounded
+    hours: dict = defaultdict(dict)
+    for key, lists in joined.items():
+        for name, got in zip(DURATIONS, lists):
+            got.sort()  # sorted runs: a period's, one per team; a team's, one per period
+            hours[key][name] = _ranked(got)
+    _backlog(query, filters, zone, now, counts[("", "")])
+    return counts, scores, hours
+
+
+def _ranked(values: list[float]) -> tuple:
+    """p50, p90, p95 of sorted values: reports.percentile_of_ranked at statistics.quantiles' ranks,
+    which equals reports.percentiles over the same values to the last bit."""
+    n = len(values)
+    if not n:
+        return None, None, None
+    out = []
+    for pc in reports.PERCENTILES:
+        rank = pc * (n - 1) // 100
+        out.append(reports.percentile_of_ranked(pc, n, values[rank], values[rank + 1] if rank + 1 < n else None))
+    return tuple(out)
+
+
+def _backlog(query: Callable[..., list], filters: Filters, zone: ZoneInfo, now: datetime, total: dict) -> None:
+    """The open cases by age (they need `now`): the buckets below 30 days counted over the cases
+    opened since, the oldest bucket as the rest of the range's open cases (the buckets part them)."""
+    where, params = _range_where(filters, zone)
+    recent = [b for b in AGE_BUCKETS if b != ">30d"]
+    rows = query(f"""SELECT {", ".join(f"SUM(CASE WHEN {_age_sql(b, now)} THEN 1 ELSE 0 END) AS b{i}"
+                                 for i, b in enumerate(recent))}
+                     FROM {{cases}} c WHERE {" AND ".join(where)} AND c.closed_at IS NULL
+                                      AND c.opened_at > '{iso(now - reports.AGE_BUCKETS[-1][0])}'""",
+                 params, positional=True)
+    got = [int(v or 0) for v in rows[0]]
+    for b, n in zip(recent, got):
+        total[f"age:{b}"] = n
+    total["age:>30d"] = total.get("open", 0) - sum(got)
 
 
 # (counts of each test, sum of satisfaction scores, percentiles) per key: ("p", period index),
@@ -388,7 +492,9 @@ def _in_the_server(query: Callable[..., list], period: str, where: str, params: 
             picks.append(f"a_{key}[{pc} * (n_{key} - 1) / 100 + 1] AS lo_{key}_{pc}, "
                          f"a_{key}[{pc} * (n_{key} - 1) / 100 + 2] AS hi_{key}_{pc}")
     # seconds / 3600 in SQL: one IEEE division, as Python's
-    source = f"""SELECT {period} AS p, {TEAM} AS t, c.satisfaction_score AS s,
+    # Scores summed as doubles (SUM of a REAL is a REAL): REALs are 4-byte floats, so their sums
+    # are exact at any survey scale's values, as math.fsum's are.
+    source = f"""SELECT {period} AS p, {TEAM} AS t, CAST(c.satisfaction_score AS DOUBLE PRECISION) AS s,
                         {", ".join(f"CASE WHEN {test} THEN 1 ELSE 0 END AS b{i}" for i, test in enumerate(tests.values()))},
                         {", ".join(f"c.{col} / 3600.0 AS {key}" for key, col in DURATIONS.items())}
                  FROM {{cases}} c WHERE {where}"""
@@ -423,19 +529,20 @@ def _in_one_pass(query: Callable[..., list], period: str, where: str, params: li
                     into[name] += n
     scores: dict = defaultdict(float)
     cells: dict = defaultdict(lambda: ([], []))
-    total = 0.0
+    summed: dict = defaultdict(list)
     for p, t, _, score, first, resolution in rows:
-        if score is not None:  # summed in opened order, as a plain sum over the cases would
-            scores[("p", p)] += score
-            scores[("t", t)] += score
-            total += score
+        if score is not None:
+            summed[("p", p)].append(score)
+            summed[("t", t)].append(score)
+            summed[("", "")].append(score)
         if first is not None or resolution is not None:
             cell = cells[(p, t)]
             if first is not None:
                 cell[0].append(first)
             if resolution is not None:
                 cell[1].append(resolution)
-    scores[("", "")] = total
+    for key, values in summed.items():  # the exact sum, rounded once: in whatever order the cases come
+        scores[key] = math.fsum(values)
     joined: dict = defaultdict(lambda: ([], []))
     for (p, t), (first, resolution) in cells.items():
         first.sort()  # small sorts; the joined lists are then sorted runs, which sorting merges
