@@ -35,7 +35,8 @@ async def test_an_open_imported_case_continues_live_with_its_clocks_running(engi
     imported = engine.store.state(case_id)
     assert imported.sla_breached == []  # the import decided nothing past the log's last row
 
-    assert await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue) == 1
+    first = await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue)
+    assert (first.started, first.already) == (1, 0)
     handle = engine.temporal.get_workflow_handle(workflow_id_for(case_id))
     assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
 
@@ -54,7 +55,8 @@ async def test_an_open_imported_case_continues_live_with_its_clocks_running(engi
     answered = await engine.cases.send(case_id, Respond(command_id="live-1", actor=Actor(id="ann", role=Role.agent),
                                                         message="on it"))
     assert answered.stage.value == "response" and answered.first_response_at is not None
-    assert await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue) == 1
+    again = await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue)
+    assert (again.started, again.already) == (0, 1)
     assert (await engine.cases.state(case_id)).version == answered.version
     assert engine.store.history(case_id)[imported.version - 1].command_id.startswith("import:helpdesk:LIVE-1")
 
