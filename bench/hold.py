@@ -201,7 +201,7 @@ async def run(root: Path, cases: int, hold_seconds: float, step: int = 5000, con
                          "events": sum(i["events"] for i in imports),
                          "seconds": round(sum(i["seconds"] for i in imports), 1)}
         cases_client = CaseworkClient(client, settings.task_queue)
-        ids = files[0][1]
+        ids = [case_id for _, file_ids in files for case_id in file_ids]  # the first handed over first
         out["replay_check"] = await replay_check(cases_client, store, ids[probes:], replay_checks)
         out["probes"] = await probe_check(store, ids[:probes], fire, deadline=120)
         out["end"] = {"worker_rss_mib": proc_rss(cluster.workers[0]), "server_rss_mib": proc_rss(cluster.server),
