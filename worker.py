@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import Worker
 
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
@@ -57,8 +57,7 @@ log = structlog.get_logger("casework.worker")
 def build_worker(client: Client, store: CaseStore, task_queue: str, max_activities: int = 32,
                  policy_path: str | None = None, reporting: dict[str, str] | None = None,
                  identity: str | None = None, registry: Registry | None = None,
-                 credential: Credential | None = None, max_cached_workflows: int = 1000,
-                 workflow_task_pollers: int = 5, nonsticky_poll_ratio: float = 0.2) -> Worker:
+                 credential: Credential | None = None, max_cached_workflows: int = 1000) -> Worker:
     acts = CaseStoreActivities(store, registry)
     return Worker(
         client, task_queue=task_queue, workflows=[ServiceCaseWorkflow, ReturnVisitsWorkflow],
@@ -67,9 +66,7 @@ def build_worker(client: Client, store: CaseStore, task_queue: str, max_activiti
                     ReturnVisitActivities(client, task_queue, credential, registry).open_return_visit,
                     ReturnVisitActivities(client, task_queue, credential, registry).authorize_plan_command],
         activity_executor=ThreadPoolExecutor(max_activities), max_concurrent_activities=max_activities,
-        max_cached_workflows=max_cached_workflows, identity=identity,
-        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(workflow_task_pollers),
-        nonsticky_to_sticky_poll_ratio=nonsticky_poll_ratio)
+        max_cached_workflows=max_cached_workflows, identity=identity)
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
@@ -157,8 +154,7 @@ async def _serve(settings: Settings, http: socket.socket | None = None) -> None:
         await ensure_queue_is_ours(client, settings.temporal_namespace, settings.task_queue, fingerprint)
         worker = build_worker(client, store, settings.task_queue, settings.max_concurrent_activities,
                               settings.sla_policy or None, reporting_env(settings), worker_identity(fingerprint),
-                              registry, credential, settings.max_cached_workflows,
-                              settings.workflow_task_pollers, settings.nonsticky_poll_ratio)
+                              registry, credential, settings.max_cached_workflows)
         async with worker, projection_thread(settings, store), notification_thread(settings, store), \
                 http_api(settings, client, store, http) as url:
             log.info("worker_started", task_queue=settings.task_queue, event_store=settings.event_store,

@@ -105,7 +105,7 @@ async def main() -> None:
                         help="hold: `temporal server start-dev --sqlite-pragma` values, e.g. journal_mode=wal "
                              "synchronous=normal")
     parser.add_argument("--worker-setting", nargs="*", default=[], metavar="CASEWORK_NAME=VALUE",
-                        help="hold: settings of the `casework run` worker, e.g. CASEWORK_WORKFLOW_TASK_POLLERS=10")
+                        help="hold: settings of the `casework run` worker, e.g. CASEWORK_MAX_CACHED_WORKFLOWS=500")
     parser.add_argument("--hold-shard", type=int, default=10_000,
                         help="hold: tickets per exported file (each imported by `casework import` while the "
                              "files before it are handed over)")

@@ -208,6 +208,4 @@ def worker_cache(cluster: Cluster) -> dict:
     from domain.store import CaseStore
     return {"max_cached_workflows": settings.max_cached_workflows,
             "store_aggregate_cache": int(CaseStore.env["AGGREGATE_CACHE_MAXSIZE"]),
-            "max_concurrent_activities": settings.max_concurrent_activities,
-            "workflow_task_pollers": settings.workflow_task_pollers,
-            "nonsticky_poll_ratio": settings.nonsticky_poll_ratio}
+            "max_concurrent_activities": settings.max_concurrent_activities}

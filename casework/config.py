@@ -58,13 +58,6 @@ class Settings(BaseModel):
     # is evicted and replays its history when it next wakes (a command or a timer): memory stays flat
     # however many cases wait on timers (bench/README.md, "Timers at scale").
     max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
-    # Workflow task polls in flight (the SDK's default 5), and the share of them on the task queue
-    # itself rather than the worker's sticky queue (the SDK's 0.2: one poll). A case's first task (a
-    # new case, a case handed over by an import, one evicted from the cache) comes from the task
-    # queue: with one poll there the worker takes them one round trip at a time, however idle it is
-    # (bench/README.md, "Timers at scale": the hand-over of many imported cases).
-    workflow_task_pollers: int = Field(default=5, ge=2, le=100)
-    nonsticky_poll_ratio: float = Field(default=0.2, gt=0, le=1)
     projections: bool = True  # run the reporting projection with the worker
     # ... in a process of its own (casework/projector.py): in a thread of the worker it competed with
     # the workflows for the interpreter (bench/README.md, "Commands"); false: a thread, as before.
