@@ -130,6 +130,8 @@ class Config:
     store: str = "sqlite"  # or postgres
     kill_every: tuple[float, float] = (4.0, 10.0)  # seconds between worker SIGKILLs
     server_kills: int = 1
+    # `temporal server start-dev --sqlite-pragma` values for the dev server's file (bench/hold.py)
+    server_pragmas: tuple[str, ...] = ()
     projector_kills: int = 2
     second_projector: bool = True
     rebuilds: int = 1
@@ -225,6 +227,8 @@ class Cluster:
         args = dev_server_args(temporal, namespace="default", port=self.port, ui_port=self.ui_port,
                                db_filename=str(self.root / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES,
                                log_level="error") + ["--headless"]
+        for pragma in self.cfg.server_pragmas:
+            args += ["--sqlite-pragma", pragma]
         self.server = self._spawn(args, "server.log", self.root)
         deadline = time.monotonic() + 60
         while True:

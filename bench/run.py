@@ -29,7 +29,7 @@ from bench.commands import against_bare
 from bench.floor import floor
 from bench.lifecycle import COMMANDS_PER_CASE, drive
 from bench.stats import latency_ms
-from bench import importing, projection, scaleout, timers
+from bench import hold, importing, projection, scaleout, timers
 from casework.client import CaseworkClient
 from casework.config import sqlite_env, temporal_binary
 from casework.logs import configure_logging
@@ -40,6 +40,8 @@ from worker import build_worker
 from workflows.contract import SEARCH_ATTRIBUTES
 
 SECTIONS = ("e2e", "projection", "reports", "import", "rebuild", "timers", "scaleout")
+# Opt-in (`--only hold`), not in the default run: 100,000 cases take most of an hour on 2 cores.
+OPT_IN = ("hold",)
 
 
 async def end_to_end(env: WorkflowEnvironment, tmp: Path, cases: int, concurrency: int,
@@ -95,9 +97,27 @@ async def main() -> None:
     parser.add_argument("--timer-cases", type=int, default=10_000,
                         help="timers: open cases whose warnings and breaches fall in the same minute")
     parser.add_argument("--hold-cases", type=int, default=100_000,
-                        help="timers: then open cases up to this many, waiting on timers (worker RSS); 0: none")
+                        help="timers: then open cases up to this many, waiting on timers (worker RSS); 0: none. "
+                             "hold: open tickets imported and handed to the engine")
     parser.add_argument("--hold-minutes", type=float, default=60.0,
-                        help="timers: the hold phase stops opening after this long (reports what it reached)")
+                        help="timers: the hold phase stops opening after this long (reports what it reached). "
+                             "hold: how long the cases are held once all run")
+    parser.add_argument("--hold-step", type=int, default=5000,
+                        help="hold: the worker's RSS is recorded every this many cases started")
+    parser.add_argument("--start-concurrency", type=int, default=16,
+                        help="hold: workflow starts in flight at once while the open cases are handed over")
+    parser.add_argument("--server-pragma", nargs="*", default=[],
+                        help="hold: `temporal server start-dev --sqlite-pragma` values, e.g. journal_mode=wal "
+                             "synchronous=normal")
+    parser.add_argument("--worker-setting", nargs="*", default=[], metavar="CASEWORK_NAME=VALUE",
+                        help="hold: settings of the `casework run` worker, e.g. CASEWORK_MAX_CACHED_WORKFLOWS=500")
+    parser.add_argument("--hold-shard", type=int, default=10_000,
+                        help="hold: tickets per exported file (each imported by `casework import` while the "
+                             "files before it are handed over)")
+    parser.add_argument("--handover-by", type=float, default=None, metavar="MINUTES",
+                        help="hold: hand no more cases over after this many minutes of the run (it goes on "
+                             "with those started: what it reached)")
+    parser.add_argument("--keep-dir", help="run in this directory and keep it (stores, logs, progress.jsonl)")
     parser.add_argument("--import-traces", type=int, default=None,
                         help="import/rebuild: the first this many traces of the BPIC 2013 log (default: all)")
     parser.add_argument("--scaleout-workers", type=int, nargs="*", default=[1, 2, 3],
@@ -108,7 +128,9 @@ async def main() -> None:
     parser.add_argument("--before", action="store_true",
                         help="e2e: each round also runs casework with the history of before LEAN_PATCH "
                              "(workflows/service_case.py), a third side in the same rounds")
-    parser.add_argument("--only", nargs="*", default=list(SECTIONS), choices=SECTIONS)
+    parser.add_argument("--only", nargs="*", default=list(SECTIONS), choices=SECTIONS + OPT_IN,
+                        help="sections to run (default: all but the opt-in `hold`: --hold-cases open tickets "
+                             "imported and handed to the engine, then held --hold-minutes)")
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgres"], choices=["sqlite", "postgres"],
                         help="where the projection and report benchmarks run (postgres: a throwaway cluster)")
     parser.add_argument("--rounds", type=int, default=3,
@@ -120,8 +142,10 @@ async def main() -> None:
     summary: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                      "command": "python -m bench.run " + " ".join(sys.argv[1:]),
                      "at": datetime.now(UTC).isoformat(timespec="seconds")}
-    with tempfile.TemporaryDirectory(prefix="casework-bench-") as d:
+    with (contextlib.nullcontext(args.keep_dir) if args.keep_dir else
+          tempfile.TemporaryDirectory(prefix="casework-bench-")) as d:
         tmp = Path(d)
+        tmp.mkdir(parents=True, exist_ok=True)
         if "e2e" in args.only:
             await temporal_parts(args, tmp, summary)
         parts = [p for p in ("import", "rebuild") if p in args.only]
@@ -136,6 +160,14 @@ async def main() -> None:
             (tmp / "timers").mkdir()
             summary["timers"] = await timers.run(tmp / "timers", args.timer_cases, args.hold_cases,
                                                  args.hold_minutes * 60)
+        if "hold" in args.only:
+            (tmp / "hold").mkdir()
+            summary["hold"] = await hold.run(tmp / "hold", args.hold_cases, args.hold_minutes * 60,
+                                             step=args.hold_step, concurrency=args.start_concurrency,
+                                             server_pragmas=tuple(args.server_pragma),
+                                             worker_env=dict(s.split("=", 1) for s in args.worker_setting),
+                                             handover_by=None if args.handover_by is None else args.handover_by * 60,
+                                             shard=args.hold_shard)
         parts = [p for p in ("projection", "reports") if p in args.only]
         if parts:
             summary.update(projection.run(tmp, args.backends, args.projection_events, args.report_events,

@@ -18,7 +18,7 @@ from casework.cli_support import INSTANT, CliError, Usage, print_json
 from casework.importer.export import export_log
 from casework.importer.logs import log_format, read_traces
 from casework.importer.mapping import MappingError, load_mapping
-from casework.importer.run import Summary, import_log, start_live
+from casework.importer.run import LiveStarts, Summary, import_log, start_live
 from casework.local_data import case_store_for_reading
 from casework.policy import PolicyError, load_policy
 from casework.simulate import simulate, table
@@ -67,7 +67,7 @@ def import_(obj, log: Path, mapping: str, refusals: Path | None, no_live: bool, 
             engine.close()
     if refusals:
         _write_refusals(refusals, summary)
-    started, live_error = 0, None
+    started, live_error = LiveStarts(), None
     if summary.open_case_ids and not no_live:
         try:
             started = asyncio.run(_start_live(obj, store, summary))
@@ -80,11 +80,12 @@ def import_(obj, log: Path, mapping: str, refusals: Path | None, no_live: bool, 
                     "events": summary.events, "refused": [dataclasses.asdict(r) for r in summary.refused],
                     "changed": [dataclasses.asdict(c) for c in summary.changed],
                     "not_imported": [dataclasses.asdict(p) for p in summary.not_imported],
-                    "live_started": started})
+                    "live_started": started.started, "live_already": started.already})
     else:
         print(summary.report())
-        if started:
-            print(f"open cases continuing live: {started} workflow(s) started")
+        if started.started or started.already:
+            print(f"open cases continuing live: {started.started} workflow(s) started"
+                  + (f", {started.already} started before" if started.already else ""))
     if engine and engine.assumed:
         print(f"the engine could not be asked whether {engine.assumed} open case(s) imported before run live "
               f"({engine.unasked}): taken as live, their new rows were refused (case_live); run the import "
@@ -123,7 +124,7 @@ class _Engine:
         self.loop.close()
 
 
-async def _start_live(obj, store, summary: Summary) -> int:
+async def _start_live(obj, store, summary: Summary) -> LiveStarts:
     cases = await obj.cases()  # refuses at once when no worker polls the queue
     return await start_live(cases.client, store, summary.open_case_ids, obj.queue())
 

@@ -10,7 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from bench import scaleout, timers
+from bench import hold, scaleout, timers
 from bench.lifecycle import COMMANDS_PER_CASE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +51,21 @@ def test_import_and_rebuild_are_in_the_benchmark(tmp_path):
     assert rebuilt["events"] == imported["events"] > 15
     assert imported["rounds"] == rebuilt["rounds"] == len(imported["runs"]) == 2
     assert imported["ratio_to_raw_store_appends"] > 0 and rebuilt["ratio_to_raw_store_appends"] > 0
+
+
+async def test_the_hold_benchmark_runs_tiny(tmp_path):
+    # 8 open tickets in files of 4, each imported by `casework import` and handed over 3 starts at a
+    # time; 3 of them probes whose first response falls due 12 s after their opening (warning at half).
+    out = await hold.run(tmp_path, cases=8, hold_seconds=1, step=4, concurrency=3, probes=3, replay_checks=2,
+                         fire_after=timedelta(seconds=12), shard=4, sample=1)
+    assert [f["open"] for f in out["import"]["files"]] == [4, 4]
+    handover = out["handover"]
+    assert (handover["started"], handover["already"], handover["stopped_by_time"]) == (8, 0, False)
+    assert [p["started"] for p in handover["points"][:2]] == [4, 8]
+    assert all(p["worker_rss_mib"] > 0 for p in handover["points"])
+    assert out["replay_check"]["cases"] == 2 and out["replay_check"]["answered"] == 2
+    probes = out["probes"]
+    assert probes["events"] == probes["expected"] == 6
+    # Each warning at half the first response (6 s) after the opening, each breach at 12 s.
+    assert sorted(r["at_minus_opened_s"] for r in probes["rows"]) == [6.0] * 3 + [12.0] * 3
+    assert min(r["decided_late_s"] for r in probes["rows"]) >= 0

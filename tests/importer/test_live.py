@@ -8,7 +8,9 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
-from temporalio.client import WorkflowExecutionStatus
+import pytest
+from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from casework.importer import import_log, load_mapping, start_live
 from casework.policy import load_policy
@@ -35,7 +37,8 @@ async def test_an_open_imported_case_continues_live_with_its_clocks_running(engi
     imported = engine.store.state(case_id)
     assert imported.sla_breached == []  # the import decided nothing past the log's last row
 
-    assert await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue) == 1
+    first = await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue)
+    assert (first.started, first.already) == (1, 0)
     handle = engine.temporal.get_workflow_handle(workflow_id_for(case_id))
     assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
 
@@ -54,7 +57,8 @@ async def test_an_open_imported_case_continues_live_with_its_clocks_running(engi
     answered = await engine.cases.send(case_id, Respond(command_id="live-1", actor=Actor(id="ann", role=Role.agent),
                                                         message="on it"))
     assert answered.stage.value == "response" and answered.first_response_at is not None
-    assert await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue) == 1
+    again = await start_live(engine.temporal, engine.store, summary.open_case_ids, engine.task_queue)
+    assert (again.started, again.already) == (0, 1)
     assert (await engine.cases.state(case_id)).version == answered.version
     assert engine.store.history(case_id)[imported.version - 1].command_id.startswith("import:helpdesk:LIVE-1")
 
@@ -93,3 +97,66 @@ async def test_a_re_import_leaves_a_case_that_continues_live_to_the_engine(tempo
         assert e.store.history(live_id) == imported  # nothing written under the running workflow
         state = await e.cases.state(live_id)
         assert state.stage.value == "response"
+
+
+class _InFlight(Interceptor):
+    """Counts the workflow starts in flight at once (each passes through to the real server)."""
+
+    def __init__(self) -> None:
+        self.now = self.most = 0
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        counter = self
+
+        class Outbound(OutboundInterceptor):
+            async def start_workflow(self, input: StartWorkflowInput):
+                counter.now += 1
+                counter.most = max(counter.most, counter.now)
+                try:
+                    return await super().start_workflow(input)
+                finally:
+                    counter.now -= 1
+
+        return Outbound(next)
+
+
+async def test_open_imported_cases_are_handed_over_concurrently_and_a_repeat_starts_none(engine, tmp_path):
+    """30 open imported cases (and a closed one) handed to the engine 8 starts at a time: every open
+    case's workflow runs, the closed case gets none; a hand-over cut short and run again starts only
+    the rest; a repeat starts none."""
+    (tmp_path / "m.toml").write_text(MAPPING)
+    opened = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    rows = [[f"OPEN-{i}", "New", (opened + timedelta(seconds=i)).isoformat(), "ann", "low"] for i in range(30)]
+    rows += [["GONE-1", "New", opened.isoformat(), "ann", "low"],
+             ["GONE-1", "INVALID", (opened + timedelta(minutes=1)).isoformat(), "ann", "low"]]
+    summary = import_log(write(tmp_path / "log.csv", rows), load_mapping(tmp_path / "m.toml"), engine.store,
+                         load_policy())
+    open_ids = [case_id_for(SourceRef(system="helpdesk", external_id=f"OPEN-{i}")) for i in range(30)]
+    closed_id = case_id_for(SourceRef(system="helpdesk", external_id="GONE-1"))
+    assert sorted(summary.open_case_ids) == sorted(open_ids) and summary.closed == 1
+
+    counter = _InFlight()
+    client = Client(**{**engine.temporal.config(), "interceptors": [counter]})
+    seen: list[int] = []
+    cut = await start_live(client, engine.store, open_ids[:10], engine.task_queue, concurrency=8,
+                           progress=seen.append)
+    assert (cut.started, cut.already) == (10, 0) and seen == list(range(1, 11))
+    handed = await start_live(client, engine.store, open_ids + [closed_id], engine.task_queue, concurrency=8)
+    assert (handed.started, handed.already) == (20, 10)
+    assert 1 < counter.most <= 8  # starts overlapped, never more than asked
+
+    for case_id in open_ids:
+        described = await engine.temporal.get_workflow_handle(workflow_id_for(case_id)).describe()
+        assert described.status is WorkflowExecutionStatus.RUNNING
+    with pytest.raises(RPCError) as missing:
+        await engine.temporal.get_workflow_handle(workflow_id_for(closed_id)).describe()
+    assert missing.value.status is RPCStatusCode.NOT_FOUND
+    # Each running workflow took its case from the store: a command is answered on it.
+    answered = await engine.cases.send(open_ids[17], Respond(command_id="handed-1", actor=Actor(id="ann", role=Role.agent),
+                                                             message="on it"))
+    assert answered.stage.value == "response" and answered.version == engine.store.state(open_ids[17]).version
+
+    again = await start_live(client, engine.store, open_ids + [closed_id], engine.task_queue, concurrency=8)
+    assert (again.started, again.already) == (0, 30)
+    with pytest.raises(ValueError, match="concurrency"):
+        await start_live(client, engine.store, open_ids, engine.task_queue, concurrency=0)
