@@ -274,11 +274,24 @@ def console_zone(settings: Settings) -> str:
     return ZoneInfo(calendar.timezone).key
 
 
+def _days_zone(settings: Settings) -> str:
+    """The zone the projection keeps the dashboard's days in; empty (days not kept, the console
+    counts the cases) when it would come from an SLA policy that cannot be read: a report or the
+    projector needs no policy, and the worker says what is wrong with it. A misspelt
+    `console_timezone` is still an error."""
+    from casework.policy import PolicyError
+
+    try:
+        return console_zone(settings)
+    except PolicyError:
+        return ""
+
+
 def reporting_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing environment of the reporting tables: a file of their own beside the event
     store (SQLite keeps one set of tracking tables per file), or a schema of their own (PostgreSQL);
     with the zone the projection keeps the dashboard's days in (projections/dashboard.py)."""
-    zone = {"CASEWORK_DASHBOARD_ZONE": console_zone(settings)}
+    zone = {"CASEWORK_DASHBOARD_ZONE": _days_zone(settings)}
     if settings.event_store == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return {**sqlite_env(settings.data_dir / "reporting.db"), **zone}

@@ -191,16 +191,17 @@ def zone_of(view: Any) -> ZoneInfo | None:
     return ZoneInfo(name) if name else None
 
 
-def kept_zone(view: Any, c: Any) -> str | None:
-    c.execute(f"SELECT zone FROM {view.table('dashboard_zone')}")
+def kept_zone(view: Any, c: Any) -> tuple[str, int] | None:
+    """The zone the days are kept in and the log position they are complete up to (None: not kept)."""
+    c.execute(f"SELECT zone, position FROM {view.table('dashboard_zone')}")
     row = c.fetchone()
-    return row["zone"] if row else None
+    return (row["zone"], row["position"]) if row else None
 
 
 CHUNK = 2000  # cases read, and rows written, per statement while deriving
 
 
-def derive(view: Any, c: Any, zone: str | None) -> None:
+def derive(view: Any, c: Any, zone: str | None, position: int = 0) -> None:
     """Every row afresh from `cases` as it stands, in `zone` (None: none kept), in the caller's
     write transaction. In chunks, by case id: PostgreSQL ends a transaction left idle for long
     (eventsourcing's idle_in_transaction_session_timeout), and a million cases take a while here."""
@@ -224,31 +225,38 @@ def derive(view: Any, c: Any, zone: str | None) -> None:
     out = [cell.row(zone, key) for key, cell in sorted(cells.items())]
     for i in range(0, len(out), CHUNK):
         view.write_rows(c, "dashboard_days", COLUMNS, out[i:i + CHUNK])
-    view.write_rows(c, "dashboard_zone", ("zone",), [(zone,)])
+    view.write_rows(c, "dashboard_zone", ("zone", "position"), [(zone, position)])
 
 
 def keep(view: Any, zone: str | None) -> None:
     """derive() in a write transaction of its own: for tables filled without the projection (the
-    benchmark's synthetic rows, tests)."""
+    benchmark's synthetic rows, tests), complete up to the furthest tracking position there is."""
     with view._writing() as c:
-        derive(view, c, zone)
+        c.execute(f"SELECT COALESCE(MAX(notification_id), 0) AS p FROM {view.tracking_table()}")
+        derive(view, c, zone, c.fetchone()["p"])
 
 
 class Days:
     """A batch's changes to the rows: the share of each case before the batch and after it."""
 
-    def __init__(self, view: Any, c: Any, memories: dict[str, Any]):
+    def __init__(self, view: Any, c: Any, memories: dict[str, Any], after: int):
+        """`after`: the log position the batch was read after (the tables' tracking position)."""
         self.view, self.tz = view, zone_of(view)
         self.zone = self.tz.key if self.tz else None
-        if kept_zone(view, c) != self.zone:  # another zone's rows, or rows this projection would not keep
-            derive(view, c, self.zone)
+        kept = kept_zone(view, c)
+        # Another zone's rows, rows this projection would not keep, or rows that lag the tables
+        # (batches applied by a writer that does not keep them): derived afresh from `cases`.
+        if (kept and (kept[0] != self.zone or kept[1] != after)) or (kept is None and self.zone):
+            derive(view, c, self.zone, after)
         self.real = float4 if getattr(view, "single_precision_reals", False) else _same
         self.before = ({cid: part_of_memory(m, self.tz, self.real) for cid, m in memories.items()}
                        if self.tz else {})
 
-    def write(self, c: Any, memories: dict[str, Any], touched: Iterable[str]) -> None:
+    def write(self, c: Any, memories: dict[str, Any], touched: Iterable[str], position: int) -> None:
+        """The batch's moves, and the days complete up to `position` (the batch's last event)."""
         if self.tz is None:
             return
+        c.execute(self.view.sql(f"UPDATE {self.view.table('dashboard_zone')} SET position = ?"), [position])
         moves: list[tuple[Part, int]] = []
         for cid in touched:
             now, was = part_of_memory(memories[cid], self.tz, self.real), self.before.get(cid)

@@ -85,9 +85,11 @@ TABLES = {
         score_sum TEXT NOT NULL, score_odd INTEGER NOT NULL, first_response_h TEXT NOT NULL,
         resolution_h TEXT NOT NULL,
         PRIMARY KEY (zone, local_day, team, channel)""",
-    # The zone dashboard_days is complete for (one row, or none: not kept).
+    # The zone dashboard_days is complete for (one row, or none: not kept), and the log position it
+    # is complete up to: a writer that does not keep the days (an older version's projection or
+    # rebuild) moves the tracking position past it, and the days are derived again / not read.
     "dashboard_zone": """
-        zone TEXT PRIMARY KEY""",
+        zone TEXT PRIMARY KEY, position BIGINT NOT NULL DEFAULT 0""",
 }
 
 # Columns earlier versions had: dropped from live tables when the view opens. customer_name held the

@@ -130,7 +130,7 @@ class ReportView:
             target = head()
             applied = 0
             while position < target and (batch := read_after(position, batch_size)):
-                self._apply_events(c, batch)
+                self._apply_events(c, batch, position)
                 applied += len(batch)
                 position = batch[-1][1]
             live = self._position(c, live_upstream)
@@ -165,7 +165,7 @@ class ReportView:
             position = self._position(c, upstream, for_update=True)
             if position != after:
                 raise StalePosition(upstream, after, position)
-            self._apply_events(c, batch)
+            self._apply_events(c, batch, after)
             self._insert_tracking(c, Tracking(upstream, batch[-1][1]))  # type: ignore[attr-defined]
 
     def _position(self, c: Any, upstream: str, for_update: bool = False) -> int:
@@ -182,14 +182,14 @@ class ReportView:
 
     sealer: Any = None  # the keyring, to seal what `case_subjects` keeps (set by ReportProjection)
 
-    def _apply_events(self, c: Any, batch: Batch) -> None:
+    def _apply_events(self, c: Any, batch: Batch, after: int) -> None:
         """Apply a batch's events (projections/handlers.py): the memories of the cases it touches are
         read once, the events applied to them in memory, and each row written once per batch
         (executemany per table), not once per event. A forgetting drops the sealed subjects
         (`case_subjects`) of the customer, those of the batch so far included."""
         pending = handlers.Pending()
         self._load_memories(c, pending, batch)
-        days = dashboard.Days(self, c, pending.memories)  # the cases' shares of their days before the batch
+        days = dashboard.Days(self, c, pending.memories, after)  # the cases' shares of their days before the batch
         apply = handlers.apply
         for event, _ in batch:
             if event is None:
@@ -200,7 +200,7 @@ class ReportView:
             else:
                 apply(pending, event)
         self._flush(c, pending)
-        days.write(c, pending.memories, pending.latest)
+        days.write(c, pending.memories, pending.latest, batch[-1][1])
 
     def _load_memories(self, c: Any, pending: handlers.Pending, batch: Batch) -> None:
         """The memories of the batch's cases that were opened before it."""
@@ -293,7 +293,7 @@ class ReportView:
         """Several report queries in one read transaction: yields query(statement, params=(),
         positional=False). Positional: rows read by position (no dict per row, for the few queries
         that fetch tens of thousands of rows)."""
-        names = {name: self.table(name) for name in TABLES}
+        names = {**{name: self.table(name) for name in TABLES}, "tracking": self.tracking_table()}
         with self.datastore.transaction(commit=False) as c:
 
             def query(statement: str, params: list | tuple = (), positional: bool = False) -> list:

@@ -383,7 +383,10 @@ def _from_days(query: Callable[..., list], filters: Filters, zone: ZoneInfo, spa
     sums and the sorted durations as joined text); merged here per period, team and in all, so the percentiles are ranked over the cases' very values. The
     age buckets of open cases need `now`: read from the cases opened in the last 30 days, the
     rest are the older open ones."""
-    if zone.key is None or not query("SELECT zone FROM {dashboard_zone} WHERE zone = ?", [zone.key]):
+    # Kept in this zone, and up to the tables' furthest tracking position: a writer that does not
+    # keep the days (an older version's projection) leaves them behind it, and they are not read.
+    if zone.key is None or not query("SELECT zone FROM {dashboard_zone} WHERE zone = ? AND position = "
+                                     "(SELECT COALESCE(MAX(notification_id), 0) FROM {tracking})", [zone.key]):
         return None
     firsts = [datetime.fromisoformat(lo.replace("Z", "+00:00")).astimezone(zone).date().isoformat()
               for _, lo, _ in spans]
