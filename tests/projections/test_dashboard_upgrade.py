@@ -44,6 +44,15 @@ def old_checkout(tmp_path: Path) -> Path:
     return out
 
 
+def run_old_projection(old: Path, events: Path, reporting: Path, until: int | None = None) -> int:
+    """The version before's projection over the same tables, in a process of its own: events applied."""
+    args = [str(events), str(reporting)] + ([] if until is None else [str(until)])
+    done = subprocess.run([sys.executable, "-c", OLD_PROJECTION, *args], cwd=old,
+                          env={"PYTHONPATH": str(old), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return int(done.stdout.split()[-1])
+
+
 def test_days_stay_right_after_an_older_projection_applied_batches(tmp_path):
     """A rolling upgrade (or a rollback and upgrade again): the new projection keeps dashboard_days,
     then a worker of the version before takes the projection's lease and applies batches (it knows
@@ -60,10 +69,7 @@ def test_days_stay_right_after_an_older_projection_applied_batches(tmp_path):
     assert_days_equal_the_cases(view, SHANGHAI)  # holds while only the new projection runs
 
     old = old_checkout(tmp_path)
-    done = subprocess.run([sys.executable, "-c", OLD_PROJECTION, str(events), str(reporting)], cwd=old,
-                          env={"PYTHONPATH": str(old), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert int(done.stdout.split()[-1]) > 0
+    assert run_old_projection(old, events, reporting) > 0
     # Before the new projection runs again, the console does not read the days the old one left behind.
     view = open_view(env)
     cases = view.query("SELECT opened_at FROM {cases}")
@@ -93,9 +99,7 @@ def test_the_projection_goes_on_after_an_older_one_applied_the_middle_of_the_log
     head = store.recorder.max_notification_id()
     ReportProjection(store, open_view(env), batch_size=40).catch_up(until=head // 3)
     old = old_checkout(tmp_path)
-    done = subprocess.run([sys.executable, "-c", OLD_PROJECTION, str(events), str(reporting), str(2 * head // 3)],
-                          cwd=old, env={"PYTHONPATH": str(old), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_old_projection(old, events, reporting, 2 * head // 3)
     view = open_view(env)
     projection = ReportProjection(store, view, batch_size=40)
     projection.catch_up()
@@ -111,9 +115,7 @@ def test_an_upgrade_from_tables_the_older_projection_kept(tmp_path):
     write_history(store, cases=40)
     head = store.recorder.max_notification_id()
     old = old_checkout(tmp_path)
-    done = subprocess.run([sys.executable, "-c", OLD_PROJECTION, str(events), str(reporting), str(head // 2)],
-                          cwd=old, env={"PYTHONPATH": str(old), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_old_projection(old, events, reporting, head // 2)
     view = open_view(env)
     ReportProjection(store, view, batch_size=40).catch_up()
     assert_days_equal_the_cases(view, SHANGHAI)
