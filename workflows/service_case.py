@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -243,24 +243,34 @@ class ServiceCaseWorkflow:
             self._timer_memo = (version, next_timer(self._state))
         return self._timer_memo[1]
 
-    async def _wait_for_change_or_deadline(self) -> None:
-        """Sleep until the case's next timer changes or falls due, then send its command.
-
-        A command that leaves the next deadline where it was (a note, most replies) does not wake
-        this loop: the running timer stays, instead of a cancel and a new timer in history each time."""
+    async def _wait_unless_timed(self) -> tuple[int, datetime, str, Callable[[], bool]] | None:
+        """What both waits below do first, before any timer: with no timer, or with one already sent
+        at this version, wait here for a change (None). Else the version, the timer's instant and
+        kind, and the test of a change that makes the loop look again. It starts no timer, so it
+        writes nothing to history: both waits replay as they did before it was shared."""
         version = self._state.version
         timer = self._next_timer()
         if timer is not None and self.spent_timer == (timer[1], version):
             # Sent at this version already and it changed nothing: wait for any change.
             await workflow.wait_condition(lambda: (self._state.version != version or self.resync
                                                    or self._should_continue_as_new()))
-            return
+            return None
         changed = lambda: (self._next_timer() != timer or self._state.is_closed or self.resync  # noqa: E731
                            or self._should_continue_as_new())
         if timer is None:
             await workflow.wait_condition(changed)
+            return None
+        return version, timer[0], timer[1], changed
+
+    async def _wait_for_change_or_deadline(self) -> None:
+        """Sleep until the case's next timer changes or falls due, then send its command.
+
+        A command that leaves the next deadline where it was (a note, most replies) does not wake
+        this loop: the running timer stays, instead of a cancel and a new timer in history each time."""
+        timed = await self._wait_unless_timed()
+        if timed is None:
             return
-        wake, kind = timer
+        version, wake, kind, changed = timed
         remaining = wake - workflow.now()
         if remaining > timedelta(0):
             try:
@@ -280,18 +290,10 @@ class ServiceCaseWorkflow:
         closes or moves its deadline earlier first, else one wake-up (fired, a workflow task, started:
         five events) for however many moves it absorbed. A run that ends leaves its alarm unfired:
         no cancel either. Deadlines keep their instants: an alarm never rings after the next one."""
-        version = self._state.version
-        timer = self._next_timer()
-        if timer is not None and self.spent_timer == (timer[1], version):
-            await workflow.wait_condition(lambda: (self._state.version != version or self.resync
-                                                   or self._should_continue_as_new()))
+        timed = await self._wait_unless_timed()
+        if timed is None:
             return
-        changed = lambda: (self._next_timer() != timer or self._state.is_closed or self.resync  # noqa: E731
-                           or self._should_continue_as_new())
-        if timer is None:
-            await workflow.wait_condition(changed)
-            return
-        wake, kind = timer
+        version, wake, kind, changed = timed
         if wake > workflow.now():
             alarm = self._arm(wake, kind)
             await workflow.wait_condition(lambda: changed() or alarm.task.done())
