@@ -13,15 +13,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.floor import floor
 from bench.lifecycle import COMMANDS_PER_CASE
 from bench.run import end_to_end
-from casework.config import temporal_binary
+from bench.server import local_server
 from casework.logs import configure_logging
-from workflows.contract import SEARCH_ATTRIBUTES
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -45,9 +42,7 @@ async def main(cases: int, rounds: int, before: bool) -> None:
     configure_logging("console", "warning")
     me = os.getpid()
     with tempfile.TemporaryDirectory() as d:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
-            dev_server_database_filename=str(Path(d) / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
+        env = await local_server(Path(d))
         server = _children(me)[0]
         sides = ("casework", "casework_before", "bare") if before else ("casework", "bare")
         rows: dict[str, list[dict]] = {side: [] for side in sides}

@@ -17,17 +17,15 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.floor import floor
 from bench.lifecycle import COMMANDS_PER_CASE, drive
+from bench.server import local_server
 from casework.client import CaseworkClient
-from casework.config import sqlite_env, temporal_binary
+from casework.config import sqlite_env
 from casework.logs import configure_logging
 from domain.store import CaseStore
 from worker import build_worker
-from workflows.contract import SEARCH_ATTRIBUTES
 
 
 def census(history: WorkflowHistory) -> dict:
@@ -69,9 +67,7 @@ async def bare_history(client: Client) -> WorkflowHistory:
 async def main(cases: int, save: Path | None) -> None:
     configure_logging("console", "warning")
     with tempfile.TemporaryDirectory() as d:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
-            dev_server_database_filename=str(Path(d) / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
+        env = await local_server(Path(d))
         try:
             histories = await casework_histories(env.client, Path(d), cases)
             before = await casework_histories(env.client, Path(d), cases, lean=False)

@@ -9,13 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.run import end_to_end
-from casework.config import temporal_binary
+from bench.server import local_server
 from casework.logs import configure_logging
-from workflows.contract import SEARCH_ATTRIBUTES
 
 
 async def main(cases: int) -> None:
@@ -23,9 +20,7 @@ async def main(cases: int) -> None:
 
     configure_logging("console", "warning")
     with tempfile.TemporaryDirectory() as d:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
-            dev_server_database_filename=str(Path(d) / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
+        env = await local_server(Path(d))
         try:
             (Path(d) / "warm").mkdir()
             await end_to_end(env, Path(d) / "warm", 10, 10, projection="off")  # imports, caches

@@ -22,7 +22,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.commands import against_bare
@@ -30,14 +29,14 @@ from bench.floor import floor
 from bench.lifecycle import COMMANDS_PER_CASE, drive
 from bench.stats import latency_ms
 from bench import hold, importing, projection, scaleout, timers
+from bench.server import local_server
 from casework.client import CaseworkClient
-from casework.config import sqlite_env, temporal_binary
+from casework.config import sqlite_env
 from casework.logs import configure_logging
 from casework.projector import open_envs, projection_process
 from domain.store import CaseStore
 from projections.runner import ReportProjection, open_view
 from worker import build_worker
-from workflows.contract import SEARCH_ATTRIBUTES
 
 SECTIONS = ("e2e", "projection", "reports", "import", "rebuild", "timers", "scaleout")
 # Opt-in (`--only hold`), not in the default run: 100,000 cases take most of an hour on 2 cores.
@@ -178,9 +177,7 @@ async def main() -> None:
 
 
 async def temporal_parts(args: argparse.Namespace, tmp: Path, summary: dict) -> None:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(), data_converter=pydantic_data_converter,
-        dev_server_database_filename=str(tmp / "temporal.db"), search_attributes=SEARCH_ATTRIBUTES)
+    env = await local_server(tmp)
     try:
         if "e2e" in args.only:
             # The floor is a bare update (no activity), measured A/B alternately with casework's

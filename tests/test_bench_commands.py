@@ -24,3 +24,17 @@ def test_the_command_benchmark_runs_tiny(tmp_path):
         assert r["bare"]["round_trips"] == r["casework"]["commands"]
         assert r["throughput_ratio"] > 0 and r["p99_ratio"] > 0
     assert summary["floor_update_with_activity"]["round_trips"] > 0
+
+
+def test_every_bench_module_imports():
+    """The scripts run by hand (bench.history_events, bench.cpu_per_command, ...) are not run here:
+    at least each must import, so a change to what they share does not break them unseen."""
+    import importlib
+    import pkgutil
+
+    import bench
+
+    names = [m.name for m in pkgutil.iter_modules(bench.__path__)]
+    assert {"run", "server", "history_events", "cpu_per_command", "profile_commands"} <= set(names)
+    for name in names:
+        importlib.import_module(f"bench.{name}")
