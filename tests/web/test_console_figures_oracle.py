@@ -341,6 +341,18 @@ def assert_days_equal_the_cases(view, zone: ZoneInfo) -> None:
     assert got == days_of_cases(view, zone)
 
 
+@pytest.mark.parametrize("zone", [SHANGHAI, CHONGQING], ids=["days-kept", "cases-counted"])
+def test_the_filters_offer_the_teams_and_channels_of_the_cases(view, zone):
+    cases, _ = _all(view)
+    assert None in {c["team"] for c in cases}  # cases without a team: offered as no team of the list
+    expected = {"team": sorted({c["team"] for c in cases} - {None}), "channel": sorted({c["channel"] for c in cases})}
+    assert len(expected["team"]) == 3 and len(expected["channel"]) == 4
+    # Read from the days where they are kept in the zone, else from the cases: the same lists.
+    flt = figures.Filters(start=date(2024, 1, 1), end=date(2025, 12, 31))
+    assert figures.dashboard(view, flt, zone, NOW).from_days == (zone is SHANGHAI)
+    assert figures.choices(view, zone) == expected
+
+
 def test_the_days_equal_the_cases_counted_naively(view):
     assert_days_equal_the_cases(view, SHANGHAI)
 

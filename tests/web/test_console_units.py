@@ -10,19 +10,23 @@ import time
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
 import jwt
 import pytest
+from babel import numbers
 from babel.messages.pofile import read_po
+from hypothesis import given, settings as examples, strategies as st
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from casework.config import ConfigError, Settings, sqlite_env
 from casework.principals import load_registry
 from casework.web.console import console_app, figures
-from casework.web.console.i18n import CATALOGS, LOCALE_DIR, negotiate
+from casework.web.console.app import query_string
+from casework.web.console.i18n import CATALOGS, LANGUAGES, LOCALE_DIR, decimal, negotiate
 from projections.runner import ReportProjection, open_view
 from tests.conftest import sqlite_store
 from tests.projections.history import figures_from_events, p50, write_history
@@ -87,6 +91,24 @@ def test_the_language_comes_from_the_browsers_preferences(header, lang):
 
 
 # ---------------------------------------------------------------- ranges and periods in the calendar's zone
+
+
+@examples(max_examples=300, deadline=None)
+@given(value=st.one_of(st.integers(-10**12, 10**12), st.floats(-1e12, 1e12, allow_nan=False)),
+       digits=st.integers(0, 3), lang=st.sampled_from(LANGUAGES))
+def test_numbers_read_as_babel_formats_them(value, digits, lang):
+    """decimal() formats each value once with a pattern parsed once: babel's format_decimal is the oracle."""
+    value = round(value, digits)
+    assert decimal(value, lang) == numbers.format_decimal(value, locale=lang)
+    assert decimal(value, lang) == numbers.format_decimal(value, locale=lang)  # a second time: remembered
+
+
+@examples(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=12), st.one_of(st.text(max_size=20), st.integers()), max_size=6))
+def test_page_links_are_encoded_as_urlencode_would(query):
+    """query_string quotes each part once per process; urllib's urlencode is the oracle."""
+    assert query_string(query) == urlencode(query)
+    assert query_string(query) == urlencode(query)
 
 
 def test_a_date_range_is_whole_days_of_the_calendars_zone():
@@ -322,7 +344,7 @@ def test_the_consoles_queries_read_the_same_on_postgresql(history, postgres_serv
 
     def pages(view):
         return (figures.queue(view, teams=("east", "west")), figures.board(view, now),
-                figures.dashboard(view, flt, SHANGHAI, now), figures.choices(view),
+                figures.dashboard(view, flt, SHANGHAI, now), figures.choices(view, SHANGHAI),
                 figures.drill_down(view, flt, SHANGHAI, now, "breached"))
 
     on_sqlite, on_pg = pages(sqlite_view), pages(pg_view)

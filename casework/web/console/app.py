@@ -10,12 +10,13 @@ so the engine checks the person against the registry again when it decides.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -52,6 +53,16 @@ from projections.view import ReportView
 
 HERE = Path(__file__).parent
 log = structlog.get_logger("casework.console")
+
+
+# A page's links are built by the hundred (the weekly dashboard: one per figure and period), and
+# their parts recur (the range, the figure names, the periods): each part is quoted once.
+_quoted = functools.lru_cache(maxsize=16_384)(quote_plus)
+
+
+def query_string(query: dict[str, Any]) -> str:
+    """urlencode(query), the same text, for text and number values."""
+    return "&".join(f"{_quoted(str(k))}={_quoted(str(v))}" for k, v in query.items())
 
 
 def calendar_zone(settings: Settings) -> ZoneInfo:
@@ -170,7 +181,7 @@ class Pages:
         flash = request.session.pop("flash", None)
         html = self.env.get_template(template).render(
             _=speaker.gettext, ngettext=speaker.ngettext, say=speaker, person=person, csrf=self.csrf(request),
-            u=lambda path="", **q: base + path + (("?" + urlencode({k: v for k, v in q.items() if v not in (None, "")}))
+            u=lambda path="", **q: base + path + (("?" + query_string({k: v for k, v in q.items() if v not in (None, "")}))
                                                   if q else ""),
             here=request.url.path + (f"?{request.url.query}" if request.url.query else ""), flash=flash, now=self.now(), languages=LANGUAGES,
             uuid=lambda: str(uuid.uuid4()), target=SATISFACTION_TARGET, **values)
@@ -323,7 +334,7 @@ class Pages:
         flt, problem = self.filters(request)
         view, now = self.engine.view(), self.now()
         board = await run_in_threadpool(figures.dashboard, view, flt, self.zone, now)
-        options = await run_in_threadpool(figures.choices, view)
+        options = await run_in_threadpool(figures.choices, view, self.zone)
         speaker = self.speaker(request)
         charts = self.charts(request, speaker, board)
         return self.render(request, "dashboard.html", person=person, d=board, f=flt, options=options,
@@ -334,7 +345,7 @@ class Pages:
         base = request.scope.get("root_path", "").rstrip("/")
 
         def link(figure: str, **extra: str) -> str:
-            return f"{base}/cases?" + urlencode(d.filters.query(figure=figure, **extra))
+            return f"{base}/cases?" + query_string(d.filters.query(figure=figure, **extra))
 
         def pct(p: str, s: dict | None, key: str, figure: str) -> Bar:
             value = None if s is None else s[key]
