@@ -82,7 +82,7 @@ def projection_catch_up(store: CaseStore, new_env: Callable[[int], dict[str, str
         ratios.append(applied_s[-1] / raw_s[-1])
     projection, raw = statistics.median(applied_s), statistics.median(raw_s)
     return {"events": applied, "rounds": rounds, "batch_size": batch_size, "events_per_s": round(projection),
-            "raw_inserts_per_s": round(raw), "ratio_to_raw_inserts": round(projection / raw, 4),
+            "raw_inserts_per_s": round(raw), "raw_rows_per_transaction": batch_size, "ratio_to_raw_inserts": round(projection / raw, 4),
             "round_ratios": [round(x, 4) for x in ratios],
             "load_average_1m": {"before": load[0], "after": round(os.getloadavg()[0], 2)}}
 

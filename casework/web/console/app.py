@@ -56,13 +56,20 @@ log = structlog.get_logger("casework.console")
 
 
 # A page's links are built by the hundred (the weekly dashboard: one per figure and period), and
-# their parts recur (the range, the figure names, the periods): each part is quoted once.
-_quoted = functools.lru_cache(maxsize=16_384)(quote_plus)
+# their parts recur (the range, the figure names, the periods): each part is quoted once. Only short
+# parts are remembered: a filter's text comes from the request, and a client sending long ones
+# must not fill the process's memory (at most 4,096 parts of 64 characters).
+_QUOTED_CACHED = 64
+_quoted = functools.lru_cache(maxsize=4_096)(quote_plus)
+
+
+def _quote(part: str) -> str:
+    return _quoted(part) if len(part) <= _QUOTED_CACHED else quote_plus(part)
 
 
 def query_string(query: dict[str, Any]) -> str:
     """urlencode(query), the same text, for text and number values."""
-    return "&".join(f"{_quoted(str(k))}={_quoted(str(v))}" for k, v in query.items())
+    return "&".join(f"{_quote(str(k))}={_quote(str(v))}" for k, v in query.items())
 
 
 def calendar_zone(settings: Settings) -> ZoneInfo:

@@ -200,8 +200,9 @@ def choices(view: ReportView, zone: ZoneInfo) -> dict[str, list[str]]:
                                                    "WHERE zone = ? AND team <> '' ORDER BY 1", [zone.key])],
                     "channel": [r["v"] for r in query("SELECT DISTINCT channel AS v FROM {dashboard_days} "
                                                       "WHERE zone = ? ORDER BY 1", [zone.key])]}
+        # A team of '' is no team, as the days (and the comparison's no-team row) count it.
         return {"team": [r["v"] for r in query(
-                    "SELECT DISTINCT team AS v FROM {cases} WHERE team IS NOT NULL ORDER BY 1")],
+                    "SELECT DISTINCT team AS v FROM {cases} WHERE NULLIF(team, '') IS NOT NULL ORDER BY 1")],
                 "channel": [r["v"] for r in query("SELECT DISTINCT channel AS v FROM {cases} ORDER BY 1")]}
 
 

@@ -49,7 +49,7 @@ def decimal(value: float | int, lang: str) -> str:
     return _decimal(value, lang, math.copysign(1.0, value) < 0)
 
 
-@functools.lru_cache(maxsize=65_536, typed=True)
+@functools.lru_cache(maxsize=16_384, typed=True)  # our figures, not a request's text: ~5 MiB at most
 def _decimal(value: float | int, lang: str, negative: bool) -> str:
     locale, pattern = _decimal_format(lang)
     return pattern.apply(value, locale)
