@@ -185,7 +185,11 @@ def test_an_index_an_earlier_version_made_is_dropped_when_the_view_opens_and_rep
         c.execute(f"CREATE INDEX clocks_running ON {view.table('sla_clocks')} (state, due, case_id, clock, breached)")
         c.execute(f"CREATE INDEX clocks_clock ON {view.table('sla_clocks')} (clock, case_id, state, breached)")
         c.execute(f"CREATE INDEX clocks_case ON {view.table('sla_clocks')} (case_id, state, due)")
-    retired = {"clocks_due", "activity_actor", "clocks_running", "clocks_clock", "clocks_case"}
+        # Two copies of a case's columns by opened_at, where cases_figures is one.
+        c.execute(f"CREATE INDEX cases_report ON {view.table('cases')} (opened_at, priority, team, closed_at)")
+        c.execute(f"CREATE INDEX cases_dashboard ON {view.table('cases')} (opened_at, team, resolution_seconds)")
+    retired = {"clocks_due", "activity_actor", "clocks_running", "clocks_clock", "clocks_case", "cases_report",
+               "cases_dashboard"}
     assert retired <= _index_names(view)
     before = {name: fn(view) for name, fn in reports.REPORTS.items()}
     at_risk_before = reports.at_risk(view, now=LATER)  # every running clock, due by then
@@ -195,6 +199,6 @@ def test_an_index_an_earlier_version_made_is_dropped_when_the_view_opens_and_rep
 
     names = _index_names(reopened)
     assert not names & retired
-    assert {"cases_opened", "cases_report", "cases_dashboard", "running_by_due", "running_by_case", "next_response_cycles"} <= names
+    assert {"cases_opened", "cases_figures", "running_by_due", "running_by_case", "next_response_cycles"} <= names
     assert {name: fn(reopened) for name, fn in reports.REPORTS.items()} == before
     assert reports.at_risk(reopened, now=LATER) == at_risk_before
