@@ -105,7 +105,7 @@ RETIRED_COLUMNS = {"cases": ("customer_name",)}
 # clocks_running, clocks_case and clocks_clock held an entry for every clock of every case; the
 # queries they served read only running clocks, or only next-response cycles, so their partial
 # successors (running_by_due, running_by_case, next_response_cycles) serve them with an entry for
-# those alone: a catch-up of 30,000 events wrote 113 -> 75 MB on SQLite (a clock's row is mostly
+# those alone: a catch-up of 30,000 events wrote 113 -> 76 MB on SQLite (a clock's row is mostly
 # written once it has stopped, and then enters no index but the primary key).
 # cases_report and cases_dashboard, two copies of most columns of a case led by opened_at, are one
 # now (cases_figures, their columns together): 76 -> 68 MB.
