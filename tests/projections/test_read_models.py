@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from statistics import quantiles
 
 import pytest
@@ -164,6 +165,9 @@ def test_replaying_an_applied_batch_is_refused_and_counts_nothing_twice(projecte
     assert snapshot() == before
 
 
+LATER = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def _index_names(view) -> set[str]:
     if view.placeholder == "?":
         return {r["name"] for r in view.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -177,12 +181,24 @@ def test_an_index_an_earlier_version_made_is_dropped_when_the_view_opens_and_rep
     with view._writing() as c:
         c.execute(f"CREATE INDEX activity_actor ON {view.table('agent_activity')} (actor_id, at)")
         c.execute(f"CREATE INDEX clocks_due ON {view.table('sla_clocks')} (state, due)")
-    assert {"clocks_due", "activity_actor"} <= _index_names(view)
+        # Of every clock, where their partial successors hold the running or next-response ones only.
+        c.execute(f"CREATE INDEX clocks_running ON {view.table('sla_clocks')} (state, due, case_id, clock, breached)")
+        c.execute(f"CREATE INDEX clocks_clock ON {view.table('sla_clocks')} (clock, case_id, state, breached)")
+        c.execute(f"CREATE INDEX clocks_case ON {view.table('sla_clocks')} (case_id, state, due)")
+        # Two copies of a case's columns by opened_at, where cases_figures is one.
+        c.execute(f"CREATE INDEX cases_report ON {view.table('cases')} (opened_at, priority, team, closed_at)")
+        c.execute(f"CREATE INDEX cases_dashboard ON {view.table('cases')} (opened_at, team, resolution_seconds)")
+    retired = {"clocks_due", "activity_actor", "clocks_running", "clocks_clock", "clocks_case", "cases_report",
+               "cases_dashboard"}
+    assert retired <= _index_names(view)
     before = {name: fn(view) for name, fn in reports.REPORTS.items()}
+    at_risk_before = reports.at_risk(view, now=LATER)  # every running clock, due by then
+    assert at_risk_before
 
     reopened = open_view(env)
 
     names = _index_names(reopened)
-    assert not names & {"clocks_due", "activity_actor"}
-    assert {"cases_opened", "cases_report", "cases_dashboard", "clocks_running", "clocks_case"} <= names
+    assert not names & retired
+    assert {"cases_opened", "cases_figures", "running_by_due", "running_by_case", "next_response_cycles"} <= names
     assert {name: fn(reopened) for name, fn in reports.REPORTS.items()} == before
+    assert reports.at_risk(reopened, now=LATER) == at_risk_before

@@ -368,7 +368,7 @@ def dashboard(view: ReportView, filters: Filters, zone: ZoneInfo, now: datetime)
     list the cases behind a figure (drill_down). Where the projection keeps the dashboard's days in
     this zone (projections/dashboard.py) they are summed (_from_days: a few thousand rows for
     years); else PostgreSQL counts and ranks in the server (_in_the_server) and SQLite reads two
-    numbers and a few flags a case from the `cases_dashboard` index in one pass (_in_one_pass)."""
+    numbers and a few flags a case from the `cases_figures` index in one pass (_in_one_pass)."""
     spans = period_spans(filters, zone)
     where, params = _range_where(filters, zone)
     tests = {**FIGURES, **{f"age:{b}": _age_sql(b, now) for b in AGE_BUCKETS}}
@@ -543,7 +543,7 @@ def _in_the_server(query: Callable[..., list], period: str, where: str, params: 
 
 
 def _in_one_pass(query: Callable[..., list], period: str, where: str, params: list, tests: dict) -> Tally:
-    """SQLite: one scan of the `cases_dashboard` index over the range, each case as its period,
+    """SQLite: one scan of the `cases_figures` index over the range, each case as its period,
     team, the tests it passes (bits), score and durations (hours), read by position; the counts by
     distinct (period, team, bits), the durations ranked here (reports.percentiles)."""
     bits = " + ".join(f"(CASE WHEN {test} THEN {1 << i} ELSE 0 END)" for i, test in enumerate(tests.values()))
