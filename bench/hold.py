@@ -295,7 +295,9 @@ async def handover_and_hold(cluster: Cluster, client: Client, store, imported: a
         # Started is not yet run: the worker takes each workflow's first task after its start. (Cut
         # off by time, the last `concurrency` cases taken may not have been started.)
         last = order[max(0, handled - 20):handled - concurrency * stopped]
-        settle = await first_tasks_done(client, last)
+        # The worker takes the started cases at its own pace (about 28 a second on an idle 2-core
+        # machine), behind the starts: at 100,000 the backlog outlasted a fixed 10 minutes.
+        settle = await first_tasks_done(client, last, timeout=max(600.0, handled / 10))
         ran_s = time.perf_counter() - begin
     finally:
         ticker.cancel()
