@@ -53,17 +53,31 @@ def run_old_projection(old: Path, events: Path, reporting: Path, until: int | No
     return int(done.stdout.split()[-1])
 
 
+def forty_cases(tmp_path: Path) -> tuple[Path, Path, object, dict, int]:
+    """An event store of 40 cases' histories, the reporting environment keeping the days in
+    Shanghai, and the log's last position."""
+    events, reporting = tmp_path / "events.db", tmp_path / "reporting.db"
+    store = sqlite_store(events)
+    write_history(store, cases=40)
+    return events, reporting, store, {**sqlite_env(reporting), dashboard.ZONE_KEY: SHANGHAI.key}, \
+        store.recorder.max_notification_id()
+
+
+def dashboard_of_every_case(view) -> tuple[figures.Dashboard, int]:
+    """The dashboard over every day a case opened on, and how many cases the tables hold."""
+    cases = view.query("SELECT opened_at FROM {cases}")
+    days = sorted(_at(r["opened_at"]).astimezone(SHANGHAI).date() for r in cases)
+    return figures.dashboard(view, figures.Filters(start=days[0], end=days[-1] + timedelta(days=1)),
+                             SHANGHAI, NOW), len(cases)
+
+
 def test_days_stay_right_after_an_older_projection_applied_batches(tmp_path):
     """A rolling upgrade (or a rollback and upgrade again): the new projection keeps dashboard_days,
     then a worker of the version before takes the projection's lease and applies batches (it knows
     nothing of dashboard_days), then the new one takes over again. dashboard_zone still says the days
     are complete, so the console sums them: every case the old projection applied or changed must
     still be counted (or the days derived anew), as a naive count of `cases` gives."""
-    events, reporting = tmp_path / "events.db", tmp_path / "reporting.db"
-    store = sqlite_store(events)
-    env = {**sqlite_env(reporting), dashboard.ZONE_KEY: SHANGHAI.key}
-    write_history(store, cases=40)
-    head = store.recorder.max_notification_id()
+    events, reporting, store, env, head = forty_cases(tmp_path)
     view = open_view(env)
     ReportProjection(store, view, batch_size=40).catch_up(until=head // 3)
     assert_days_equal_the_cases(view, SHANGHAI)  # holds while only the new projection runs
@@ -72,19 +86,15 @@ def test_days_stay_right_after_an_older_projection_applied_batches(tmp_path):
     assert run_old_projection(old, events, reporting) > 0
     # Before the new projection runs again, the console does not read the days the old one left behind.
     view = open_view(env)
-    cases = view.query("SELECT opened_at FROM {cases}")
-    days = sorted(_at(r["opened_at"]).astimezone(SHANGHAI).date() for r in cases)
-    d = figures.dashboard(view, figures.Filters(start=days[0], end=days[-1] + timedelta(days=1)), SHANGHAI, NOW)
-    assert (d.rows, d.from_days) == (len(cases), False)
+    d, cases = dashboard_of_every_case(view)
+    assert (d.rows, d.from_days) == (cases, False)
 
     view = open_view(env)  # the new worker again: nothing left to apply, or a few more cases
     write_history(store, cases=2, seed=11)
     ReportProjection(store, view, batch_size=40).catch_up()
-    cases = view.query("SELECT opened_at FROM {cases}")
-    days = sorted(_at(r["opened_at"]).astimezone(SHANGHAI).date() for r in cases)
-    d = figures.dashboard(view, figures.Filters(start=days[0], end=days[-1] + timedelta(days=1)), SHANGHAI, NOW)
+    d, cases = dashboard_of_every_case(view)
     assert d.from_days, "the new projection's days are read again"
-    assert d.rows == len(cases), f"dashboard from_days={d.from_days} counts {d.rows} of {len(cases)} cases"
+    assert d.rows == cases, f"dashboard from_days={d.from_days} counts {d.rows} of {cases} cases"
     assert_days_equal_the_cases(view, SHANGHAI)
 
 
@@ -92,11 +102,7 @@ def test_the_projection_goes_on_after_an_older_one_applied_the_middle_of_the_log
     """As above, but the old projection applies only the middle third of the log: the new one then
     applies the last third, changing cases whose earlier events the old one applied. It must go on
     (and its days match the cases), not stop on 'no duration to take out' for ever."""
-    events, reporting = tmp_path / "events.db", tmp_path / "reporting.db"
-    store = sqlite_store(events)
-    env = {**sqlite_env(reporting), dashboard.ZONE_KEY: SHANGHAI.key}
-    write_history(store, cases=40)
-    head = store.recorder.max_notification_id()
+    events, reporting, store, env, head = forty_cases(tmp_path)
     ReportProjection(store, open_view(env), batch_size=40).catch_up(until=head // 3)
     old = old_checkout(tmp_path)
     run_old_projection(old, events, reporting, 2 * head // 3)
@@ -109,11 +115,7 @@ def test_the_projection_goes_on_after_an_older_one_applied_the_middle_of_the_log
 
 def test_an_upgrade_from_tables_the_older_projection_kept(tmp_path):
     """The plain upgrade: the version before kept the tables to half the log; the new one goes on."""
-    events, reporting = tmp_path / "events.db", tmp_path / "reporting.db"
-    store = sqlite_store(events)
-    env = {**sqlite_env(reporting), dashboard.ZONE_KEY: SHANGHAI.key}
-    write_history(store, cases=40)
-    head = store.recorder.max_notification_id()
+    events, reporting, store, env, head = forty_cases(tmp_path)
     old = old_checkout(tmp_path)
     run_old_projection(old, events, reporting, head // 2)
     view = open_view(env)

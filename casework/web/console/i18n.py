@@ -46,7 +46,7 @@ def decimal(value: float | int, lang: str) -> str:
     the thousand, and format_decimal parses the locale and its pattern each time (half its cost);
     the values recur (percentages to one decimal), so each is formatted once."""
     # Remembered by type and sign too: 1 and 1.0, 0.0 and -0.0 are equal keys but babel writes "-0".
-    return _decimal(value, lang, math.copysign(1.0, value) < 0)
+    return _decimal(value, lang, value < 0 or (isinstance(value, float) and math.copysign(1.0, value) < 0))
 
 
 @functools.lru_cache(maxsize=16_384, typed=True)  # our figures, not a request's text: ~5 MiB at most
