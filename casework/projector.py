@@ -22,6 +22,7 @@ import multiprocessing
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 import structlog
@@ -56,7 +57,7 @@ def open_envs(store_env: dict[str, str], reporting_env: dict[str, str]) -> tuple
     return CaseStore(env=store_env), open_view(reporting_env)
 
 
-def _child(open_parts: Callable[[], tuple[CaseStore, ReportView]], stop: multiprocessing.synchronize.Event,
+def _child(open_parts: Callable[[], tuple[CaseStore, ReportView]], stop: Connection,
            log_format: str, log_level: str) -> None:
     from casework.logs import configure_logging
     from projections.runner import ReportProjection
@@ -69,7 +70,7 @@ def _child(open_parts: Callable[[], tuple[CaseStore, ReportView]], stop: multipr
     parent = multiprocessing.parent_process()
 
     def watch() -> None:  # stop when asked, or when the worker is gone (its sentinel closes)
-        while not stop.wait(0.5):
+        while not stop.poll(0.5):
             if parent is not None and not parent.is_alive():
                 log.warning("projection_parent_gone", message="the worker exited; the projection stops")
                 break
@@ -86,13 +87,18 @@ class ProjectorProcess:
     def __init__(self, open_parts: Callable[[], tuple[CaseStore, ReportView]], log_format: str = "auto",
                  log_level: str = "info") -> None:
         self.open_parts, self.log_format, self.log_level = open_parts, log_format, log_level
-        self.stop_event = _SPAWN.Event()
+        # The stop signal is a pipe the child polls, not a multiprocessing Event: a child killed while
+        # waiting on an Event (SIGTERM to the whole group from a service manager, the OOM killer)
+        # leaves its Condition counting a sleeper that never wakes, and Event.set then blocks the
+        # worker's shutdown for good. A message in a pipe needs nobody to read it.
+        self._stop_read, self._stop_write = _SPAWN.Pipe(duplex=False)
+        self.stopping = False
         self.process: multiprocessing.process.BaseProcess | None = None
         self.restarts = 0
 
     def start(self) -> None:
         self.process = _SPAWN.Process(target=_child, name="casework-projection", daemon=True,
-                                      args=(self.open_parts, self.stop_event, self.log_format, self.log_level))
+                                      args=(self.open_parts, self._stop_read, self.log_format, self.log_level))
         self.process.start()
         log.info("projection_process_started", pid=self.process.pid)
 
@@ -100,17 +106,19 @@ class ProjectorProcess:
         """Start the child again whenever it exits while the worker runs."""
         while True:
             await asyncio.sleep(0.5)
-            if self.process is not None and not self.process.is_alive() and not self.stop_event.is_set():
+            if self.process is not None and not self.process.is_alive() and not self.stopping:
                 wait = RESTART_SECONDS[min(self.restarts, len(RESTART_SECONDS) - 1)]
                 log.warning("projection_process_exited", pid=self.process.pid, exitcode=self.process.exitcode,
                             restart_in_seconds=wait)
                 self.restarts += 1
                 await asyncio.sleep(wait)
-                if not self.stop_event.is_set():
+                if not self.stopping:
                     self.start()
 
     def stop(self, timeout: float = 10) -> None:
-        self.stop_event.set()
+        if not self.stopping:
+            self.stopping = True
+            self._stop_write.send(True)
         if self.process is None:
             return
         self.process.join(timeout)

@@ -83,6 +83,29 @@ async def test_a_child_that_dies_is_started_again(tmp_path):
         assert child.restarts == 1 and child.process.is_alive()
 
 
+def test_the_worker_stops_though_its_child_was_killed_while_waiting(tmp_path):
+    """A service manager's SIGTERM reaches the whole group, the child too, while it waits for the
+    stop signal: the worker's stop must still return (a multiprocessing Event's set() blocked for
+    good on the dead waiter, and `casework run` never exited)."""
+    import threading
+
+    from casework.projector import ProjectorProcess
+
+    _store_with_cases(tmp_path, 1)
+    reporting = sqlite_env(tmp_path / "reporting.db")
+    child = ProjectorProcess(functools.partial(open_envs, sqlite_env(tmp_path / "events.db"), reporting),
+                             "console", "warning")
+    child.start()  # not supervised: no new child is started when this one dies
+    _wait(lambda: _holds(reporting))  # the child runs and polls for the stop signal
+    pid = child.process.pid
+    os.kill(pid, signal.SIGTERM)
+    _wait(lambda: _gone(pid))
+    stopper = threading.Thread(target=child.stop, daemon=True)
+    stopper.start()
+    stopper.join(60)  # a hang, not a speed: stop() takes well under a second when it works
+    assert not stopper.is_alive(), "the worker's stop blocked on the killed child"
+
+
 def test_the_child_stops_when_the_worker_is_killed(tmp_path):
     _store_with_cases(tmp_path, 1)
     reporting = sqlite_env(tmp_path / "reporting.db")
