@@ -112,7 +112,8 @@ class ReportProjection:
 
     def run(self, stop: threading.Event, idle_seconds: float = 0.2, exclusive: bool = True,
             standby: bool = True, standby_seconds: float = 1.0, lease_check_seconds: float = 5.0) -> None:
-        """Follow the event store until `stop` is set.
+        """Follow the event store until `stop` is set: a batch, then, once caught up (a batch short of
+        `batch_size`), a wait of `idle_seconds`: the tables lag the store by about that much at most.
 
         `exclusive`: hold the projection's lease while applying; while another runner holds it, wait
         on standby (log `projection_standby` once, naming the holder) and take over when it lets go;
@@ -147,7 +148,10 @@ class ReportProjection:
                             held = False
                             log.warning("projection_lease_lost", lease=lease.where)
                             continue
-                    if not self.step():
+                    # A partial batch was all there was: wait as when idle, so that under a stream of
+                    # commands the next batch gathers what came meanwhile, instead of a transaction
+                    # (position, memories, days, commit) per event or two competing with the worker.
+                    if self.step() < self.batch_size:
                         stop.wait(idle_seconds)
                 except ProjectionBusy:
                     raise
