@@ -230,7 +230,10 @@ class Forgotten(BaseModel):
 
 def is_case_event(topic: str) -> bool:
     """Whether a stored event's topic is a case's (the store also holds the privacy audit)."""
-    return topic.startswith(f"{__name__}:CaseStream.")
+    return topic.startswith(_CASE_TOPIC)
+
+
+_CASE_TOPIC = f"{__name__}:CaseStream."
 
 
 class Refusal(BaseModel):
