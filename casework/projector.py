@@ -60,7 +60,7 @@ def open_envs(store_env: dict[str, str], reporting_env: dict[str, str]) -> tuple
 def _child(open_parts: Callable[[], tuple[CaseStore, ReportView]], stop: Connection,
            log_format: str, log_level: str) -> None:
     from casework.logs import configure_logging
-    from projections.runner import ReportProjection
+    from projections.runner import ReportProjection, set_aside_startup_heap
 
     # Ctrl-C in a terminal reaches the whole process group: the worker stops the child itself, after
     # its own shutdown, instead of the child dying mid-batch with a traceback on the user's screen.
@@ -78,6 +78,7 @@ def _child(open_parts: Callable[[], tuple[CaseStore, ReportView]], stop: Connect
 
     threading.Thread(target=watch, name="projection-watch", daemon=True).start()
     store, view = open_parts()
+    set_aside_startup_heap()
     ReportProjection(store, view).run(stopping)
 
 

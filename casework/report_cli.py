@@ -21,7 +21,7 @@ from casework.config import reporting_env
 from casework.local_data import case_store_for_reading, reporting_view
 from projections import reports
 from projections.asof import run_report, view_as_of
-from projections.runner import ReportProjection, open_view, rebuild
+from projections.runner import ReportProjection, open_view, rebuild, set_aside_startup_heap
 
 
 def add_commands(cli: click.Group) -> None:
@@ -139,6 +139,8 @@ def projections(obj, action: str, batch_size: int, as_json: bool) -> None:
     else:
         view = open_view(reporting_env(settings))
     projection = ReportProjection(store, view, batch_size)
+    if action != "status":
+        set_aside_startup_heap()
     if action == "catch-up":
         applied = projection.catch_up()
         if not as_json:

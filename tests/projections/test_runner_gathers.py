@@ -5,8 +5,13 @@ lost or applied twice either way."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from casework.config import sqlite_env
 from domain.store import CaseStore
@@ -75,3 +80,28 @@ def test_a_backlog_is_read_in_full_batches_without_waiting(tmp_path):
     runner.join(40)
     assert projection.batches[:-1] == [20] * (len(projection.batches) - 1)
     assert sum(projection.batches) == events
+
+
+def test_a_batch_size_below_one_is_refused(tmp_path):
+    """A batch of none is never short, so the runner would never wait between reads (a hot loop)."""
+    store = CaseStore(env=sqlite_env(tmp_path / "events.db"))
+    view = open_view(sqlite_env(tmp_path / "reporting.db"))
+    for size in (0, -1):
+        with pytest.raises(ValueError, match="batch_size must be at least 1"):
+            ReportProjection(store, view, batch_size=size)
+
+
+def test_the_startup_heap_is_set_aside_from_the_collector():
+    """What a projecting process holds after starting up (casework's imports) is frozen: the full
+    collections of a long catch-up do not walk it again and again."""
+    script = ("import gc, casework.cli\n"
+              "from projections.runner import set_aside_startup_heap\n"
+              "before = len(gc.get_objects())\n"
+              "set_aside_startup_heap()\n"
+              "print(before, gc.get_freeze_count(), len(gc.get_objects()), gc.isenabled())\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    before, frozen, left, enabled = int(out[0]), int(out[1]), int(out[2]), out[3]
+    assert before > 20_000  # the imports: tens of thousands of tracked objects
+    assert frozen >= 0.9 * before and left < 1_000
+    assert enabled == "True"  # the collector still runs, for what comes after
