@@ -36,7 +36,9 @@ class CountingProjection(ReportProjection):
 def test_a_stream_of_events_is_gathered_into_a_batch_per_idle_wait(tmp_path):
     store = CaseStore(env=sqlite_env(tmp_path / "events.db"))
     idle = 0.4
-    projection = CountingProjection(store, open_view(sqlite_env(tmp_path / "reporting.db")), batch_size=500)
+    # Batches larger than the stream can fill in a wait: every batch is short, so each is followed
+    # by the wait (a full one is followed at once: the test below).
+    projection = CountingProjection(store, open_view(sqlite_env(tmp_path / "reporting.db")), batch_size=100_000)
     stop = threading.Event()
     runner = threading.Thread(target=projection.run, args=(stop,), kwargs={"idle_seconds": idle}, daemon=True)
     runner.start()
@@ -58,6 +60,7 @@ def test_a_stream_of_events_is_gathered_into_a_batch_per_idle_wait(tmp_path):
     # stream lasted, and the last one after it. Without the wait the runner reads again at once and
     # applies the few events appended during its last batch: a batch every few milliseconds.
     assert events > 10 * (streamed / idle + 2), f"the load appended too little to tell ({events} events)"
+    assert max(projection.batches) < 100_000
     assert len(projection.batches) <= streamed / idle + 2, (
         f"{len(projection.batches)} batches for {events} events in {streamed:.1f} s: {projection.batches[:40]}")
 
