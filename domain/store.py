@@ -228,12 +228,12 @@ class Forgotten(BaseModel):
     reason: str = ""
 
 
+_CASE_TOPIC = f"{__name__}:CaseStream."
+
+
 def is_case_event(topic: str) -> bool:
     """Whether a stored event's topic is a case's (the store also holds the privacy audit)."""
     return topic.startswith(_CASE_TOPIC)
-
-
-_CASE_TOPIC = f"{__name__}:CaseStream."
 
 
 class Refusal(BaseModel):

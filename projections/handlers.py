@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.clocks import CLOCK_EVENTS, clock_changes, elapsed_at, paused_at
 from projections import facts as f, rows
-from projections.memory import FORMAT, CaseMemory, ClockMemory, calendar, calendar_key_of, remember
+from projections.memory import FORMAT, CaseMemory, ClockMemory, calendar, calendar_key, remember
 from projections.rows import ESCALATION_KINDS
 from projections.schema import CLOCK_NAMES
 
@@ -59,11 +59,7 @@ def iso(t: datetime | None) -> str | None:
     if text is None:
         if len(_ISO) > 50_000:
             _ISO.clear()
-        if t.tzinfo is UTC:  # as the store's instants are: the plain isoformat, its "+00:00" as "Z"
-            text = t.isoformat()[:-6] + ("Z" if t.microsecond else ".000000Z")
-        else:
-            text = t.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-        _ISO[t] = text
+        text = _ISO[t] = rows.iso(t)
     return text
 
 
@@ -198,7 +194,7 @@ def _survey(p: Pending, m: CaseMemory, e: f.SurveyRecorded) -> None:
 
 def _pinned(p: Pending, m: CaseMemory, e: f.SlaPolicyPinned) -> None:
     raw = bytes(e.terms.calendar)
-    key = calendar_key_of(raw)
+    key = calendar_key(raw)
     if key not in p.calendars:  # kept once per distinct calendar (sla_calendars), decoded once
         p.calendars[key] = raw
         remember(key, raw)

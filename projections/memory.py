@@ -96,21 +96,17 @@ def loads(text: str | bytes) -> CaseMemory | None:
 _CALENDARS: dict[str, BusinessCalendar] = {}
 
 
-def calendar_key(calendar_json: bytes) -> str:
-    """The key of a calendar (its JSON as pinned) in sla_calendars."""
-    return hashlib.blake2b(calendar_json, digest_size=16).hexdigest()
-
-
 _RECENT: list[tuple[bytes, str]] = []  # the last calendars keyed: most cases pin one of a few
 
 
-def calendar_key_of(calendar_json: bytes) -> str:
-    """calendar_key, remembered for the last few calendars: each pin of the same terms carries the same
-    calendar (kilobytes of holidays), and comparing bytes is cheaper than hashing them."""
+def calendar_key(calendar_json: bytes) -> str:
+    """The key of a calendar (its JSON as pinned) in sla_calendars. Remembered for the last few
+    calendars: each pin of the same terms carries the same calendar (kilobytes of holidays), and
+    comparing bytes is cheaper than hashing them."""
     for raw, key in _RECENT:
         if raw == calendar_json:
             return key
-    key = calendar_key(calendar_json)
+    key = hashlib.blake2b(calendar_json, digest_size=16).hexdigest()
     _RECENT.insert(0, (calendar_json, key))
     del _RECENT[8:]
     return key

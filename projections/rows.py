@@ -20,8 +20,13 @@ ESCALATION_KINDS = {"CaseEscalated": "escalated", "EscalationAcknowledged": "ack
 
 
 def iso(t: datetime | None) -> str | None:
-    """UTC, fixed width, so text order is time order in every database."""
-    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, fixed width, so text order is time order in every database: the isoformat of the UTC
+    instant (its year always 4 digits, unlike strftime's %Y here), its "+00:00" written "Z", and the
+    microseconds it leaves out when they are 0 written."""
+    if t is None:
+        return None
+    u = t if t.tzinfo is UTC else t.astimezone(UTC)
+    return u.isoformat()[:-6] + ("Z" if u.microsecond else ".000000Z")
 
 
 def seconds(d: timedelta | None) -> float | None:
