@@ -31,6 +31,8 @@ from projections.view import Batch, PostgresReportView, ReportView, SQLiteReport
 log = structlog.get_logger("casework.projections")
 PROJECTION_NAME = "casereports"
 REBUILD_PREFIX = "rebuild_"
+# Fresh tables (position 0) behind by at least this many batches are loaded in bulk (ReportProjection.bulk).
+BULK_BATCHES = 10
 
 
 def open_view(env: dict[str, str], prefix: str = "") -> ReportView:
@@ -102,13 +104,39 @@ class ReportProjection:
                 continue
             return len(batch)
 
-    def catch_up(self, until: int | None = None) -> int:
+    def catch_up(self, until: int | None = None, stop: threading.Event | None = None) -> int:
         """Apply batches until caught up with the log (or, given `until`, at least to that position:
-        a bound, so catching up ends while events keep being appended)."""
+        a bound, so catching up ends while events keep being appended; given `stop`, until it is set).
+        Fresh tables are loaded in bulk (`bulk`)."""
         total = 0
-        while (until is None or self.position() < until) and (applied := self.step()):
-            total += applied
+        with self.bulk():
+            while ((stop is None or not stop.is_set()) and (until is None or self.position() < until)
+                   and (applied := self.step())):
+                total += applied
         return total
+
+    def fresh(self) -> bool:
+        """Tables that hold nothing yet, with a backlog of many batches to apply."""
+        return self.position() == 0 and self.head() >= BULK_BATCHES * self.batch_size
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """For fresh tables, the body's batches are a bulk load (ReportView.begin_bulk: indexes and
+        the dashboard's days made once, when it ends, however it ends: caught up, stopped, an error).
+        Rows, position and exactly-once are as ever; reports read meanwhile are slower, not wrong. A
+        process killed meanwhile leaves the indexes to the next opening of the view
+        (create_report_tables creates the missing ones), and the days to the next batch (they lag the
+        position: dashboard.Days derives them again)."""
+        if not self.fresh():
+            yield
+            return
+        self.view.begin_bulk()
+        log.info("projection_bulk_load", upstream=self.upstream, head=self.head())
+        try:
+            yield
+        finally:
+            self.view.end_bulk(self.upstream)
+            log.info("projection_bulk_load_done", upstream=self.upstream, position=self.position())
 
     def head(self) -> int:
         return self.store.recorder.max_notification_id() or 0
@@ -124,7 +152,7 @@ class ReportProjection:
         compare-and-set alone keeps it exactly once; the runners then just race for batches.
         """
         lease = lease_for(self.view.env, "run") if exclusive else None
-        held, next_check, announced = lease is None, 0.0, False
+        held, next_check, announced, starting = lease is None, 0.0, False, True
         log.info("projection_started", upstream=self.upstream, position=self.position(), exclusive=exclusive)
         try:
             while not stop.is_set():
@@ -150,6 +178,11 @@ class ReportProjection:
                             lease.release()
                             held = False
                             log.warning("projection_lease_lost", lease=lease.where)
+                            continue
+                    if starting:  # fresh tables and a backlog: loaded in bulk first
+                        starting = False
+                        if self.fresh():
+                            self.catch_up(until=self.head(), stop=stop)
                             continue
                     # A partial batch was all there was: wait as when idle, so that under a stream of
                     # commands the next batch gathers what came meanwhile, instead of a transaction

@@ -103,6 +103,33 @@ class ReportView:
     def _columns(self, c: Any, name: str) -> set[str]:
         raise NotImplementedError
 
+    # Whether a bulk load drops the secondary indexes (schema.INDEXES) to build them after it.
+    defers_indexes = False
+    bulk = False  # a bulk load is under way: the dashboard's days are derived when it ends
+
+    def begin_bulk(self) -> None:
+        """Tables filled from nothing (projections.runner.ReportProjection.bulk): each secondary index
+        built once after the load (a sort), rather than an entry per row written into a page picked by
+        the row's key (on SQLite a third of the pages a catch-up commits); and the dashboard's days
+        derived once from `cases` after it, rather than each batch's days read, changed and rewritten.
+        Meanwhile the days lag the position, so the console counts the cases itself."""
+        self.bulk = True
+        if self.defers_indexes:
+            with self._writing() as c:
+                for index in INDEXES:
+                    c.execute(f"DROP INDEX IF EXISTS {self.index(self.prefix + index)}")
+
+    def end_bulk(self, upstream: str) -> None:
+        """The indexes that are missing, and the days as of the position, in one transaction."""
+        self.bulk = False
+        with self._writing(upstream) as c:
+            for statement in self.index_statements():
+                c.execute(statement)
+            dashboard.derive(self, c, self.dashboard_zone, self._position(c, upstream))
+
+    def index_statements(self, prefix: str | None = None) -> list[str]:
+        return [s for s in self.report_create_statements(prefix) if s.startswith("CREATE INDEX")]
+
     def fill_agent_totals(self, c: Any) -> None:
         """agent_totals from agent_activity as it stands (the projection keeps it up to date after)."""
         c.execute(f"DELETE FROM {self.table('agent_totals')}")
@@ -146,9 +173,8 @@ class ReportView:
                 c.execute(f"ALTER TABLE {self.table(name)} RENAME TO {name}")
             for index in INDEXES:  # indexes keep their names when their table is renamed
                 c.execute(f"DROP INDEX IF EXISTS {self.index(self.prefix + index)}")
-            for statement in self.report_create_statements(prefix=""):
-                if "INDEX" in statement:
-                    c.execute(statement)
+            for statement in self.index_statements(prefix=""):
+                c.execute(statement)
             c.execute(self.sql(f"DELETE FROM {self.tracking_table()} WHERE application_name IN (?, ?)"),
                       [rebuilt_upstream, live_upstream])
             if position:
@@ -193,7 +219,8 @@ class ReportView:
         (`case_subjects`) of the customer, those of the batch so far included."""
         pending = handlers.Pending()
         self._load_memories(c, pending, batch)
-        days = dashboard.Days(self, c, pending.memories, after)  # the cases' shares of their days before the batch
+        # The cases' shares of their days before the batch (none in a bulk load: end_bulk derives them).
+        days = None if self.bulk else dashboard.Days(self, c, pending.memories, after)
         apply = handlers.apply
         for event, _ in batch:
             if event is None:
@@ -204,7 +231,8 @@ class ReportView:
             else:
                 apply(pending, event)
         self._flush(c, pending)
-        days.write(c, pending.memories, pending.latest, batch[-1][1])
+        if days is not None:
+            days.write(c, pending.memories, pending.latest, batch[-1][1])
 
     def _load_memories(self, c: Any, pending: handlers.Pending, batch: Batch) -> None:
         """The memories of the batch's cases that were opened before it."""
@@ -322,6 +350,9 @@ class _Immediate(SQLiteTransaction):
 
 class SQLiteReportView(ReportView, SQLiteTrackingRecorder):
     rows_are_sequences = True
+    # PostgreSQL's do not (it meets its catch-up target without, and dropping an index there takes
+    # a lock a console page reading the table would wait on, or deadlock with: create_report_tables).
+    defers_indexes = True
 
     @contextlib.contextmanager
     def _writing(self, upstream: str | None = None, ddl: bool = False) -> Iterator[Any]:
