@@ -29,12 +29,12 @@ def duration(text: str) -> timedelta:
     return _DURATION.validate_python(text)
 
 
-class Actor(Struct):
+class Actor(Struct, gc=False):
     id: str
     role: str
 
 
-class Fact(Struct, tag_field="type", kw_only=True):
+class Fact(Struct, tag_field="type", kw_only=True, gc=False):
     case_id: str
     actor: Actor
     at: datetime
@@ -43,22 +43,22 @@ class Fact(Struct, tag_field="type", kw_only=True):
     type = ""  # the tag, set below as a class attribute: `fact.type` reads as on a domain event
 
 
-class SourceRef(Struct):
+class SourceRef(Struct, gc=False):
     system: str
     external_id: str
 
 
-class Customer(Struct):
+class Customer(Struct, gc=False):
     id: str
     tier: str = "C"
 
 
-class Terms(Struct):
+class Terms(Struct, gc=False):
     policy_version: str
     calendar: Raw  # the pinned calendar's JSON, as stored: the key of the calendars decoded once
 
 
-class Survey(Struct):
+class Survey(Struct, gc=False):
     round: int
     scores: dict[str, float]
     overall: float
@@ -249,7 +249,7 @@ for _cls in FACT_TYPES:
 AnyFact = Union[FACT_TYPES]  # type: ignore[valid-type]
 
 
-class _Stored(Struct):
+class _Stored(Struct, gc=False):
     """The stored state (eventsourcing's JSON of CaseStream's event): its fact, nothing else."""
 
     fact: AnyFact  # type: ignore[valid-type]

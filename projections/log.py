@@ -27,8 +27,10 @@ def reader(recorder: Any) -> Any:
 
         def read_sqlite(after: int, limit: int) -> list[Row]:
             with recorder.datastore.transaction(commit=False) as c:
-                c.execute(statement, (after, limit))
-                return [tuple(row) for row in c.fetchall()]  # type: ignore[misc]
+                cursor = c.sqlite_cursor  # read as plain tuples, not a sqlite3.Row each
+                cursor.row_factory = None
+                cursor.execute(statement, (after, limit))
+                return cursor.fetchall()
 
         return read_sqlite
     if isinstance(recorder, PostgresApplicationRecorder):

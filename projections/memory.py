@@ -25,7 +25,7 @@ from domain.model import CaseState
 FORMAT = 1  # what `memory` says in a row of this layout (rows of the old one have no such field)
 
 
-class ClockMemory(Struct):
+class ClockMemory(Struct, gc=False):
     """The domain's Clock (domain/model.py), field for field: domain.clocks applies to either."""
 
     name: str
@@ -43,7 +43,7 @@ class ClockMemory(Struct):
     met_at: Union[datetime, None]
 
 
-class CaseMemory(Struct):
+class CaseMemory(Struct, gc=False):
     memory: int  # FORMAT
     case_id: str
     source_system: Union[str, None]
