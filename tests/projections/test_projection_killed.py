@@ -1,4 +1,6 @@
-"""A projection process killed (SIGKILL) mid-batch resumes where its last committed batch ended."""
+"""A projection process killed (SIGKILL) mid-batch resumes where its last committed batch ended; killed
+in its bulk load of the fresh tables (projections.runner.ReportProjection.bulk), its indexes and the
+dashboard's days are whole again after the resumption."""
 
 from __future__ import annotations
 
@@ -7,13 +9,16 @@ import signal
 import subprocess
 import sys
 import time
-from casework.config import sqlite_env
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from projections.runner import ReportProjection, open_view
-from casework.config import Settings
+from casework.config import Settings, sqlite_env
 from casework.stores import open_case_store
+from projections.runner import ReportProjection, open_view
+from projections.schema import INDEXES
 from tests.projections.history import figures_from_events, write_history
+from tests.projections.test_bulk_load import indexes
+from tests.web.test_console_figures_oracle import assert_days_equal_the_cases
 
 CASEWORK = str(Path(sys.executable).parent / "casework")
 
@@ -26,7 +31,7 @@ def test_killed_projection_resumes_without_a_double_count(tmp_path):
     projection = ReportProjection(store, view)
     head = projection.lag().head
 
-    kills, positions = 0, []
+    kills, positions, indexed = 0, [], []
     while kills < 3:
         proc = subprocess.Popen([CASEWORK, "projections", "run", "--batch-size", "7"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -39,14 +44,20 @@ def test_killed_projection_resumes_without_a_double_count(tmp_path):
         proc.wait()
         kills += 1
         positions.append(projection.position())
+        indexed.append(set(indexes(view)))
         if positions[-1] == head:
             break
     assert positions[0] < head, "the first run finished before it could be killed"
+    assert indexed[0] == set(), "the first run was killed in its bulk load, without its indexes"
 
     finished = subprocess.run([CASEWORK, "projections", "catch-up", "--json"], env=env, capture_output=True,
                               text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
     assert projection.lag().events_behind == 0
+    assert set(indexes(view)) == set(INDEXES)
+    [kept] = view.query("SELECT zone, position FROM {dashboard_zone}")
+    assert kept["position"] == projection.position()
+    assert_days_equal_the_cases(view, ZoneInfo(kept["zone"]))
 
     want = figures_from_events(store, case_ids)
     activity = view.query("SELECT actor_id, COUNT(*) AS n FROM {agent_activity} GROUP BY actor_id")
