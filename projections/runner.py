@@ -74,6 +74,7 @@ class ReportProjection:
         self._log = log_reader(store.recorder)  # (after, limit) -> the next (id, topic, state) of the log
         self._read = facts.reader(store.mapper)  # a stored case event's state -> the fact the handlers read
         self.failed = 0  # steps that raised (logged, retried after a pause)
+        self._bulk_to_end = False  # a bulk load ended without its indexes and days made (bulk)
 
     def position(self) -> int:
         return self.view.max_tracking_id(self.upstream) or 0  # type: ignore[attr-defined]
@@ -90,6 +91,8 @@ class ReportProjection:
         A batch another writer moved the position under is refused by the view, untouched; that is
         a lost race, not a fault: read again from the new position.
         """
+        if self._bulk_to_end:  # a bulk load whose end failed: its indexes and days first
+            self._end_bulk()
         while True:
             after = self.position()
             batch = self._next(after, self.batch_size)
@@ -123,20 +126,26 @@ class ReportProjection:
     def bulk(self) -> Iterator[None]:
         """For fresh tables, the body's batches are a bulk load (ReportView.begin_bulk: indexes and
         the dashboard's days made once, when it ends, however it ends: caught up, stopped, an error).
-        Rows, position and exactly-once are as ever; reports read meanwhile are slower, not wrong. A
-        process killed meanwhile leaves the indexes to the next opening of the view
-        (create_report_tables creates the missing ones), and the days to the next batch (they lag the
-        position: dashboard.Days derives them again)."""
+        Rows, position and exactly-once are as ever; reports read meanwhile are slower, not wrong. An
+        end that fails (a locked database) is made again before the next batch (step). A process
+        killed meanwhile leaves the indexes to the next opening of the view (create_report_tables
+        creates the missing ones), and the days to the next batch (they lag the position:
+        dashboard.Days derives them again)."""
         if not self.fresh():
             yield
             return
-        self.view.begin_bulk()
         log.info("projection_bulk_load", upstream=self.upstream, head=self.head())
         try:
+            self.view.begin_bulk()
             yield
         finally:
-            self.view.end_bulk(self.upstream)
-            log.info("projection_bulk_load_done", upstream=self.upstream, position=self.position())
+            self._bulk_to_end = True
+            self._end_bulk()
+
+    def _end_bulk(self) -> None:
+        self.view.end_bulk(self.upstream)
+        self._bulk_to_end = False
+        log.info("projection_bulk_load_done", upstream=self.upstream, position=self.position())
 
     def head(self) -> int:
         return self.store.recorder.max_notification_id() or 0

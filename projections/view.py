@@ -113,11 +113,11 @@ class ReportView:
         the row's key (on SQLite a third of the pages a catch-up commits); and the dashboard's days
         derived once from `cases` after it, rather than each batch's days read, changed and rewritten.
         Meanwhile the days lag the position, so the console counts the cases itself."""
-        self.bulk = True
         if self.defers_indexes:
             with self._writing() as c:
                 for index in INDEXES:
                     c.execute(f"DROP INDEX IF EXISTS {self.index(self.prefix + index)}")
+        self.bulk = True
 
     def end_bulk(self, upstream: str) -> None:
         """The indexes that are missing, and the days as of the position, in one transaction."""

@@ -158,3 +158,30 @@ def test_the_live_runner_loads_a_fresh_view_in_bulk_and_stops_when_told(interlea
     view.apply_batch = apply
     projection.catch_up()
     assert_equal_to_the_oracle(view, store, case_ids)
+
+
+def test_an_end_of_bulk_load_that_fails_is_made_before_the_next_batch(interleaved):  # noqa: F811
+    """The end (indexes, days) itself failing, say on a locked database: the error is raised, and the
+    next step makes the end first; the tables are whole after it."""
+    store, env, case_ids = interleaved
+    view = open_view(env)
+    projection = ReportProjection(store, view, batch_size=batches_of(store, 12))
+    end, ends = view.end_bulk, []
+
+    def failing_once(upstream):
+        ends.append(upstream)
+        if len(ends) == 1:
+            raise Broken("database is locked")
+        return end(upstream)
+
+    view.end_bulk = failing_once
+    with pytest.raises(Broken):
+        projection.catch_up()
+    assert projection.position() == store.recorder.max_notification_id()
+    if view.placeholder == "?":
+        assert indexes(view) == {}  # not made yet
+
+    assert projection.step() == 0  # caught up: nothing to apply, but the end is made first
+    assert len(ends) == 2
+    assert_whole(view, projection)
+    assert_equal_to_the_oracle(view, store, case_ids)
