@@ -178,7 +178,7 @@ class ReportProjection:
                                 announced = True
                             stop.wait(standby_seconds)
                             continue
-                        held, announced = True, False
+                        held, announced, starting = True, False, True
                         next_check = time.monotonic() + lease_check_seconds
                         log.info("projection_lease_acquired", lease=lease.where, position=self.position())
                     if lease is not None and time.monotonic() >= next_check:
@@ -188,7 +188,9 @@ class ReportProjection:
                             held = False
                             log.warning("projection_lease_lost", lease=lease.where)
                             continue
-                    if starting:  # fresh tables and a backlog: loaded in bulk first
+                    if starting:  # starting, or taking over: fresh tables and a backlog are loaded in bulk
+                        # first; tables a runner killed in its bulk load left are made whole first.
+                        self.view.settle(self.upstream)
                         starting = False
                         if self.fresh():
                             self.catch_up(until=self.head(), stop=stop)

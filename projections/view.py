@@ -120,12 +120,21 @@ class ReportView:
         self.bulk = True
 
     def end_bulk(self, upstream: str) -> None:
-        """The indexes that are missing, and the days as of the position, in one transaction."""
         self.bulk = False
+        self.settle(upstream)
+
+    def settle(self, upstream: str) -> None:
+        """What a bulk load leaves to its end, made, in one transaction: the missing indexes, and the
+        days as of the position where they lag it. Also what a bulk load that never ended (its process
+        killed) left undone, for a runner starting or taking over; for tables in order, a write
+        transaction that changes nothing."""
         with self._writing(upstream) as c:
-            for statement in self.index_statements():
-                c.execute(statement)
-            dashboard.derive(self, c, self.dashboard_zone, self._position(c, upstream))
+            if self.defers_indexes:
+                for statement in self.index_statements():
+                    c.execute(statement)
+            position = self._position(c, upstream)
+            if dashboard.kept_zone(self, c) != ((self.dashboard_zone, position) if self.dashboard_zone else None):
+                dashboard.derive(self, c, self.dashboard_zone, position)
 
     def index_statements(self, prefix: str | None = None) -> list[str]:
         return [s for s in self.report_create_statements(prefix) if s.startswith("CREATE INDEX")]
