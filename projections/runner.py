@@ -127,10 +127,9 @@ class ReportProjection:
         """For fresh tables, the body's batches are a bulk load (ReportView.begin_bulk: indexes and
         the dashboard's days made once, when it ends, however it ends: caught up, stopped, an error).
         Rows, position and exactly-once are as ever; reports read meanwhile are slower, not wrong. An
-        end that fails (a locked database) is made again before the next batch (step). A process
-        killed meanwhile leaves the indexes to the next opening of the view (create_report_tables
-        creates the missing ones), and the days to the next batch (they lag the position:
-        dashboard.Days derives them again)."""
+        end that fails (a locked database) is made again before the next batch (step). What a process
+        killed meanwhile left undone, the next runner makes as it starts or takes over (`run`:
+        ReportView.settle), and any opening of the view makes the indexes (create_report_tables)."""
         if not self.fresh():
             yield
             return
