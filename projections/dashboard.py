@@ -132,7 +132,7 @@ ROW_COLUMNS = ("opened_at", "team", "channel", "sla_policy_version", *(f"{n}_bre
 def part_of_row(r: tuple, zone: ZoneInfo) -> Part:
     """From a `cases` row's ROW_COLUMNS, as read back."""
     k = len(CLOCK_NAMES)
-    opened = datetime.fromisoformat(r[0].replace("Z", "+00:00"))
+    opened = datetime.fromisoformat(r[0])  # rows.iso's text ("Z": Python 3.11 reads it)
     return part(opened, r[1], r[2], r[3] is not None, any(r[4:4 + k]), r[4 + k], r[5 + k], r[6 + k] is not None,
                 r[7 + k] != 0, r[8 + k] > 0, r[9 + k], zone)
 
@@ -173,6 +173,21 @@ class Cell:
                                  f"match the cases (rebuild the reporting tables: casework rebuild)")
             del values[i]
 
+    @classmethod
+    def of_parts(cls, parts: list[Part]) -> Cell:
+        """The cell of these cases together: what adding each gives, in one pass (derive)."""
+        cell = cls([sum(column) for column in zip(*(p.flags for p in parts))])
+        for p in parts:
+            if p.score is not None:
+                exact = scaled(p.score)
+                if exact is None:
+                    cell.odd += 1
+                else:
+                    cell.score += exact
+        cell.first = sorted(p.first_response_h for p in parts if p.first_response_h is not None)
+        cell.resolution = sorted(p.resolution_h for p in parts if p.resolution_h is not None)
+        return cell
+
     def row(self, zone: str, key: tuple[str, str, str]) -> tuple:
         return (zone, *key, *self.counts, str(self.score), self.odd,
                 *(v if isinstance(v, str) else pack(v) for v in (self.first, self.resolution)))
@@ -210,7 +225,7 @@ def derive(view: Any, c: Any, zone: str | None, position: int = 0) -> None:
     if zone is None:
         return
     tz = ZoneInfo(zone)
-    cells: dict[tuple, Cell] = defaultdict(Cell)
+    parts: dict[tuple, list[Part]] = defaultdict(list)
     after = ""
     while True:
         c.execute(view.sql(f"SELECT case_id, {', '.join(ROW_COLUMNS)} FROM {view.table('cases')} WHERE case_id > ? "
@@ -220,9 +235,9 @@ def derive(view: Any, c: Any, zone: str | None, position: int = 0) -> None:
             break
         for r in rows:
             p = part_of_row(r[1:], tz)
-            cells[p.key].add(p, 1)
+            parts[p.key].append(p)
         after = rows[-1][0]
-    out = [cell.row(zone, key) for key, cell in sorted(cells.items())]
+    out = [Cell.of_parts(parts[key]).row(zone, key) for key in sorted(parts)]
     for i in range(0, len(out), CHUNK):
         view.write_rows(c, "dashboard_days", COLUMNS, out[i:i + CHUNK])
     view.write_rows(c, "dashboard_zone", ("zone", "position"), [(zone, position)])
