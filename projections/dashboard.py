@@ -173,21 +173,6 @@ class Cell:
                                  f"match the cases (rebuild the reporting tables: casework rebuild)")
             del values[i]
 
-    @classmethod
-    def of_parts(cls, parts: list[Part]) -> Cell:
-        """The cell of these cases together: what adding each gives, in one pass (derive)."""
-        cell = cls([sum(column) for column in zip(*(p.flags for p in parts))])
-        for p in parts:
-            if p.score is not None:
-                exact = scaled(p.score)
-                if exact is None:
-                    cell.odd += 1
-                else:
-                    cell.score += exact
-        cell.first = sorted(p.first_response_h for p in parts if p.first_response_h is not None)
-        cell.resolution = sorted(p.resolution_h for p in parts if p.resolution_h is not None)
-        return cell
-
     def row(self, zone: str, key: tuple[str, str, str]) -> tuple:
         return (zone, *key, *self.counts, str(self.score), self.odd,
                 *(v if isinstance(v, str) else pack(v) for v in (self.first, self.resolution)))
@@ -225,7 +210,7 @@ def derive(view: Any, c: Any, zone: str | None, position: int = 0) -> None:
     if zone is None:
         return
     tz = ZoneInfo(zone)
-    parts: dict[tuple, list[Part]] = defaultdict(list)
+    cells: dict[tuple, Cell] = defaultdict(Cell)
     after = ""
     while True:
         c.execute(view.sql(f"SELECT case_id, {', '.join(ROW_COLUMNS)} FROM {view.table('cases')} WHERE case_id > ? "
@@ -235,12 +220,20 @@ def derive(view: Any, c: Any, zone: str | None, position: int = 0) -> None:
             break
         for r in rows:
             p = part_of_row(r[1:], tz)
-            parts[p.key].append(p)
+            cells[p.key].add(p, 1)
         after = rows[-1][0]
-    out = [Cell.of_parts(parts[key]).row(zone, key) for key in sorted(parts)]
+    out = [cell.row(zone, key) for key, cell in sorted(cells.items())]
     for i in range(0, len(out), CHUNK):
         view.write_rows(c, "dashboard_days", COLUMNS, out[i:i + CHUNK])
     view.write_rows(c, "dashboard_zone", ("zone", "position"), [(zone, position)])
+
+
+def bring_up_to(view: Any, c: Any, zone: str | None, position: int) -> None:
+    """The days as kept in `zone` (None: none kept) up to `position`: derived afresh from `cases`
+    where they are another zone's, kept where this projection keeps none, or lag the position
+    (batches applied by a writer that did not keep them, or a bulk load)."""
+    if kept_zone(view, c) != ((zone, position) if zone else None):
+        derive(view, c, zone, position)
 
 
 def keep(view: Any, zone: str | None) -> None:
@@ -258,11 +251,7 @@ class Days:
         """`after`: the log position the batch was read after (the tables' tracking position)."""
         self.view, self.tz = view, zone_of(view)
         self.zone = self.tz.key if self.tz else None
-        kept = kept_zone(view, c)
-        # Another zone's rows, rows this projection would not keep, or rows that lag the tables
-        # (batches applied by a writer that does not keep them): derived afresh from `cases`.
-        if (kept and (kept[0] != self.zone or kept[1] != after)) or (kept is None and self.zone):
-            derive(view, c, self.zone, after)
+        bring_up_to(view, c, self.zone, after)
         self.real = float4 if getattr(view, "single_precision_reals", False) else _same
         self.before = ({cid: part_of_memory(m, self.tz, self.real) for cid, m in memories.items()}
                        if self.tz else {})

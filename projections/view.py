@@ -132,9 +132,7 @@ class ReportView:
             if self.defers_indexes:
                 for statement in self.index_statements():
                     c.execute(statement)
-            position = self._position(c, upstream)
-            if dashboard.kept_zone(self, c) != ((self.dashboard_zone, position) if self.dashboard_zone else None):
-                dashboard.derive(self, c, self.dashboard_zone, position)
+            dashboard.bring_up_to(self, c, self.dashboard_zone, self._position(c, upstream))
 
     def index_statements(self, prefix: str | None = None) -> list[str]:
         return [s for s in self.report_create_statements(prefix) if s.startswith("CREATE INDEX")]
