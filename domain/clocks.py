@@ -14,6 +14,7 @@ from domain.clock_catalogue import BY_NAME, OPENING_CLOCKS
 from domain.escalation import escalation_for
 from domain.model import CaseState, Clock, Stage
 from domain.sla import SlaTerms
+from domain.transitions import field_changes
 
 WAITING_ON_CUSTOMER = "waiting on customer"
 AGREED_REPLY = "agreed_reply"  # a complaint's reply time agreed with the customer: no warnings, wall-clock due
@@ -276,11 +277,8 @@ def evolve_clock(state: CaseState, event: e.Event) -> CaseState:
                 return state.model_copy(update={"clocks": clocks, "breaches": [*state.breaches, f"{c.name}#{c.cycle}"]})
             return state.model_copy(update={"clocks": clocks})
         case e.CaseEscalated() | e.CaseDeEscalated():
-            changes = {"escalation_level": event.level, "escalation_level_name": event.level_name,
-                       "escalation_acknowledged": False}
-            if event.owner:
-                changes["assignee"] = event.owner
-            return state.model_copy(update=changes)
+            return state.model_copy(update={**field_changes(state, event), "escalation_level_name": event.level_name,
+                                            "escalation_acknowledged": False})
         case e.EscalationAcknowledged():
             return state.model_copy(update={"escalation_acknowledged": True})
         case _:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from domain import events as e
 from domain.clocks import evolve_clock
-from domain.model import CaseState, Stage
+from domain.model import CaseState
+from domain.transitions import field_changes
 
 SLA_EVENTS = (e.SlaPolicyPinned, e.SlaClockStarted, e.SlaClockPaused, e.SlaClockResumed, e.SlaClockWarned,
               e.SlaClockBreached, e.SlaClockMet, e.SlaClockCancelled, e.SlaClockRetargeted, e.CaseEscalated,
@@ -22,68 +23,45 @@ def evolve(state: CaseState | None, event: e.Event) -> CaseState:
     assert state is not None, f"{event.type} before CaseOpened"
     if isinstance(event, SLA_EVENTS):
         return _bump(evolve_clock(state, event), event, {})
-    changes: dict = {}
+    # The fields the read models show too, by domain.transitions' rules; then those only the engine keeps.
+    changes = field_changes(state, event)
     match event:
         case e.ClarificationRequested():
-            changes = {"stage": Stage.needs_clarification, "return_stage": event.return_stage}
-            if state.stage is not Stage.needs_clarification:  # a reminder is not a new round
-                changes["clarification_rounds"] = state.clarification_rounds + 1
-            if state.first_response_at is None:  # asking is the first response (its clock is met)
-                changes["first_response_at"] = event.at
+            changes["return_stage"] = event.return_stage
         case e.CustomerReplied() if event.resumed_stage is not None:
-            changes = {"stage": event.resumed_stage, "return_stage": None}
-        case e.ResponseSent():
-            # A response moves a new case on; a reminder while waiting, or an answer during solution
-            # or follow-up, leaves the case where it is.
-            changes = {"stage": Stage.response} if state.stage in (Stage.intake, Stage.response) else {}
-            if event.first_response:
-                changes["first_response_at"] = event.at
-        case e.CaseRetriaged():
-            changes = {"priority": event.priority, "category": event.category}
-        case e.CaseReassigned():
-            changes = {"assignee": event.assignee, "team": event.team}
+            changes["return_stage"] = None
         case e.SolutionProposed():
-            changes = {"stage": Stage.solution, "solution": event.summary, "solved_at": event.at}
-            if state.first_response_at is None:  # a solution is the first response (its clock is met)
-                changes["first_response_at"] = event.at
+            changes["solution"] = event.summary
         case e.SolutionRevised():
             # The customer confirmed the old solution, not this one.
-            changes = {"stage": Stage.solution, "solution": event.summary, "follow_up_due": None,
-                       "callback_due": None, "solution_revisions": event.revision, "solved_at": event.at,
-                       "customer_confirmed": False}
+            changes |= {"solution": event.summary, "follow_up_due": None, "callback_due": None,
+                        "solution_revisions": event.revision, "customer_confirmed": False}
         case e.FollowUpStarted():
-            changes = {"stage": Stage.follow_up, "follow_up_due": event.due, "callback_due": event.callback_due,
-                       "callback_attempts": 0}
+            changes |= {"follow_up_due": event.due, "callback_due": event.callback_due, "callback_attempts": 0}
         case e.CallbackAttempted():
-            changes = {"callback_attempts": event.attempt, "callback_due": event.next_due}
+            changes |= {"callback_attempts": event.attempt, "callback_due": event.next_due}
             if event.channel == "survey_request":
                 changes["survey_requested_round"] = state.reopen_count
         case e.SurveyRecorded():
-            changes = {"surveys": [*state.surveys, event.survey]}
+            changes |= {"surveys": [*state.surveys, event.survey]}
         case e.RectificationRequired():
-            changes = {"rectification_pending": True}
+            changes |= {"rectification_pending": True}
         case e.RectificationRecorded():
-            changes = {"rectification_pending": False, "rectification_notes": state.rectification_notes + 1}
+            changes |= {"rectification_pending": False, "rectification_notes": state.rectification_notes + 1}
         case e.AppointmentBooked():
-            changes = {"appointment": event.appointment}
+            changes |= {"appointment": event.appointment}
         case e.AppointmentConfirmed():
-            changes = {"appointment": state.appointment.model_copy(update={"confirmed": True})}  # type: ignore[union-attr]
+            changes |= {"appointment": state.appointment.model_copy(update={"confirmed": True})}  # type: ignore[union-attr]
         case e.ServiceReportRecorded():
-            changes = {"service_reports": state.service_reports + 1}
+            changes |= {"service_reports": state.service_reports + 1}
         case e.SolutionConfirmed():
-            changes = {"customer_confirmed": True}
+            changes |= {"customer_confirmed": True}
         case e.SolutionRejected():
-            changes = {"stage": Stage.response, "reopen_count": event.reopen_count, "callback_due": None,
-                       "follow_up_due": None, "solved_at": None, "customer_confirmed": False}
-        case e.NoteAdded():
-            changes = {"notes_count": state.notes_count + 1}
+            changes |= {"callback_due": None, "follow_up_due": None, "customer_confirmed": False}
         case e.CaseReopened():
-            # Back to work, waiting on staff: the customer's reply or rejection follows in the same step.
-            changes = {"stage": event.stage, "reopen_count": event.reopen_count, "closed_at": None,
-                       "closure_reason": None, "solved_at": None, "customer_confirmed": False}
+            changes["customer_confirmed"] = False
         case e.CaseClosed():
-            changes = {"stage": Stage.closed, "closed_at": event.at, "closure_reason": event.reason,
-                       "return_stage": None, "follow_up_due": None, "callback_due": None}
+            changes |= {"return_stage": None, "follow_up_due": None, "callback_due": None}
     return _bump(state, event, changes)
 
 

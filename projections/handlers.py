@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.clocks import CLOCK_EVENTS, clock_changes, elapsed_at, paused_at
+from domain.model import Stage
+from domain.transitions import RULES, Rule, field_changes
 from projections import facts as f, rows
 from projections.memory import FORMAT, CaseMemory, ClockMemory, calendar, calendar_key, remember
 from projections.rows import ESCALATION_KINDS
@@ -116,65 +118,14 @@ def _case_opened(p: Pending, m: CaseMemory, e: f.CaseOpened) -> None:
     p.subjects.append((m.case_id, m.customer_id, e.subject))
 
 
-# The lifecycle facts, as domain/evolve.py changes the fields the tables show.
+# The lifecycle facts: the fields the tables show, changed by the domain's own rules (domain.transitions,
+# which evolve applies too), here to the case's memory, a stage kept as its text.
 
-def _clarification(p: Pending, m: CaseMemory, e: f.ClarificationRequested) -> None:
-    if m.stage != "needs_clarification":  # a reminder is not a new round
-        m.clarification_rounds += 1
-    m.stage = "needs_clarification"
-    if m.first_response_at is None:
-        m.first_response_at = e.at
-
-
-def _replied(p: Pending, m: CaseMemory, e: f.CustomerReplied) -> None:
-    if e.resumed_stage is not None:
-        m.stage = e.resumed_stage
-
-
-def _response(p: Pending, m: CaseMemory, e: f.ResponseSent) -> None:
-    if m.stage in ("intake", "response"):
-        m.stage = "response"
-    if e.first_response:
-        m.first_response_at = e.at
-
-
-def _retriaged(p: Pending, m: CaseMemory, e: f.CaseRetriaged) -> None:
-    m.priority, m.category = e.priority, e.category
-
-
-def _reassigned(p: Pending, m: CaseMemory, e: f.CaseReassigned) -> None:
-    m.assignee, m.team = e.assignee, e.team
-
-
-def _proposed(p: Pending, m: CaseMemory, e: f.SolutionProposed) -> None:
-    m.stage, m.solved_at = "solution", e.at
-    if m.first_response_at is None:
-        m.first_response_at = e.at
-
-
-def _revised(p: Pending, m: CaseMemory, e: f.SolutionRevised) -> None:
-    m.stage, m.solved_at = "solution", e.at
-
-
-def _follow_up(p: Pending, m: CaseMemory, e: f.FollowUpStarted) -> None:
-    m.stage = "follow_up"
-
-
-def _rejected(p: Pending, m: CaseMemory, e: f.SolutionRejected) -> None:
-    m.stage, m.reopen_count, m.solved_at = "response", e.reopen_count, None
-
-
-def _note(p: Pending, m: CaseMemory, e: f.NoteAdded) -> None:
-    m.notes_count += 1
-
-
-def _reopened(p: Pending, m: CaseMemory, e: f.CaseReopened) -> None:
-    m.stage, m.reopen_count = e.stage, e.reopen_count
-    m.closed_at = m.closure_reason = m.solved_at = None
-
-
-def _closed(p: Pending, m: CaseMemory, e: f.CaseClosed) -> None:
-    m.stage, m.closed_at, m.closure_reason = "closed", e.at, e.reason
+def _by_rule(rule: Rule) -> Callable[[Pending, CaseMemory, Any], None]:
+    def handler(p: Pending, m: CaseMemory, e: Any) -> None:
+        for name, value in rule(m, e).items():
+            setattr(m, name, value.value if isinstance(value, Stage) else value)
+    return handler
 
 
 def _callback(p: Pending, m: CaseMemory, e: f.CallbackAttempted) -> None:
@@ -220,10 +171,8 @@ def _clock(p: Pending, m: CaseMemory, e: Any) -> None:
 
 
 def _escalation(p: Pending, m: CaseMemory, e: Any) -> None:
-    if e.type != "EscalationAcknowledged":
-        m.escalation_level = e.level
-        if e.owner:
-            m.assignee = e.owner
+    for name, value in field_changes(m, e).items():  # the level, and its owner (domain.transitions)
+        setattr(m, name, value)
     kind = ESCALATION_KINDS[e.type]
     cause = getattr(e, "cause", None)
     # The engine's own reasons (a breach, an emergency, a bad survey) are kept; what a supervisor
@@ -235,10 +184,8 @@ def _escalation(p: Pending, m: CaseMemory, e: Any) -> None:
 
 
 HANDLERS: dict[str, Callable[[Pending, CaseMemory, Any], None] | None] = {
-    "CaseOpened": _case_opened, "ClarificationRequested": _clarification, "CustomerReplied": _replied,
-    "ResponseSent": _response, "CaseRetriaged": _retriaged, "CaseReassigned": _reassigned,
-    "SolutionProposed": _proposed, "SolutionRevised": _revised, "FollowUpStarted": _follow_up,
-    "SolutionRejected": _rejected, "NoteAdded": _note, "CaseReopened": _reopened, "CaseClosed": _closed,
+    "CaseOpened": _case_opened,
+    **{kind: _by_rule(rule) for kind, rule in RULES.items() if kind not in ESCALATION_KINDS},
     "CallbackAttempted": _callback, "SurveyRecorded": _survey, "SlaPolicyPinned": _pinned,
     **{kind: _clock for kind in CLOCK_EVENTS}, **{kind: _escalation for kind in ESCALATION_KINDS},
     # Facts no reporting column shows (beyond the case's event count and the staff's activity).
