@@ -121,10 +121,14 @@ def _case_opened(p: Pending, m: CaseMemory, e: f.CaseOpened) -> None:
 # The lifecycle facts: the fields the tables show, changed by the domain's own rules (domain.transitions,
 # which evolve applies too), here to the case's memory, a stage kept as its text.
 
+def _set(m: CaseMemory, changes: dict[str, Any]) -> None:
+    for name, value in changes.items():
+        setattr(m, name, value.value if isinstance(value, Stage) else value)
+
+
 def _by_rule(rule: Rule) -> Callable[[Pending, CaseMemory, Any], None]:
     def handler(p: Pending, m: CaseMemory, e: Any) -> None:
-        for name, value in rule(m, e).items():
-            setattr(m, name, value.value if isinstance(value, Stage) else value)
+        _set(m, rule(m, e))
     return handler
 
 
@@ -171,8 +175,7 @@ def _clock(p: Pending, m: CaseMemory, e: Any) -> None:
 
 
 def _escalation(p: Pending, m: CaseMemory, e: Any) -> None:
-    for name, value in field_changes(m, e).items():  # the level, and its owner (domain.transitions)
-        setattr(m, name, value)
+    _set(m, field_changes(m, e))  # the level, and its owner (domain.transitions)
     kind = ESCALATION_KINDS[e.type]
     cause = getattr(e, "cause", None)
     # The engine's own reasons (a breach, an emergency, a bad survey) are kept; what a supervisor
