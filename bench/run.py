@@ -109,7 +109,7 @@ async def main() -> None:
                         help="hold: `temporal server start-dev --sqlite-pragma` values, e.g. journal_mode=wal "
                              "synchronous=normal")
     parser.add_argument("--worker-setting", nargs="*", default=[], metavar="CASEWORK_NAME=VALUE",
-                        help="hold: settings of the `casework run` worker, e.g. CASEWORK_MAX_CACHED_WORKFLOWS=500")
+                        help="timers and hold: settings of the `casework run` worker, e.g. CASEWORK_MAX_CACHED_WORKFLOWS=500")
     parser.add_argument("--hold-shard", type=int, default=10_000,
                         help="hold: tickets per exported file (each imported by `casework import` while the "
                              "files before it are handed over)")
@@ -158,7 +158,8 @@ async def main() -> None:
         if "timers" in args.only:
             (tmp / "timers").mkdir()
             summary["timers"] = await timers.run(tmp / "timers", args.timer_cases, args.hold_cases,
-                                                 args.hold_minutes * 60)
+                                                 args.hold_minutes * 60,
+                                                 worker_env=dict(s.split("=", 1) for s in args.worker_setting))
         if "hold" in args.only:
             (tmp / "hold").mkdir()
             summary["hold"] = await hold.run(tmp / "hold", args.hold_cases, args.hold_minutes * 60,

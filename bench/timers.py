@@ -89,13 +89,15 @@ def spread(values: list[float]) -> dict[str, float]:
 
 async def run(root: Path, timer_cases: int, hold_cases: int = 0, hold_seconds: float = 0,
               concurrency: int = 40, herd_timeout: float = 3600, first_response: timedelta = FIRST_RESPONSE,
-              lead: float = 20) -> dict:
-    """The lateness run over `timer_cases` cases, then the hold phase up to `hold_cases` (0: none).
+              lead: float = 20, worker_env: dict[str, str] | None = None) -> dict:
+    """The lateness run over `timer_cases` cases, then the hold phase up to `hold_cases` (0: none);
+    `worker_env`: CASEWORK_* settings of the worker (casework/config.py), e.g. its workflow cache.
     T0 is `lead` seconds after the openings should end (at the calibrated rate, with as much again to spare: a shared machine slows down)."""
     cluster = Cluster(root, Config(workers=1, log_level="warning"), None)
     policy = root / "timer_policy.toml"
     write_policy(policy, datetime.now(UTC) + timedelta(days=1))
     cluster.base["CASEWORK_SLA_POLICY"] = str(policy)
+    cluster.base.update(worker_env or {})
     await cluster.start_server()
     cluster.start_worker(0)
     try:
