@@ -66,7 +66,7 @@ def _escalation(s: Any, e: Any) -> dict[str, Any]:
     return {"escalation_level": e.level, "assignee": e.owner} if e.owner else {"escalation_level": e.level}
 
 
-RULES: dict[str, Rule] = {
+FIELD_RULES: dict[str, Rule] = {
     "ClarificationRequested": _clarification,
     "CustomerReplied": _replied,
     "ResponseSent": _response,
@@ -86,5 +86,5 @@ RULES: dict[str, Rule] = {
 
 def field_changes(state: Any, event: Any) -> dict[str, Any]:
     """The lifecycle fields `event` sets on `state` (none for an event without a rule)."""
-    rule = RULES.get(event.type)
+    rule = FIELD_RULES.get(event.type)
     return rule(state, event) if rule is not None else {}

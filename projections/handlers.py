@@ -6,9 +6,11 @@ A batch keeps the memories of the cases it touches, applies its events to them i
 writes each row once: a case's `cases` and `case_state` rows, a clock cycle's row as it stood after
 the last event of the batch in which that cycle was current (a next-response cycle's row is final
 once the next one starts), and the rows appended per event. The rows are those the domain's state
-after each single event gives (projections/rows.py, from domain.evolve): the SLA clocks change and
-count their business time by domain.clocks' own functions, and tests/projections hold every table
-equal to that oracle on histories of the engine's rules and of the importer.
+after each single event gives (projections/rows.py, from domain.evolve): the lifecycle fields change
+by the domain's own rules (domain.transitions) and the SLA clocks by domain.clocks' own functions,
+and tests/projections hold every table equal to that oracle on histories of the engine's rules and
+of the importer. So the oracle holds the batching, the memory and the rows; the rules themselves,
+shared, are held by worked examples (tests/domain/test_field_rules.py and the domain's tests).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from domain.clocks import CLOCK_EVENTS, clock_changes, elapsed_at, paused_at
 from domain.model import Stage
-from domain.transitions import RULES, Rule, field_changes
+from domain.transitions import FIELD_RULES, Rule, field_changes
 from projections import facts as f, rows
 from projections.memory import FORMAT, CaseMemory, ClockMemory, calendar, calendar_key, remember
 from projections.rows import ESCALATION_KINDS
@@ -188,7 +190,7 @@ def _escalation(p: Pending, m: CaseMemory, e: Any) -> None:
 
 HANDLERS: dict[str, Callable[[Pending, CaseMemory, Any], None] | None] = {
     "CaseOpened": _case_opened,
-    **{kind: _by_rule(rule) for kind, rule in RULES.items() if kind not in ESCALATION_KINDS},
+    **{kind: _by_rule(rule) for kind, rule in FIELD_RULES.items() if kind not in ESCALATION_KINDS},
     "CallbackAttempted": _callback, "SurveyRecorded": _survey, "SlaPolicyPinned": _pinned,
     **{kind: _clock for kind in CLOCK_EVENTS}, **{kind: _escalation for kind in ESCALATION_KINDS},
     # Facts no reporting column shows (beyond the case's event count and the staff's activity).

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from domain.model import Stage
-from domain.transitions import RULES, field_changes
+from domain.transitions import FIELD_RULES, field_changes
 
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 EARLIER = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -49,7 +49,14 @@ CASES = [
     # An answer during the solution or follow-up leaves the case where it is.
     ("answer in follow-up", state(stage="follow_up", first_response_at=EARLIER),
      event("ResponseSent", first_response=False), {}),
-    ("retriage", state(), event("CaseRetriaged", priority="high", category="billing"),
+    ("reply resumes intake", state(stage="needs_clarification"), event("CustomerReplied", resumed_stage="intake"),
+     {"stage": "intake"}),
+    # A reminder while waiting on the customer leaves the case waiting.
+    ("reminder while waiting", state(stage="needs_clarification", first_response_at=EARLIER),
+     event("ResponseSent", first_response=False), {}),
+    ("answer during the solution", state(stage="solution", first_response_at=EARLIER),
+     event("ResponseSent", first_response=False), {}),
+    ("retriage", state(priority="normal", category="hardware"), event("CaseRetriaged", priority="high", category="billing"),
      {"priority": "high", "category": "billing"}),
     ("reassign", state(), event("CaseReassigned", assignee="agent-bob", team="tier2"),
      {"assignee": "agent-bob", "team": "tier2"}),
@@ -58,6 +65,9 @@ CASES = [
      {"stage": "solution", "solved_at": AT, "first_response_at": AT}),
     ("solution after a response", state(first_response_at=EARLIER), event("SolutionProposed"),
      {"stage": "solution", "solved_at": AT}),
+    # Back in intake after a question was answered: the question was the first response.
+    ("solution from intake after a question", state(stage="intake", first_response_at=EARLIER),
+     event("SolutionProposed"), {"stage": "solution", "solved_at": AT}),
     ("revision", state(stage="follow_up", first_response_at=EARLIER), event("SolutionRevised"),
      {"stage": "solution", "solved_at": AT}),
     ("follow-up", state(stage="solution"), event("FollowUpStarted"), {"stage": "follow_up"}),
@@ -73,6 +83,10 @@ CASES = [
     # A level without an owner leaves the assignee as it was.
     ("escalated, no owner", state(), event("CaseEscalated", level=1, owner=None), {"escalation_level": 1}),
     ("de-escalated", state(), event("CaseDeEscalated", level=0, owner=None), {"escalation_level": 0}),
+    ("de-escalated to an owned level", state(), event("CaseDeEscalated", level=1, owner="team-lead-on-duty"),
+     {"escalation_level": 1, "assignee": "team-lead-on-duty"}),
+    ("reopened to the solution", state(stage="closed"), event("CaseReopened", stage="solution", reopen_count=2),
+     {"stage": "solution", "reopen_count": 2, "closed_at": None, "closure_reason": None, "solved_at": None}),
     # Events without a rule set no lifecycle field (the clocks have theirs: domain.clocks.clock_changes).
     ("acknowledged", state(), event("EscalationAcknowledged", level=2), {}),
     ("a clock event", state(), event("SlaClockWarned", clock="resolution"), {}),
@@ -95,4 +109,4 @@ def test_a_stage_is_a_member_equal_to_its_text():
 
 
 def test_every_rule_has_a_worked_example():
-    assert set(RULES) <= {fact.type for _, _, fact, _ in CASES}
+    assert set(FIELD_RULES) <= {fact.type for _, _, fact, _ in CASES}

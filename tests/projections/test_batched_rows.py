@@ -5,6 +5,10 @@ is the domain: each case's history replayed with `evolve`, one event at a time, 
 state gives after each event upserted (or appended) into plain dicts, as a projection applying
 events one by one would leave them. Cases are interleaved in the log and the batches cut through
 their histories (and through a next-response clock's cycles); on SQLite and PostgreSQL.
+
+The lifecycle fields' rules (domain.transitions) are the same code on both sides, so this holds the
+batching, the memory and the rows, not those rules: tests/domain/test_field_rules.py and
+test_lifecycle_fields_reachable.py hold them by hand-worked examples.
 """
 
 from __future__ import annotations
